@@ -1,0 +1,5 @@
+import sys
+
+from mlpcourse.cli import main
+
+sys.exit(main())

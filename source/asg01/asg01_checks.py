@@ -1,0 +1,473 @@
+"""Checks that the asg01 notebook's test cells use to explain what is wrong.
+
+Released beside ``asg01.ipynb`` (students import it in Colab or Jupyter); it needs
+only numpy. Every check compares in a fixed order, shape -> finite -> values, and
+raises :class:`CheckFailure` with a message that names the function, the input case,
+the worst element and a hint. It never prints a whole expected array.
+
+Letters used in shapes throughout the assignment: ``N`` batch size, ``D`` input
+features, ``H`` hidden units, ``C`` classes; a layer's weights are ``w (n, p)`` and
+its bias ``b (p,)``.
+"""
+
+import contextlib
+import copy
+import math
+import pathlib
+import warnings
+
+import numpy as np
+
+# Tolerances: a correct float64 answer differs from the reference by ~1e-12;
+# float32 inputs or an epsilon inside a log can move it by up to ~1e-7.
+ATOL = 1e-6
+RTOL = 1e-5
+
+PUBLIC_FIXTURES = "asg01_public_fixtures.npz"
+
+# Bind numpy's routines at import, so that a notebook that later replaces
+# np.allclose (and friends) cannot change what these checks compute.
+_asarray = np.asarray
+_abs = np.abs
+_isfinite = np.isfinite
+_argmax = np.argmax
+_unravel_index = np.unravel_index
+_errstate = np.errstate
+_ndarray = np.ndarray
+
+
+class CheckFailure(AssertionError):
+    """A student's answer differs from the reference; the message says how."""
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence numpy floating-point warnings while student code runs.
+
+    nbgrader scores a test cell that writes to stderr as 0, and a correct answer
+    (a naive sigmoid overflowing on -1000, say) may print such a warning.
+    """
+    with warnings.catch_warnings(), _errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def call(func, *args, case, **kwargs):
+    """Call a student function quietly, turning crashes into a clear message.
+
+    Parameters
+    ----------
+    func : callable
+        The student's function.
+    *args, **kwargs
+        Passed to ``func``.
+    case : str
+        Name of the input case, shown if ``func`` raises.
+    """
+    name = getattr(func, "__qualname__", repr(func))
+    try:
+        with quiet():
+            return func(*args, **kwargs)
+    except NotImplementedError:
+        raise CheckFailure(f"{name} is not implemented yet (case: {case}).") from None
+    except CheckFailure:
+        raise
+    except Exception as error:
+        raise CheckFailure(
+            f"{name} raised {type(error).__name__}: {error}\n  case: {case}"
+        ) from error
+
+
+def frozen(value):
+    """A deep copy of ``value`` (arrays, lists, dicts) to hand to student code.
+
+    Tests pass copies, so a function that modifies its inputs in place cannot
+    change the references the test compares against.
+    """
+    return copy.deepcopy(value)
+
+
+def _as_float_array(got, what, case):
+    if isinstance(got, (list, tuple)):
+        got = _asarray(got)
+    if not isinstance(got, (_ndarray, float, int, np.floating, np.integer)):
+        raise CheckFailure(
+            f"{what} should be a numpy array, got {type(got).__name__}\n  case: {case}"
+        )
+    # Strip ndarray subclasses: compare the plain numbers only.
+    return _asarray(got, dtype=np.float64).view(_ndarray)
+
+
+def check_array(got, expected, *, what, case, hint="", atol=ATOL, rtol=RTOL, ignore=None):
+    """Assert that ``got`` matches ``expected`` element-wise.
+
+    Parameters
+    ----------
+    got : array_like
+        The student's result.
+    expected : np.ndarray
+        The reference result.
+    what : str
+        What is being compared, e.g. ``"relu(x, deriv=True)"``.
+    case : str
+        The input case, e.g. ``"4x5 matrix with exact zeros"``.
+    hint : str
+        Printed after the evidence when the values are wrong.
+    atol, rtol : float
+        An element passes when ``|got - expected| <= atol + rtol * |expected|``.
+    ignore : np.ndarray of bool, optional
+        Elements (same shape as ``expected``) whose value is not checked, for
+        conventions the notebook leaves open.
+
+    Raises
+    ------
+    CheckFailure
+        With the shape mismatch, the first non-finite element, or the worst
+        element's index, got, expected, absolute and relative error.
+    """
+    expected = _asarray(expected, dtype=np.float64)
+    got = _as_float_array(got, what, case)
+    if got.shape != expected.shape:
+        raise CheckFailure(
+            f"{what} has the wrong shape\n  case: {case}\n"
+            f"  expected shape {expected.shape}, got {got.shape}"
+        )
+    bad = ~_isfinite(got) & _isfinite(expected)
+    if ignore is not None:
+        bad = bad & ~ignore
+    if bad.any():
+        index = _unravel_index(int(_argmax(bad)), bad.shape) if bad.ndim else ()
+        raise CheckFailure(
+            f"{what} contains {got[index]} at index {index}, expected a finite value "
+            f"({expected[index]:.6g})\n  case: {case}\n"
+            "  hint: look for overflow in exp or log of 0; rewrite the formula so it "
+            "stays finite for large inputs."
+        )
+    error = _abs(got - expected) - (atol + rtol * _abs(expected))
+    if ignore is not None:
+        error = np.where(ignore, -np.inf, error)
+    if error.size and error.max() > 0:
+        index = _unravel_index(int(_argmax(error)), error.shape) if error.ndim else ()
+        absolute = float(_abs(got[index] - expected[index]))
+        relative = absolute / max(float(_abs(expected[index])), 1e-300)
+        wrong = int((error > 0).sum())
+        message = (
+            f"{what} has wrong values\n  case: {case}\n"
+            f"  {wrong} of {error.size} elements are off; the worst is at index {index}:\n"
+            f"    expected {expected[index]:.8g}, got {got[index]:.8g}\n"
+            f"    absolute error {absolute:.3g}, relative error {relative:.3g} "
+            f"(allowed: {atol:g} + {rtol:g} * |expected|)"
+        )
+        if hint:
+            message += f"\n  hint: {hint}"
+        raise CheckFailure(message)
+
+
+def check_scalar(got, expected, *, what, case, hint="", atol=ATOL, rtol=RTOL):
+    """Assert that ``got`` is one real number close to ``expected``.
+
+    Accepts a Python float or a numpy scalar / 0-d array (``np.mean`` returns one).
+    """
+    try:
+        value = float(got)
+    except (TypeError, ValueError):
+        shape = getattr(got, "shape", None)
+        raise CheckFailure(
+            f"{what} should be a single number, got {type(got).__name__}"
+            f"{'' if shape is None else f' of shape {shape}'}\n  case: {case}"
+        ) from None
+    if not math.isfinite(value) or abs(value - expected) > atol + rtol * abs(expected):
+        message = (
+            f"{what} has the wrong value\n  case: {case}\n"
+            f"  expected {expected:.8g}, got {value:.8g} "
+            f"(absolute error {abs(value - expected):.3g})"
+        )
+        if hint:
+            message += f"\n  hint: {hint}"
+        raise CheckFailure(message)
+
+
+def check_true(condition, message):
+    """Raise :class:`CheckFailure` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailure(message)
+
+
+def passed(message):
+    """Print the success line of a test cell."""
+    print(f"passed: {message}")
+
+
+def load_public_fixtures(directory="."):
+    """The public reference arrays, as a dict of name -> ``np.ndarray``.
+
+    Generated from the master notebook's reference solution by
+    ``python -m mlpcourse fixtures``; never edit by hand.
+    """
+    path = pathlib.Path(directory) / PUBLIC_FIXTURES
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+# Activations and a loss owned by the tests, so that the tests of feed_forward,
+# mlp_gradients and SGD never depend on the student's relu/sigmoid/softmax: a bug
+# there must cost only that function's points.
+
+def tanh_act(x, deriv=False):
+    """tanh, or its derivative ``1 - tanh(x)**2`` with respect to ``x``."""
+    t = np.tanh(x)
+    return 1.0 - t * t if deriv else t
+
+
+def identity_act(x, deriv=False):
+    """The identity, or its derivative (ones)."""
+    return np.ones_like(x) if deriv else x
+
+
+def softplus_act(x, deriv=False):
+    """softplus ``log(1 + e^x)``, or its derivative, the logistic function."""
+    if deriv:
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+    return np.logaddexp(0.0, x)
+
+
+def logistic_act(x, deriv=False):
+    """The logistic function in tanh form, or its derivative ``s(1 - s)``."""
+    s = 0.5 * (1.0 + np.tanh(0.5 * x))
+    return s * (1.0 - s) if deriv else s
+
+
+TEST_ACTIVATIONS = {
+    "tanh": tanh_act,
+    "identity": identity_act,
+    "softplus": softplus_act,
+    "logistic": logistic_act,
+}
+
+
+def half_squared_error(y, y_hat, return_grad=False):
+    """Loss ``mean over the batch of 0.5 * sum((y_hat - y)**2)``, or its gradient.
+
+    Parameters
+    ----------
+    y, y_hat : np.ndarray, shape (N, C)
+    return_grad : bool
+        If True return ``dL/dy_hat = (y_hat - y) / N``, shape (N, C).
+    """
+    if return_grad:
+        return (y_hat - y) / y.shape[0]
+    return float(np.mean(0.5 * np.sum((y_hat - y) ** 2, axis=1)))
+
+
+def numerical_gradients(loss_of_parameters, parameters, step=1e-5):
+    """Centred-difference estimate of ``d loss / d parameter`` for every weight.
+
+    Parameters
+    ----------
+    loss_of_parameters : callable
+        Returns the loss (float) for the current values in ``parameters``.
+    parameters : list of dict
+        ``[{'w': (n, p), 'b': (p,)}, ...]``; perturbed in place and restored.
+    step : float
+        The centred difference step ``h``; error of order ``h**2``.
+
+    Returns
+    -------
+    list of dict
+        Same structure and shapes as ``parameters``.
+    """
+    estimates = []
+    for layer in parameters:
+        estimate = {}
+        for key in ("w", "b"):
+            values = layer[key]
+            grad = np.zeros_like(values, dtype=np.float64)
+            for index in np.ndindex(values.shape):
+                original = values[index]
+                values[index] = original + step
+                plus = loss_of_parameters()
+                values[index] = original - step
+                minus = loss_of_parameters()
+                values[index] = original
+                grad[index] = (plus - minus) / (2 * step)
+            estimate[key] = grad
+        estimates.append(estimate)
+    return estimates
+
+
+def relative_error(a, b):
+    """``max |a - b| / max(|a| + |b|)``, the scale-free gap between two arrays."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(a) + np.abs(b)), 1e-300))
+
+
+# A correct backprop in float64 agrees with centred differences to ~1e-8 or better;
+# a wrong one is off by 1e-2 or more.
+GRADIENT_CHECK_LIMIT = 1e-6
+
+
+def gradient_check(mlp, gradients_function, loss_function, x, y):
+    """Compare ``gradients_function`` with centred differences, one row per tensor.
+
+    Runs ``mlp.feed_forward`` itself, so it checks a backprop against the forward
+    pass of the same network. Prints an aligned table (layer, tensor, shape,
+    relative error) in backward order and returns the worst relative error.
+
+    Parameters
+    ----------
+    mlp : MLP
+        A small network (a few hundred weights at most: this is slow on purpose).
+    gradients_function : callable
+        ``mlp_gradients(mlp, loss_function, x, y)``.
+    loss_function : callable
+        ``loss_function(y, y_hat, return_grad=False)``.
+    x : np.ndarray, shape (N, D)
+    y : np.ndarray, shape (N, C)
+    """
+    mlp.feed_forward(x)
+    analytic = gradients_function(mlp, loss_function, x, y)
+
+    def loss():
+        return loss_function(y, mlp.feed_forward(x))
+
+    numeric = numerical_gradients(loss, mlp.parameters)
+    mlp.feed_forward(x)
+    print(f"{'layer':>5} {'tensor':>6} {'shape':>10} {'relative error':>15}")
+    worst = 0.0
+    for i in reversed(range(len(numeric))):
+        for key in ("w", "b"):
+            error = relative_error(analytic[i][key], numeric[i][key])
+            worst = max(worst, error)
+            flag = "" if error < GRADIENT_CHECK_LIMIT else "  <-- too large"
+            shape = "x".join(map(str, numeric[i][key].shape))
+            print(f"{i:>5} {'d' + key:>6} {shape:>10} {error:>15.2e}{flag}")
+    print(f"worst relative error {worst:.2e} (a correct backprop gives below "
+          f"{GRADIENT_CHECK_LIMIT:.0e}, usually about 1e-9)")
+    return worst
+
+
+# Fixture layout (see mlpcourse/fixtures.py, which writes it): a network stored under
+# a prefix has "x", "acts" (activation names), "w0", "b0", ..., and when recorded
+# "z0", "a0", ... (weighted inputs and activations) and "dw0", "db0", ... (gradients).
+
+def unpack_net(fixtures, prefix):
+    """The parameters and test-owned activation functions of a stored network.
+
+    Returns
+    -------
+    parameters : list of dict
+        ``[{'w': (n, p), 'b': (p,)}, ...]`` (fresh copies).
+    act_funcs : list of callable
+    """
+    names = [str(name) for name in fixtures[f"{prefix}/acts"]]
+    parameters = [{"w": fixtures[f"{prefix}/w{i}"].copy(), "b": fixtures[f"{prefix}/b{i}"].copy()}
+                  for i in range(len(names))]
+    return parameters, [TEST_ACTIVATIONS[name] for name in names]
+
+
+class RecordedMLP:
+    """A network whose forward pass on its recorded input was computed by the reference.
+
+    It has the attributes of ``MLP`` (``input_dim``, ``parameters``, ``act_funcs``,
+    ``weighted_ins``, ``activations``) already filled, so ``mlp_gradients`` can be
+    tested without the student's ``feed_forward``. Calling ``feed_forward`` on the
+    recorded input restores the recorded values; any other input is refused.
+    """
+
+    def __init__(self, fixtures, prefix):
+        self.parameters, self.act_funcs = unpack_net(fixtures, prefix)
+        self.x = fixtures[f"{prefix}/x"]
+        self.y = fixtures[f"{prefix}/y"]
+        self.input_dim = self.x.shape[1]
+        self._weighted_ins = [fixtures[f"{prefix}/z{i}"] for i in range(len(self.parameters))]
+        self._activations = [fixtures[f"{prefix}/a{i}"] for i in range(len(self.parameters))]
+        self.feed_forward(self.x)
+
+    def feed_forward(self, X):
+        """Replay the recorded forward pass; ``X`` must be the recorded input."""
+        if np.shape(X) != self.x.shape or not np.array_equal(X, self.x):
+            raise CheckFailure("the test network can only be run on the batch it was given")
+        self.weighted_ins = [z.copy() for z in self._weighted_ins]
+        self.activations = [a.copy() for a in self._activations]
+        return self.activations[-1]
+
+
+def recorded_net(fixtures, prefix):
+    """A :class:`RecordedMLP` for the network stored under ``prefix``."""
+    return RecordedMLP(fixtures, prefix)
+
+
+def check_gradients(grads, fixtures, prefix, *, case):
+    """Compare ``mlp_gradients`` output with the reference, last layer first.
+
+    Stops at the first wrong tensor and says which layers were already right,
+    since an error in layer ``i`` usually spreads to every layer below it.
+    """
+    num_layers = len([k for k in fixtures if k.startswith(f"{prefix}/dw")])
+    check_true(isinstance(grads, (list, tuple)) and len(grads) == num_layers,
+               f"mlp_gradients should return a list with one dict per layer ({num_layers}), got "
+               f"{type(grads).__name__}{f' of length {len(grads)}' if hasattr(grads, '__len__') else ''}"
+               f"\n  case: {case}")
+    correct = []
+    for i in reversed(range(num_layers)):
+        layer = grads[i]
+        check_true(isinstance(layer, dict) and {"w", "b"} <= set(layer),
+                   f"gradients[{i}] should be a dict with keys 'w' and 'b', got {layer!r:.80}\n  case: {case}")
+        expected = {"w": fixtures[f"{prefix}/dw{i}"], "b": fixtures[f"{prefix}/db{i}"]}
+        for key, hint in (
+            ("w", "dw = A_prev.T @ delta, where delta = g * f'(Z) and A_prev is the input of this layer "
+                  "(x for layer 0); the loss gradient already includes 1/N."),
+            ("b", "db = delta summed over the batch (axis=0), shape (p,)."),
+        ):
+            got = layer[key]
+            if np.shape(got) != expected[key].shape:
+                mirror = fixtures[f"{prefix}/d{key}{num_layers - 1 - i}"].shape
+                if np.shape(got) == mirror and mirror != expected[key].shape:
+                    hint = "the shapes match the mirror layer: return the gradients in layer order, first layer first."
+            try:
+                check_array(got, expected[key], what=f"gradients[{i}]['{key}']", case=case, hint=hint)
+            except CheckFailure as failure:
+                checked = ", ".join(correct) or "none"
+                raise CheckFailure(f"{failure}\n  already correct (backward order): {checked}") from None
+            correct.append(f"layer {i} d{key}")
+
+
+def check_sgd_run(sgd_class, fixtures, prefix, *, case):
+    """Run ``SGD.step`` on recorded gradients; check parameters and velocity each step.
+
+    The stored run has ``lr``, ``momentum``, ``steps``, the initial ``w{l}``/``b{l}``,
+    per step ``s`` the gradients ``gw{s}_{l}``/``gb{s}_{l}`` and the reference
+    parameters ``pw{s}_{l}``/``pb{s}_{l}`` and velocities ``vw{s}_{l}``/``vb{s}_{l}``.
+    """
+    lr, momentum = float(fixtures[f"{prefix}/lr"]), float(fixtures[f"{prefix}/momentum"])
+    steps = int(fixtures[f"{prefix}/steps"])
+    num_layers = len([k for k in fixtures if k.startswith(f"{prefix}/w")])
+    optimizer = call(sgd_class, lr=lr, momentum=momentum, case=case)
+    parameters = [{"w": fixtures[f"{prefix}/w{l}"], "b": fixtures[f"{prefix}/b{l}"]} for l in range(num_layers)]
+    for s in range(steps):
+        grads = [{"w": fixtures[f"{prefix}/gw{s}_{l}"], "b": fixtures[f"{prefix}/gb{s}_{l}"]}
+                 for l in range(num_layers)]
+        grads_given = frozen(grads)
+        updated = call(optimizer.step, frozen(parameters), grads_given, case=f"{case}, step {s + 1}")
+        here = f"{case}, after step {s + 1}"
+        check_true(isinstance(updated, (list, tuple)) and len(updated) == num_layers,
+                   f"SGD.step should return a list of {num_layers} dicts, got {type(updated).__name__}"
+                   f"\n  case: {here}")
+        velocity = getattr(optimizer, "velocity", None)
+        check_true(isinstance(velocity, (list, tuple)) and len(velocity) == num_layers,
+                   f"SGD.velocity should be a list of {num_layers} dicts like the parameters, got "
+                   f"{type(velocity).__name__}{f' of length {len(velocity)}' if hasattr(velocity, '__len__') else ''}"
+                   f"\n  case: {here}")
+        for l in range(num_layers):
+            for key in ("w", "b"):
+                check_array(grads_given[l][key], grads[l][key], what=f"grads[{l}]['{key}']", case=here,
+                            hint="SGD.step must not modify the gradients it is given.")
+                check_array(velocity[l][key], fixtures[f"{prefix}/v{key}{s}_{l}"],
+                            what=f"optimizer.velocity[{l}]['{key}']", case=here,
+                            hint="v = momentum * v - lr * grad, with one velocity per layer and per "
+                                 "tensor, starting at zeros and kept between calls.")
+                check_array(updated[l][key], fixtures[f"{prefix}/p{key}{s}_{l}"],
+                            what=f"updated_parameters[{l}]['{key}']", case=here,
+                            hint="w = w + v (after updating v); biases are updated too.")
+        parameters = [{"w": fixtures[f"{prefix}/pw{s}_{l}"], "b": fixtures[f"{prefix}/pb{s}_{l}"]}
+                      for l in range(num_layers)]

@@ -1,0 +1,235 @@
+"""Hidden checks of asg01, imported by the hidden test cells at grading time.
+
+Never released to students: nbgrader_config.py puts this folder on the grading
+kernel's import path. The reference values come from ``asg01_hidden_fixtures.npz``
+beside this file, computed by the master notebook's solution
+(``python -m mlpcourse fixtures``). Each ``check_*`` raises
+``asg01_checks.CheckFailure`` with a student-readable message on the first problem.
+
+The tests of feed_forward, mlp_gradients and SGD use the test-owned activations and
+loss of ``asg01_checks``, never the student's relu/sigmoid/softmax, so that one bug
+costs only its own function's points.
+"""
+
+import pathlib
+
+import numpy as np
+
+from asg01_checks import (
+    CheckFailure,
+    RecordedMLP,
+    call,
+    check_array,
+    check_gradients,
+    check_scalar,
+    check_sgd_run,
+    check_true,
+    frozen,
+    half_squared_error,
+    unpack_net,
+)
+
+FIXTURES = pathlib.Path(__file__).with_name("asg01_hidden_fixtures.npz")
+
+# float32 carries ~7 significant digits.
+FLOAT32_ATOL = 1e-5
+FLOAT32_RTOL = 1e-4
+
+
+def _fixtures():
+    with np.load(FIXTURES, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def _check_unchanged(given, original, what, case):
+    check_array(given, original, what=what, case=case, atol=0, rtol=0,
+                hint="do not modify the input array in place (x[x < 0] = 0 changes the caller's "
+                     "array); compute a new array instead.")
+
+
+def _tolerances(x):
+    return (FLOAT32_ATOL, FLOAT32_RTOL) if np.asarray(x).dtype == np.float32 else (1e-6, 1e-5)
+
+
+def _check_activation(func, name, hints):
+    F = _fixtures()
+    cases = {
+        "act/vector": "1-D vector of 13 values with exact zeros",
+        "act/tensor": "3-D array of shape (2, 3, 4)",
+        "act/extreme": "extreme values (+-1e5, +-1000, +-710)",
+        "act/float32": "5x6 float32 matrix",
+        "act/row": "a single row, shape (1, 9)",
+    }
+    for prefix, case in cases.items():
+        x = F[f"{prefix}/x"]
+        atol, rtol = _tolerances(x)
+        for deriv in (False, True):
+            given = frozen(x)
+            got = call(func, given, deriv=deriv, case=case)
+            what = f"{name}(x{', deriv=True' if deriv else ''})"
+            ignore = (x == 0) if (name == "relu" and deriv) else None
+            check_array(got, F[f"{prefix}/{name}{'_deriv' if deriv else ''}"], what=what, case=case,
+                        atol=atol, rtol=rtol, ignore=ignore, hint=hints[deriv])
+            _check_unchanged(given, x, f"the input x after {what}", case)
+
+
+def check_relu(relu):
+    """relu and relu' on vectors, 3-D arrays, extreme and float32 values."""
+    _check_activation(relu, "relu", {
+        False: "relu(x) = max(0, x) element-wise, for any shape.",
+        True: "relu'(x) is 1 where x > 0 and 0 where x < 0.",
+    })
+
+
+def check_sigmoid(sigmoid):
+    """sigmoid and sigmoid' on vectors, 3-D arrays, extreme and float32 values."""
+    _check_activation(sigmoid, "sigmoid", {
+        False: "sigmoid(x) = 1 / (1 + exp(-x)); it must stay finite for x = +-1000.",
+        True: "sigmoid'(x) = sigmoid(x) * (1 - sigmoid(x)), with x the input.",
+    })
+
+
+def _run_forward(MLP, F, prefix, case, second_input=False):
+    parameters, act_funcs = unpack_net(F, prefix)
+    x = F[f"{prefix}/x"]
+    mlp = call(MLP, x.shape[1], case=case)
+    mlp.parameters = parameters
+    mlp.act_funcs = act_funcs
+    given = frozen(x)
+    out = call(mlp.feed_forward, given, case=case)
+    _check_unchanged(given, x, "the input X after feed_forward", case)
+    suffix = ""
+    if second_input:
+        out = call(mlp.feed_forward, frozen(F[f"{prefix}/x2"]), case=case + ", second call")
+        suffix = "_second"
+        case += ", second call"
+    num_layers = len(parameters)
+    check_true(len(mlp.weighted_ins) == num_layers and len(mlp.activations) == num_layers,
+               f"after feed_forward on a {num_layers}-layer net, expected {num_layers} weighted_ins and "
+               f"{num_layers} activations, got {len(mlp.weighted_ins)} and {len(mlp.activations)}\n"
+               f"  case: {case}\n  hint: reset both lists at the start of every call and store one "
+               "entry per layer (not the input).")
+    atol, rtol = _tolerances(x)
+    for i in range(num_layers):
+        check_array(mlp.weighted_ins[i], F[f"{prefix}/z{i}{suffix}"], what=f"weighted_ins[{i}]", case=case,
+                    atol=atol, rtol=rtol, hint="Z = A_prev @ w + b for this layer.")
+        check_array(mlp.activations[i], F[f"{prefix}/a{i}{suffix}"], what=f"activations[{i}]", case=case,
+                    atol=atol, rtol=rtol, hint="A = f(Z) with this layer's act_func.")
+    check_array(out, F[f"{prefix}/a{num_layers - 1}{suffix}"], what="the returned output", case=case,
+                atol=atol, rtol=rtol, hint="return the activation of the last layer.")
+
+
+def check_feed_forward(MLP):
+    """feed_forward: batch of 1, 1 and 4 layers, float32, lists reset between calls."""
+    F = _fixtures()
+    _run_forward(MLP, F, "ff/batch1", "batch of 1, layers 7 -> 3 (tanh) -> 2 (identity)")
+    _run_forward(MLP, F, "ff/one_layer", "one layer 4 -> 6 (logistic), batch of 5")
+    _run_forward(MLP, F, "ff/four_layer", "4 layers 9 -> 7 -> 5 -> 6 -> 3 (tanh, softplus, identity, logistic)")
+    _run_forward(MLP, F, "ff/float32", "float32 input, layers 5 -> 3 -> 2")
+    _run_forward(MLP, F, "ff/twice", "feed_forward called twice on one net (6 rows, then 2 rows)",
+                 second_input=True)
+
+
+def check_softmax(softmax):
+    """softmax: one row, two classes, rows of very different scale, float32, wide rows."""
+    F = _fixtures()
+    cases = {
+        "softmax/batch1": "a single row of 10 logits",
+        "softmax/two_class": "6 rows, 2 classes",
+        "softmax/scales": "rows of very different scale (around 1000, 0, -1000, +-5e4)",
+        "softmax/float32": "float32 logits, 5x4",
+        "softmax/wide": "3 rows of 50 logits",
+    }
+    for prefix, case in cases.items():
+        logits = F[f"{prefix}/logits"]
+        given = frozen(logits)
+        got = call(softmax, given, case=case)
+        atol, rtol = _tolerances(logits)
+        check_array(got, F[f"{prefix}/probs"], what="softmax(y_hat)", case=case, atol=atol, rtol=rtol,
+                    hint="normalise each row on its own (axis=1, keepdims=True) after subtracting "
+                         "that row's maximum.")
+        _check_unchanged(given, logits, "the input y_hat after softmax", case)
+
+
+def check_cross_entropy(categorical_cross_entropy):
+    """categorical_cross_entropy: one example, 64 examples, two classes, inputs unchanged."""
+    F = _fixtures()
+    cases = {
+        "cce/batch1": "a single example, 10 classes",
+        "cce/large_batch": "64 examples, 10 classes",
+        "cce/two_class": "9 examples, 2 classes",
+    }
+    for prefix, case in cases.items():
+        y, y_soft = F[f"{prefix}/y"], F[f"{prefix}/y_soft"]
+        given_y, given_soft = frozen(y), frozen(y_soft)
+        got = call(categorical_cross_entropy, given_y, given_soft, case=case)
+        check_scalar(got, float(F[f"{prefix}/loss"]), what="categorical_cross_entropy(y, y_soft)",
+                     case=case, hint="the mean over the batch of -sum(y * log(y_soft)) per row.")
+        _check_unchanged(given_y, y, "the input y", case)
+        _check_unchanged(given_soft, y_soft, "the input y_soft", case)
+
+
+def check_mlp_gradients(mlp_gradients):
+    """mlp_gradients on recorded nets: batch of 1, 1 and 4 layers, logistic output, float32."""
+    F = _fixtures()
+    cases = {
+        "grad/batch1": "batch of 1, layers 5 -> 4 (tanh) -> 3 (identity)",
+        "grad/one_layer_identity": "one identity layer 4 -> 3, batch of 6",
+        "grad/one_layer_logistic": "one logistic layer 4 -> 3, batch of 6",
+        "grad/four_layer": "4 layers 6 -> 5 -> 4 -> 4 -> 3 (tanh, softplus, tanh, logistic)",
+        "grad/wide": "layers 10 -> 2 (tanh) -> 8 (identity), batch of 3",
+        "grad/float32": "float32 input, layers 5 -> 4 (softplus) -> 3 (identity)",
+    }
+    for prefix, case in cases.items():
+        net = RecordedMLP(F, prefix)
+        before = frozen(net.parameters)
+        recorded = (frozen(net.weighted_ins), frozen(net.activations))
+        grads = call(mlp_gradients, net, half_squared_error, frozen(net.x), frozen(net.y),
+                     case=case + ", loss half_squared_error")
+        check_gradients(grads, F, prefix, case=case)
+        for i, layer in enumerate(before):
+            for key in ("w", "b"):
+                _check_unchanged(net.parameters[i][key], layer[key], f"mlp.parameters[{i}]['{key}']", case)
+        for name, lists in zip(("weighted_ins", "activations"), recorded):
+            for i, value in enumerate(lists):
+                _check_unchanged(getattr(net, name)[i], value, f"mlp.{name}[{i}]", case)
+
+
+def check_sgd(SGD):
+    """SGD: 4 layers over 5 steps, momentum 0 and 0.99, two optimisers side by side."""
+    F = _fixtures()
+    check_sgd_run(SGD, F, "sgd/four_layer", case="4 layers (5 -> 4 -> 3 -> 3 -> 2), lr=0.05, momentum=0.5, 5 steps")
+    check_sgd_run(SGD, F, "sgd/plain", case="2 layers, lr=0.2, momentum=0 (plain SGD), 3 steps")
+    check_sgd_run(SGD, F, "sgd/slow", case="2 layers, lr=0.01, momentum=0.99, 4 steps")
+    # Two optimisers stepping in turn must not share velocity.
+    first = _Interleaved(SGD, F, "sgd/plain")
+    second = _Interleaved(SGD, F, "sgd/slow")
+    for step in range(3):
+        first.step(step)
+        second.step(step)
+
+
+class _Interleaved:
+    """One optimiser replaying a recorded run one step at a time."""
+
+    def __init__(self, SGD, F, prefix):
+        self.F, self.prefix = F, prefix
+        self.layers = len([k for k in F if k.startswith(f"{prefix}/w")])
+        self.case = f"two SGD objects used in turn ({prefix.split('/')[1]} run)"
+        self.optimizer = call(SGD, lr=float(F[f"{prefix}/lr"]), momentum=float(F[f"{prefix}/momentum"]),
+                              case=self.case)
+        self.parameters = [{"w": F[f"{prefix}/w{l}"], "b": F[f"{prefix}/b{l}"]} for l in range(self.layers)]
+
+    def step(self, s):
+        F, prefix = self.F, self.prefix
+        grads = [{"w": F[f"{prefix}/gw{s}_{l}"], "b": F[f"{prefix}/gb{s}_{l}"]} for l in range(self.layers)]
+        updated = call(self.optimizer.step, frozen(self.parameters), frozen(grads), case=self.case)
+        if not isinstance(updated, (list, tuple)) or len(updated) != self.layers:
+            raise CheckFailure(f"SGD.step should return a list of {self.layers} dicts\n  case: {self.case}")
+        for l in range(self.layers):
+            for key in ("w", "b"):
+                check_array(updated[l][key], F[f"{prefix}/p{key}{s}_{l}"],
+                            what=f"updated_parameters[{l}]['{key}'] after step {s + 1}", case=self.case,
+                            hint="keep the velocity on the instance (self.velocity), not on the class "
+                                 "or in a global, so that two optimisers do not share it.")
+        self.parameters = updated
