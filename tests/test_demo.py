@@ -1,0 +1,97 @@
+"""The demo class through real nbgrader: autograde, feedback, export, per-cell scores."""
+
+import subprocess
+
+import nbformat
+import pytest
+
+from mlpcourse import demo, notebook, paths
+
+GRADE_CELLS = {notebook.grade_id(c): c.metadata.nbgrader.points
+               for c in notebook.read(paths.MASTER).cells
+               if c.metadata.get("nbgrader", {}).get("grade")}
+AUTOGRADED = {g: p for g, p in GRADE_CELLS.items() if g.startswith("test_")}
+
+# ben's bugs: a softmax normalised over the whole array, and no SGD (so no training).
+BEN_LOSES = {"test_softmax_visible", "test_softmax_hidden", "test_sgd_visible", "test_sgd_hidden",
+             "test_training"}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, kannada_cache):
+    """The demo class graded once, through `make demo COURSE_DIR=...` as the README says."""
+    course_dir = tmp_path_factory.mktemp("demo") / "course"
+    env_patch = {"KANNADA_MNIST_DIR": str(kannada_cache), "ASG01_TRAIN_SPLIT": "test",
+                 "KANNADA_MNIST_URL": "http://127.0.0.1:9/"}
+    import os
+
+    result = subprocess.run(["make", "demo", f"COURSE_DIR={course_dir}"], cwd=paths.ROOT,
+                            env={**os.environ, **env_patch}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return course_dir, result.stdout
+
+
+@pytest.mark.slow
+def test_complete_submission_gets_full_autograded_marks(graded):
+    """Does ada (the master's solutions in the release) get every autograded point?"""
+    scores = demo.grading.cell_scores(graded[0])["ada"]
+    assert {g: scores[g][0] for g in AUTOGRADED} == AUTOGRADED
+
+
+@pytest.mark.slow
+def test_untouched_release_gets_zero(graded):
+    """Does cy (the release as handed out) get zero on every autograded cell?"""
+    scores = demo.grading.cell_scores(graded[0])["cy"]
+    assert {g: scores[g][0] for g in AUTOGRADED} == {g: 0 for g in AUTOGRADED}
+
+
+@pytest.mark.slow
+def test_partly_wrong_submission_loses_exactly_its_bugs(graded):
+    """Does ben lose the softmax, SGD and training cells, and keep every other point?"""
+    scores = demo.grading.cell_scores(graded[0])["ben"]
+    expected = {g: (0 if g in BEN_LOSES else p) for g, p in AUTOGRADED.items()}
+    assert {g: scores[g][0] for g in AUTOGRADED} == expected
+
+
+@pytest.mark.slow
+def test_written_answers_wait_for_a_grader(graded):
+    """Are the four written answers left for manual grading (no automatic score)?"""
+    course_dir = graded[0]
+    with demo.grading.Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
+        for name in ("q_nonlinear", "q_he_init", "q_gd", "q_bias_variance"):
+            grade = gradebook.find_grade(name, paths.ASSIGNMENT, paths.ASSIGNMENT, "ada")
+            assert grade.needs_manual_grade and grade.max_score == GRADE_CELLS[name]
+
+
+@pytest.mark.slow
+def test_export_and_table_agree_with_the_gradebook(graded):
+    """Do grades.csv and the printed table give the gradebook's totals?"""
+    course_dir, stdout = graded
+    totals = demo.exported_totals(course_dir)
+    scores = demo.grading.cell_scores(course_dir)
+    for student in demo.STUDENTS:
+        assert totals[student] == sum(score for score, _ in scores[student].values())
+    assert totals["ada"] == sum(AUTOGRADED.values())
+    assert "ben" in stdout and f"{int(totals['ben'])}/65" in stdout
+
+
+@pytest.mark.slow
+def test_feedback_explains_the_failure_to_the_student(graded):
+    """Does ben's feedback show the visible softmax test's message (function, case, error, hint)?"""
+    course_dir = graded[0]
+    html = (course_dir / "feedback" / "ben" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").read_text()
+    for needle in ("softmax(y_hat) has wrong values", "case: 7x5 random normal logits",
+                   "the worst is at index", "hint: exponentiate"):
+        assert needle in html, needle
+    for student in demo.STUDENTS:
+        assert (course_dir / "feedback" / student / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").exists()
+
+
+@pytest.mark.slow
+def test_training_cell_reaches_its_threshold_under_autograde(graded):
+    """Does the shortened grading-mode training of ada clear the 85% bar with room to spare?"""
+    nb = nbformat.read(str(graded[0] / "autograded" / "ada" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb"), 4)
+    cell = notebook.cells_by_grade_id(nb)["test_training"]
+    line = next(o.text for o in cell.outputs if o.output_type == "stream")
+    accuracy = float(line.split(":")[1].strip().split("%")[0]) / 100
+    assert accuracy >= 0.92, line

@@ -1,0 +1,82 @@
+"""Fixtures: computed from the master notebook, reproducible, pickle-free, checked."""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mlpcourse import fixtures, notebook, paths
+
+
+def test_fixtures_are_fresh_when_recomputed_in_a_fresh_process():
+    """Does `python -m mlpcourse fixtures --check`, in a new process, find them fresh?"""
+    result = subprocess.run([sys.executable, "-m", "mlpcourse", "fixtures", "--check"],
+                            cwd=paths.ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "fixtures are fresh" in result.stdout
+
+
+def test_regeneration_reproduces_the_manifest_hashes(tmp_path):
+    """Do fixtures rebuilt in a new process hash to the manifest's sha256, byte for byte?"""
+    script = (
+        "import sys, pathlib\n"
+        "from mlpcourse import fixtures\n"
+        "public, hidden = fixtures.build_all()\n"
+        "fixtures.write_npz(pathlib.Path(sys.argv[1]) / 'public.npz', public)\n"
+        "fixtures.write_npz(pathlib.Path(sys.argv[1]) / 'hidden.npz', hidden)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=paths.ROOT, check=True)
+    recorded = json.loads(paths.FIXTURE_MANIFEST.read_text())["files"]
+    for name, path in (("public.npz", paths.PUBLIC_FIXTURES), ("hidden.npz", paths.HIDDEN_FIXTURES)):
+        digest = hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+        assert digest == recorded[path.name]["sha256"], name
+
+
+def test_fixture_files_hold_plain_arrays_only():
+    """Do both fixture files load with allow_pickle=False and contain no object arrays?"""
+    for path in (paths.PUBLIC_FIXTURES, paths.HIDDEN_FIXTURES):
+        with np.load(path, allow_pickle=False) as data:
+            assert data.files
+            assert all(data[name].dtype != object for name in data.files)
+
+
+def test_public_and_hidden_fixtures_share_no_case():
+    """Are the hidden cases different from the public ones (no hidden case is released)?"""
+    public, hidden = fixtures.read_npz(paths.PUBLIC_FIXTURES), fixtures.read_npz(paths.HIDDEN_FIXTURES)
+    assert not set(public) & set(hidden)
+
+
+def test_changed_fixture_value_is_reported_as_stale(tmp_path, monkeypatch):
+    """Does the staleness check name an array whose committed value was altered?"""
+    for name in ("PUBLIC_FIXTURES", "HIDDEN_FIXTURES", "FIXTURE_MANIFEST"):
+        copy = tmp_path / getattr(paths, name).name
+        shutil.copy(getattr(paths, name), copy)
+        monkeypatch.setattr(paths, name, copy)
+    arrays = fixtures.read_npz(paths.PUBLIC_FIXTURES)
+    arrays["softmax/random/probs"] = arrays["softmax/random/probs"] + 1e-6
+    fixtures.write_npz(paths.PUBLIC_FIXTURES, arrays)
+    reasons = fixtures.stale_reasons()
+    assert any("softmax/random/probs values changed" in reason for reason in reasons)
+    assert any("MANIFEST.json" in reason for reason in reasons)
+
+
+def test_wrong_reference_gradients_are_refused():
+    """Does fixture generation refuse a master whose backprop disagrees with centred differences?"""
+    nb = notebook.read()
+    cell = notebook.cells_by_grade_id(nb)["mlp_gradients"]
+    cell.source = cell.source.replace("'b': np.sum(delta, axis=0)", "'b': np.sum(delta, axis=0) * 2")
+    with pytest.raises(AssertionError, match="centred differences"):
+        fixtures.build_all(nb)
+
+
+def test_write_npz_is_byte_stable(tmp_path):
+    """Does writing the same arrays twice give identical bytes (no timestamps)?"""
+    arrays = {"b": np.arange(3.0), "a": np.array(["tanh", "identity"]), "c": np.float64(2.5)}
+    fixtures.write_npz(tmp_path / "one.npz", arrays)
+    fixtures.write_npz(tmp_path / "two.npz", dict(reversed(list(arrays.items()))))
+    assert (tmp_path / "one.npz").read_bytes() == (tmp_path / "two.npz").read_bytes()
+    assert fixtures.read_npz(tmp_path / "one.npz")["c"].shape == ()

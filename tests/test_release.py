@@ -1,0 +1,101 @@
+"""The student release: generated, fresh, Colab-ready, and free of hidden material."""
+
+import json
+import re
+
+import pytest
+
+from mlpcourse import grading, notebook, paths, release
+
+# Text that only the master may contain.
+HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "asg01_hidden", "BEGIN SOLUTION", "Model answer", "Mark scheme")
+# What the seed's submission cell used: tokens, Drive and GitHub automation.
+SUBMISSION_CELL_MARKERS = ("google.colab", "oauth", "GoogleAuth", "hub config", "pydrive", "authenticate_user",
+                           "files.download")
+
+
+def _release_text():
+    return paths.RELEASE_NOTEBOOK.read_text()
+
+
+@pytest.mark.slow
+def test_release_is_fresh():
+    """Is release/ exactly what `nbgrader generate_assignment` makes from source/ now?"""
+    assert release.stale_reasons() == []
+
+
+@pytest.mark.slow
+def test_stale_release_is_reported(course):
+    """Does the staleness check notice a master edited after the last release?"""
+    master = course / "source" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb"
+    nb = notebook.read(master)
+    nb.cells[0].source += "\nOne more sentence."
+    import nbformat
+
+    nbformat.write(nb, str(master))
+    assert release.stale_reasons(course) == [f"{paths.ASSIGNMENT}.ipynb differs"]
+
+
+def test_release_holds_no_hidden_material():
+    """Are hidden tests, solutions, mark schemes and hidden fixtures absent from release/?"""
+    text = _release_text()
+    for marker in HIDDEN_MARKERS:
+        assert marker not in text, marker
+    released = {p.name for p in paths.RELEASE.rglob("*")}
+    assert not released & {p.name for p in paths.TESTS_ASSETS.rglob("*")}
+
+
+def test_every_student_cell_is_a_stub():
+    """Does every solution cell of the release ask the student to write the answer?"""
+    nb = notebook.read(paths.RELEASE_NOTEBOOK)
+    stubs = [cell for cell in nb.cells if notebook.is_solution(cell)]
+    assert len(stubs) == 11  # 7 code cells, 4 written answers
+    for cell in stubs:
+        assert "raise NotImplementedError()" in cell.source or cell.source == "YOUR ANSWER HERE"
+
+
+def test_release_is_colab_ready():
+    """Has the release an Open-in-Colab link, no shell commands, and no submission-cell code?"""
+    nb = notebook.read(paths.RELEASE_NOTEBOOK)
+    assert "colab.research.google.com/github/" in nb.cells[0].source
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not re.search(r"^\s*[!%]", cell.source, flags=re.M), cell.source[:80]
+    text = _release_text().lower()
+    for marker in SUBMISSION_CELL_MARKERS:
+        assert marker.lower() not in text, marker
+
+
+def test_release_points_table_matches_the_grade_cells():
+    """Do the points in the notebook's header table add up from the grade cells' metadata?"""
+    nb = notebook.read(paths.MASTER)
+    points = {notebook.grade_id(c): c.metadata.nbgrader.get("points", 0)
+              for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    autograded = sum(p for g, p in points.items() if g.startswith("test_"))
+    manual = sum(p for g, p in points.items() if g.startswith("q_"))
+    assert (autograded, manual) == (65, 35)
+    assert "Total: 100 points" in nb.cells[0].source
+
+
+@pytest.mark.slow
+def test_master_passes_nbgrader_validate(grading_env):
+    """Does `nbgrader validate` pass the master notebook (every test green)?"""
+    result = grading.nbgrader("validate", str(paths.MASTER))
+    assert "Success! Your notebook passes all the tests." in result.stdout
+
+
+@pytest.mark.slow
+def test_untouched_release_fails_every_test(grading_env):
+    """Does `nbgrader validate --invert` confirm that the untouched release fails every test?"""
+    result = grading.nbgrader("validate", "--invert", str(paths.RELEASE_NOTEBOOK))
+    assert "Success! The notebook does not pass any tests." in result.stdout
+
+
+def test_release_cells_carry_stable_grade_ids():
+    """Does every grade cell of the release keep the master's grade_id (gradebook keys)?"""
+    master = [notebook.grade_id(c) for c in notebook.read(paths.MASTER).cells if notebook.grade_id(c)]
+    released = [notebook.grade_id(c) for c in notebook.read(paths.RELEASE_NOTEBOOK).cells
+                if notebook.grade_id(c)]
+    assert master == released
+    assert len(set(master)) == len(master)
+    json.loads(_release_text())
