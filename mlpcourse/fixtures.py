@@ -100,13 +100,14 @@ class _Builder:
             self.put(f"{prefix}/z{i}{suffix}", z)
             self.put(f"{prefix}/a{i}{suffix}", a)
 
-    def gradients(self, prefix, sizes, acts, batch, dtype=np.float64):
-        """A recorded network plus targets and the reference gradients."""
+    def gradients(self, prefix, sizes, acts, batch, dtype=np.float64, loss="half_squared_error"):
+        """A recorded network plus targets, a test-owned loss and the reference gradients."""
         mlp = self.net(prefix, sizes, acts, batch, dtype)
         x = self.arrays[f"{prefix}/x"]
         y = _rng(prefix + "/y").normal(size=(batch, sizes[-1]))
         self.put(f"{prefix}/y", y)
-        loss = self.checks.half_squared_error
+        self.put(f"{prefix}/loss", np.array(loss))
+        loss = self.checks.TEST_LOSSES[loss]
         grads = self.ref.mlp_gradients(mlp, loss, x, y)
         for i, g in enumerate(grads):
             self.put(f"{prefix}/dw{i}", g["w"])
@@ -162,6 +163,23 @@ class _Builder:
         self.put(f"{prefix}/loss", self.ref.categorical_cross_entropy(y, y_soft))
 
 
+def _random_architecture(case, checks):
+    """Layer sizes (1 to 6 units, 1 to 4 layers), activations, batch size (1 to 5) and loss.
+
+    Seeded from ``case``: the hidden tests see many shapes (width-1 layers, batches
+    of one, square layers), so a bug that shows only for some shapes is caught.
+    """
+    rng = _rng(case + "/architecture")
+    depth = int(rng.integers(1, 5))
+    sizes = [int(size) for size in rng.integers(1, 7, size=depth + 1)]
+    acts = [str(name) for name in rng.choice(sorted(checks.TEST_ACTIVATIONS), size=depth)]
+    return sizes, acts, int(rng.integers(1, 6)), str(rng.choice(sorted(checks.TEST_LOSSES)))
+
+
+# Randomly shaped networks in the hidden tests, for feed_forward and for mlp_gradients.
+RANDOM_NETS = 4
+
+
 def _one_hot_labels(case, batch, classes):
     return _rng(case + "/labels").integers(0, classes, size=batch)
 
@@ -204,6 +222,10 @@ def build_hidden(ref, checks):
     x2 = _rng("ff/twice/x2").normal(size=(2, 4))
     b.put("ff/twice/x2", x2)
     b.record_forward("ff/twice", twice, x2, suffix="_second")
+    b.net("ff/width_one", [3, 1, 4], ["tanh", "identity"], batch=4)
+    for k in range(RANDOM_NETS):
+        sizes, acts, batch, _ = _random_architecture(f"ff/random{k}", checks)
+        b.net(f"ff/random{k}", sizes, acts, batch=batch)
 
     b.softmax("softmax/batch1", _rng("softmax/batch1").normal(size=(1, 10)))
     b.softmax("softmax/two_class", _rng("softmax/two_class").normal(scale=3, size=(6, 2)))
@@ -224,10 +246,16 @@ def build_hidden(ref, checks):
     b.gradients("grad/four_layer", [6, 5, 4, 4, 3], ["tanh", "softplus", "tanh", "logistic"], batch=7)
     b.gradients("grad/wide", [10, 2, 8], ["tanh", "identity"], batch=3)
     b.gradients("grad/float32", [5, 4, 3], ["softplus", "identity"], batch=5, dtype=np.float32)
+    b.gradients("grad/log_cosh", [5, 4, 3], ["tanh", "logistic"], batch=4, loss="log_cosh_error")
+    b.gradients("grad/one_output", [4, 3, 1], ["softplus", "identity"], batch=5)
+    for k in range(RANDOM_NETS):
+        sizes, acts, batch, loss = _random_architecture(f"grad/random{k}", checks)
+        b.gradients(f"grad/random{k}", sizes, acts, batch=batch, loss=loss)
 
     b.sgd_run("sgd/four_layer", [5, 4, 3, 3, 2], lr=0.05, momentum=0.5, steps=5)
     b.sgd_run("sgd/plain", [3, 4, 2], lr=0.2, momentum=0.0, steps=3)
     b.sgd_run("sgd/slow", [2, 3, 2], lr=0.01, momentum=0.99, steps=4)
+    b.sgd_run("sgd/same_shapes", [3, 3, 3, 3], lr=0.1, momentum=0.9, steps=3)
     return b.arrays
 
 
@@ -272,7 +300,7 @@ def manifest(nb=None):
         "generated_by": "python -m mlpcourse fixtures (do not edit)",
         "reference_sha256": hashlib.sha256(notebook.reference_source(nb).encode()).hexdigest(),
         "files": {
-            str(path.relative_to(paths.ROOT)): {"sha256": _sha256(path), "arrays": len(read_npz(path))}
+            path.name: {"sha256": _sha256(path), "arrays": len(read_npz(path))}
             for path in (paths.PUBLIC_FIXTURES, paths.HIDDEN_FIXTURES)
         },
     }

@@ -14,6 +14,7 @@ import contextlib
 import copy
 import math
 import pathlib
+import sys
 import warnings
 
 import numpy as np
@@ -42,12 +43,13 @@ class CheckFailure(AssertionError):
 
 @contextlib.contextmanager
 def quiet():
-    """Silence numpy floating-point warnings while student code runs.
+    """Silence numpy floating-point warnings, and send stderr to stdout, while student code runs.
 
     nbgrader scores a test cell that writes to stderr as 0, and a correct answer
-    (a naive sigmoid overflowing on -1000, say) may print such a warning.
+    may write there: a naive sigmoid overflowing on -1000 warns, a debugging
+    ``logging.warning`` prints. What the student's code prints stays visible on stdout.
     """
-    with warnings.catch_warnings(), _errstate(all="ignore"):
+    with warnings.catch_warnings(), _errstate(all="ignore"), contextlib.redirect_stderr(sys.stdout):
         warnings.simplefilter("ignore")
         yield
 
@@ -85,6 +87,13 @@ def frozen(value):
     change the references the test compares against.
     """
     return copy.deepcopy(value)
+
+
+def _index(values):
+    """The index of the largest element of ``values`` as a tuple of ints (() for 0-d)."""
+    if not values.ndim:
+        return ()
+    return tuple(int(i) for i in _unravel_index(int(_argmax(values)), values.shape))
 
 
 def _as_float_array(got, what, case):
@@ -128,15 +137,14 @@ def check_array(got, expected, *, what, case, hint="", atol=ATOL, rtol=RTOL, ign
     expected = _asarray(expected, dtype=np.float64)
     got = _as_float_array(got, what, case)
     if got.shape != expected.shape:
-        raise CheckFailure(
-            f"{what} has the wrong shape\n  case: {case}\n"
-            f"  expected shape {expected.shape}, got {got.shape}"
-        )
+        message = (f"{what} has the wrong shape\n  case: {case}\n"
+                   f"  expected shape {expected.shape}, got {got.shape}")
+        raise CheckFailure(message + (f"\n  hint: {hint}" if hint else ""))
     bad = ~_isfinite(got) & _isfinite(expected)
     if ignore is not None:
         bad = bad & ~ignore
     if bad.any():
-        index = _unravel_index(int(_argmax(bad)), bad.shape) if bad.ndim else ()
+        index = _index(bad)
         raise CheckFailure(
             f"{what} contains {got[index]} at index {index}, expected a finite value "
             f"({expected[index]:.6g})\n  case: {case}\n"
@@ -147,15 +155,17 @@ def check_array(got, expected, *, what, case, hint="", atol=ATOL, rtol=RTOL, ign
     if ignore is not None:
         error = np.where(ignore, -np.inf, error)
     if error.size and error.max() > 0:
-        index = _unravel_index(int(_argmax(error)), error.shape) if error.ndim else ()
+        index = _index(error)
         absolute = float(_abs(got[index] - expected[index]))
-        relative = absolute / max(float(_abs(expected[index])), 1e-300)
+        # A relative error says nothing when the expected value is 0.
+        relative = (f", relative error {absolute / float(_abs(expected[index])):.3g}"
+                    if expected[index] != 0 else "")
         wrong = int((error > 0).sum())
         message = (
             f"{what} has wrong values\n  case: {case}\n"
             f"  {wrong} of {error.size} elements are off; the worst is at index {index}:\n"
             f"    expected {expected[index]:.8g}, got {got[index]:.8g}\n"
-            f"    absolute error {absolute:.3g}, relative error {relative:.3g} "
+            f"    absolute error {absolute:.3g}{relative} "
             f"(allowed: {atol:g} + {rtol:g} * |expected|)"
         )
         if hint:
@@ -198,15 +208,33 @@ def passed(message):
     print(f"passed: {message}")
 
 
+_LOADED = {}
+
+
+def read_only_arrays(path):
+    """The arrays of the .npz file at ``path``, as a new dict of name -> read-only array.
+
+    Each file is read once per process (test cells load fixtures again and again).
+    The arrays are shared between calls, so they are made read-only: code that
+    writes into an array it was handed raises instead of changing later checks.
+    """
+    key = str(pathlib.Path(path).resolve())
+    if key not in _LOADED:
+        with np.load(key, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        for array in arrays.values():
+            array.flags.writeable = False
+        _LOADED[key] = arrays
+    return dict(_LOADED[key])
+
+
 def load_public_fixtures(directory="."):
-    """The public reference arrays, as a dict of name -> ``np.ndarray``.
+    """The public reference arrays, as a dict of name -> read-only ``np.ndarray``.
 
     Generated from the master notebook's reference solution by
     ``python -m mlpcourse fixtures``; never edit by hand.
     """
-    path = pathlib.Path(directory) / PUBLIC_FIXTURES
-    with np.load(path, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+    return read_only_arrays(pathlib.Path(directory) / PUBLIC_FIXTURES)
 
 
 # Activations and a loss owned by the tests, so that the tests of feed_forward,
@@ -257,6 +285,32 @@ def half_squared_error(y, y_hat, return_grad=False):
     if return_grad:
         return (y_hat - y) / y.shape[0]
     return float(np.mean(0.5 * np.sum((y_hat - y) ** 2, axis=1)))
+
+
+def log_cosh_error(y, y_hat, return_grad=False):
+    """Loss ``mean over the batch of sum(log(cosh(y_hat - y)))``, or its gradient.
+
+    A second test-owned loss: its gradient ``tanh(y_hat - y) / N`` differs from the
+    squared error's ``(y_hat - y) / N``, so an ``mlp_gradients`` that ignores its
+    ``loss_function`` argument is caught.
+
+    Parameters
+    ----------
+    y, y_hat : np.ndarray, shape (N, C)
+    return_grad : bool
+        If True return ``dL/dy_hat``, shape (N, C).
+    """
+    d = y_hat - y
+    if return_grad:
+        return np.tanh(d) / y.shape[0]
+    # log(cosh(d)) = log(e^d + e^-d) - log(2), without overflow.
+    return float(np.mean(np.sum(np.logaddexp(d, -d) - np.log(2.0), axis=1)))
+
+
+TEST_LOSSES = {
+    "half_squared_error": half_squared_error,
+    "log_cosh_error": log_cosh_error,
+}
 
 
 def numerical_gradients(loss_of_parameters, parameters, step=1e-5):
@@ -332,13 +386,21 @@ def gradient_check(mlp, gradients_function, loss_function, x, y):
 
     numeric = numerical_gradients(loss, mlp.parameters)
     mlp.feed_forward(x)
+    if not isinstance(analytic, (list, tuple)) or len(analytic) != len(numeric):
+        print(f"mlp_gradients should return a list of {len(numeric)} dicts (one per layer), got "
+              f"{type(analytic).__name__}{f' of length {len(analytic)}' if hasattr(analytic, '__len__') else ''}")
+        return math.inf
     print(f"{'layer':>5} {'tensor':>6} {'shape':>10} {'relative error':>15}")
     worst = 0.0
     for i in reversed(range(len(numeric))):
         for key in ("w", "b"):
-            error = relative_error(analytic[i][key], numeric[i][key])
+            got_shape = np.shape(analytic[i][key])
+            if got_shape != numeric[i][key].shape:
+                error, flag = math.inf, f"  <-- wrong shape {got_shape}"
+            else:
+                error = relative_error(analytic[i][key], numeric[i][key])
+                flag = "" if error < GRADIENT_CHECK_LIMIT else "  <-- too large"
             worst = max(worst, error)
-            flag = "" if error < GRADIENT_CHECK_LIMIT else "  <-- too large"
             shape = "x".join(map(str, numeric[i][key].shape))
             print(f"{i:>5} {'d' + key:>6} {shape:>10} {error:>15.2e}{flag}")
     print(f"worst relative error {worst:.2e} (a correct backprop gives below "
@@ -348,7 +410,8 @@ def gradient_check(mlp, gradients_function, loss_function, x, y):
 
 # Fixture layout (see mlpcourse/fixtures.py, which writes it): a network stored under
 # a prefix has "x", "acts" (activation names), "w0", "b0", ..., and when recorded
-# "z0", "a0", ... (weighted inputs and activations) and "dw0", "db0", ... (gradients).
+# "z0", "a0", ... (weighted inputs and activations) and, with targets "y" and a
+# test-owned "loss" (a name in TEST_LOSSES), "dw0", "db0", ... (gradients).
 
 def unpack_net(fixtures, prefix):
     """The parameters and test-owned activation functions of a stored network.
@@ -378,6 +441,8 @@ class RecordedMLP:
         self.parameters, self.act_funcs = unpack_net(fixtures, prefix)
         self.x = fixtures[f"{prefix}/x"]
         self.y = fixtures[f"{prefix}/y"]
+        self.loss_name = str(fixtures[f"{prefix}/loss"])
+        self.loss_function = TEST_LOSSES[self.loss_name]
         self.input_dim = self.x.shape[1]
         self._weighted_ins = [fixtures[f"{prefix}/z{i}"] for i in range(len(self.parameters))]
         self._activations = [fixtures[f"{prefix}/a{i}"] for i in range(len(self.parameters))]
@@ -412,7 +477,8 @@ def check_gradients(grads, fixtures, prefix, *, case):
     for i in reversed(range(num_layers)):
         layer = grads[i]
         check_true(isinstance(layer, dict) and {"w", "b"} <= set(layer),
-                   f"gradients[{i}] should be a dict with keys 'w' and 'b', got {layer!r:.80}\n  case: {case}")
+                   f"mlp_gradients(...)[{i}] should be a dict with keys 'w' and 'b', got {layer!r:.80}"
+                   f"\n  case: {case}")
         expected = {"w": fixtures[f"{prefix}/dw{i}"], "b": fixtures[f"{prefix}/db{i}"]}
         for key, hint in (
             ("w", "dw = A_prev.T @ delta, where delta = g * f'(Z) and A_prev is the input of this layer "
@@ -425,7 +491,7 @@ def check_gradients(grads, fixtures, prefix, *, case):
                 if np.shape(got) == mirror and mirror != expected[key].shape:
                     hint = "the shapes match the mirror layer: return the gradients in layer order, first layer first."
             try:
-                check_array(got, expected[key], what=f"gradients[{i}]['{key}']", case=case, hint=hint)
+                check_array(got, expected[key], what=f"mlp_gradients(...)[{i}]['{key}']", case=case, hint=hint)
             except CheckFailure as failure:
                 checked = ", ".join(correct) or "none"
                 raise CheckFailure(f"{failure}\n  already correct (backward order): {checked}") from None
@@ -460,14 +526,14 @@ def check_sgd_run(sgd_class, fixtures, prefix, *, case):
                    f"\n  case: {here}")
         for l in range(num_layers):
             for key in ("w", "b"):
-                check_array(grads_given[l][key], grads[l][key], what=f"grads[{l}]['{key}']", case=here,
+                check_array(grads_given[l][key], grads[l][key], what=f"grads[{l}]['{key}'] after SGD.step", case=here,
                             hint="SGD.step must not modify the gradients it is given.")
                 check_array(velocity[l][key], fixtures[f"{prefix}/v{key}{s}_{l}"],
-                            what=f"optimizer.velocity[{l}]['{key}']", case=here,
+                            what=f"SGD.velocity[{l}]['{key}']", case=here,
                             hint="v = momentum * v - lr * grad, with one velocity per layer and per "
                                  "tensor, starting at zeros and kept between calls.")
                 check_array(updated[l][key], fixtures[f"{prefix}/p{key}{s}_{l}"],
-                            what=f"updated_parameters[{l}]['{key}']", case=here,
+                            what=f"SGD.step(...)[{l}]['{key}'] (the updated parameters)", case=here,
                             hint="w = w + v (after updating v); biases are updated too.")
         parameters = [{"w": fixtures[f"{prefix}/pw{s}_{l}"], "b": fixtures[f"{prefix}/pb{s}_{l}"]}
                       for l in range(num_layers)]

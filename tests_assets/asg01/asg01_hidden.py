@@ -25,7 +25,7 @@ from asg01_checks import (
     check_sgd_run,
     check_true,
     frozen,
-    half_squared_error,
+    read_only_arrays,
     unpack_net,
 )
 
@@ -37,8 +37,20 @@ FLOAT32_RTOL = 1e-4
 
 
 def _fixtures():
-    with np.load(FIXTURES, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+    return read_only_arrays(FIXTURES)
+
+
+def _prefixes(F, start):
+    """The stored cases whose names start with ``start`` (e.g. "grad/random"), sorted."""
+    return sorted({key.rsplit("/", 1)[0] for key in F if key.startswith(start)})
+
+
+def _describe(F, prefix):
+    """A stored network in words: "batch of 2, layers 3 -> 1 (tanh) -> 4 (identity)"."""
+    acts = [str(name) for name in F[f"{prefix}/acts"]]
+    sizes = [F[f"{prefix}/w0"].shape[0]] + [F[f"{prefix}/w{i}"].shape[1] for i in range(len(acts))]
+    layers = " -> ".join([str(sizes[0])] + [f"{size} ({act})" for size, act in zip(sizes[1:], acts)])
+    return f"batch of {F[f'{prefix}/x'].shape[0]}, layers {layers}"
 
 
 def _check_unchanged(given, original, what, case):
@@ -70,6 +82,15 @@ def _check_activation(func, name, hints):
             ignore = (x == 0) if (name == "relu" and deriv) else None
             check_array(got, F[f"{prefix}/{name}{'_deriv' if deriv else ''}"], what=what, case=case,
                         atol=atol, rtol=rtol, ignore=ignore, hint=hints[deriv])
+            if ignore is not None:
+                at_zero = np.asarray(got, dtype=np.float64)[ignore]
+                # nan fails both comparisons, so it lands here too.
+                outside = at_zero[~((at_zero >= 0) & (at_zero <= 1))]
+                if outside.size:
+                    raise CheckFailure(
+                        f"{what} at x = 0 should be 0 or 1 (or a subgradient in between), got "
+                        f"{outside[0]}\n  case: {case}\n  hint: a nan here (from 0 / 0, say) spreads "
+                        "through back-propagation; compare x > 0 instead of dividing.")
             _check_unchanged(given, x, f"the input x after {what}", case)
 
 
@@ -111,16 +132,16 @@ def _run_forward(MLP, F, prefix, case, second_input=False):
                "entry per layer (not the input).")
     atol, rtol = _tolerances(x)
     for i in range(num_layers):
-        check_array(mlp.weighted_ins[i], F[f"{prefix}/z{i}{suffix}"], what=f"weighted_ins[{i}]", case=case,
+        check_array(mlp.weighted_ins[i], F[f"{prefix}/z{i}{suffix}"], what=f"mlp.weighted_ins[{i}] after feed_forward", case=case,
                     atol=atol, rtol=rtol, hint="Z = A_prev @ w + b for this layer.")
-        check_array(mlp.activations[i], F[f"{prefix}/a{i}{suffix}"], what=f"activations[{i}]", case=case,
+        check_array(mlp.activations[i], F[f"{prefix}/a{i}{suffix}"], what=f"mlp.activations[{i}] after feed_forward", case=case,
                     atol=atol, rtol=rtol, hint="A = f(Z) with this layer's act_func.")
-    check_array(out, F[f"{prefix}/a{num_layers - 1}{suffix}"], what="the returned output", case=case,
+    check_array(out, F[f"{prefix}/a{num_layers - 1}{suffix}"], what="the output of feed_forward", case=case,
                 atol=atol, rtol=rtol, hint="return the activation of the last layer.")
 
 
 def check_feed_forward(MLP):
-    """feed_forward: batch of 1, 1 and 4 layers, float32, lists reset between calls."""
+    """feed_forward: batch of 1, 1 and 4 layers, float32, lists reset between calls, random shapes."""
     F = _fixtures()
     _run_forward(MLP, F, "ff/batch1", "batch of 1, layers 7 -> 3 (tanh) -> 2 (identity)")
     _run_forward(MLP, F, "ff/one_layer", "one layer 4 -> 6 (logistic), batch of 5")
@@ -128,6 +149,9 @@ def check_feed_forward(MLP):
     _run_forward(MLP, F, "ff/float32", "float32 input, layers 5 -> 3 -> 2")
     _run_forward(MLP, F, "ff/twice", "feed_forward called twice on one net (6 rows, then 2 rows)",
                  second_input=True)
+    _run_forward(MLP, F, "ff/width_one", "a hidden layer of one unit: layers 3 -> 1 (tanh) -> 4 (identity)")
+    for prefix in _prefixes(F, "ff/random"):
+        _run_forward(MLP, F, prefix, f"random net: {_describe(F, prefix)}")
 
 
 def check_softmax(softmax):
@@ -170,7 +194,8 @@ def check_cross_entropy(categorical_cross_entropy):
 
 
 def check_mlp_gradients(mlp_gradients):
-    """mlp_gradients on recorded nets: batch of 1, 1 and 4 layers, logistic output, float32."""
+    """mlp_gradients on recorded nets: batch of 1, 1 and 4 layers, logistic output, float32,
+    another loss, one output unit, random shapes; inputs and network left unchanged."""
     F = _fixtures()
     cases = {
         "grad/batch1": "batch of 1, layers 5 -> 4 (tanh) -> 3 (identity)",
@@ -179,14 +204,20 @@ def check_mlp_gradients(mlp_gradients):
         "grad/four_layer": "4 layers 6 -> 5 -> 4 -> 4 -> 3 (tanh, softplus, tanh, logistic)",
         "grad/wide": "layers 10 -> 2 (tanh) -> 8 (identity), batch of 3",
         "grad/float32": "float32 input, layers 5 -> 4 (softplus) -> 3 (identity)",
+        "grad/log_cosh": "another loss (log-cosh), layers 5 -> 4 (tanh) -> 3 (logistic), batch of 4",
+        "grad/one_output": "one output unit, layers 4 -> 3 (softplus) -> 1 (identity), batch of 5",
     }
+    cases.update({prefix: f"random net: {_describe(F, prefix)}" for prefix in _prefixes(F, "grad/random")})
     for prefix, case in cases.items():
         net = RecordedMLP(F, prefix)
+        case = f"{case}, loss {net.loss_name}"
         before = frozen(net.parameters)
         recorded = (frozen(net.weighted_ins), frozen(net.activations))
-        grads = call(mlp_gradients, net, half_squared_error, frozen(net.x), frozen(net.y),
-                     case=case + ", loss half_squared_error")
+        x, y = frozen(net.x), frozen(net.y)
+        grads = call(mlp_gradients, net, net.loss_function, x, y, case=case)
         check_gradients(grads, F, prefix, case=case)
+        _check_unchanged(x, net.x, "the input x after mlp_gradients", case)
+        _check_unchanged(y, net.y, "the targets y after mlp_gradients", case)
         for i, layer in enumerate(before):
             for key in ("w", "b"):
                 _check_unchanged(net.parameters[i][key], layer[key], f"mlp.parameters[{i}]['{key}']", case)
@@ -196,11 +227,13 @@ def check_mlp_gradients(mlp_gradients):
 
 
 def check_sgd(SGD):
-    """SGD: 4 layers over 5 steps, momentum 0 and 0.99, two optimisers side by side."""
+    """SGD: 4 layers over 5 steps, momentum 0 and 0.99, layers of equal shape, two optimisers side by side."""
     F = _fixtures()
     check_sgd_run(SGD, F, "sgd/four_layer", case="4 layers (5 -> 4 -> 3 -> 3 -> 2), lr=0.05, momentum=0.5, 5 steps")
     check_sgd_run(SGD, F, "sgd/plain", case="2 layers, lr=0.2, momentum=0 (plain SGD), 3 steps")
     check_sgd_run(SGD, F, "sgd/slow", case="2 layers, lr=0.01, momentum=0.99, 4 steps")
+    check_sgd_run(SGD, F, "sgd/same_shapes", case="3 layers of the same shape (3 -> 3 -> 3 -> 3), lr=0.1, "
+                  "momentum=0.9, 3 steps")
     # Two optimisers stepping in turn must not share velocity.
     first = _Interleaved(SGD, F, "sgd/plain")
     second = _Interleaved(SGD, F, "sgd/slow")
