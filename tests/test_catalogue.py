@@ -1,0 +1,144 @@
+"""The catalogue of student bugs and correct variants, and the gradient checker it exercises.
+
+What the entries score is tested in test_kill_matrix.py; here: the catalogue's size,
+shape and sources, and that ``asg01_checks.gradient_check`` (the students' debugging
+tool) passes the reference and flags every buggy backprop of the catalogue.
+"""
+
+import collections
+import contextlib
+import importlib.util
+import io
+
+import numpy as np
+import pytest
+
+from mlpcourse import catalogue, notebook, paths
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return notebook.reference_module()
+
+
+@pytest.fixture(scope="module")
+def checks():
+    spec = importlib.util.spec_from_file_location("asg01_checks", paths.SOURCE / "asg01_checks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _namespace(ref, entry):
+    """The reference's names with ``entry``'s source executed on top (as in the notebook)."""
+    namespace = dict(vars(ref))
+    exec(compile(entry.source, entry.id, "exec"), namespace)
+    return namespace
+
+
+# What each function's entries must replace in the reference's namespace.
+TARGETS = {
+    "relu": lambda ns: ns["relu"],
+    "sigmoid": lambda ns: ns["sigmoid"],
+    "feed_forward": lambda ns: ns["MLP"].feed_forward,
+    "softmax": lambda ns: ns["softmax"],
+    "cross_entropy": lambda ns: ns["categorical_cross_entropy"],
+    "mlp_gradients": lambda ns: ns["mlp_gradients"],
+    "sgd": lambda ns: ns["SGD"].step,
+}
+
+
+def test_catalogue_covers_every_graded_function():
+    """Are there at least 60 mutants and 20 equivalents, with bugs and correct variants for every function?"""
+    assert len(catalogue.MUTANTS) >= 60 and len(catalogue.EQUIVALENTS) >= 20
+    counts = collections.Counter((entry.function, entry.kind) for entry in catalogue.ENTRIES)
+    for function in catalogue.SOLUTION_CELLS:
+        assert counts[function, catalogue.MUTANT] >= 5, function
+        assert counts[function, catalogue.EQUIVALENT] >= 4, function
+
+
+def test_entry_ids_are_unique_and_start_with_their_function():
+    """Is every entry id unique, snake_case and prefixed by the function it rewrites?"""
+    ids = [entry.id for entry in catalogue.ENTRIES]
+    assert len(ids) == len(set(ids)) and catalogue.REFERENCE.id not in ids
+    for entry in catalogue.ENTRIES:
+        assert entry.id.startswith(entry.function + "_") and entry.id.isidentifier(), entry.id
+        assert entry.description and "\n" not in entry.description, entry.id
+
+
+@pytest.mark.parametrize("entry", catalogue.ENTRIES, ids=lambda entry: entry.id)
+def test_entry_redefines_only_its_function(ref, entry):
+    """Does the entry's source, run after the master's solution, replace its own function and nothing else?"""
+    namespace = _namespace(ref, entry)
+    original = dict(vars(ref))
+    for function, target in TARGETS.items():
+        changed = target(namespace) is not target(original)
+        assert changed == (function == entry.function), f"{entry.id} {'leaves' if not changed else 'changes'} {function}"
+
+
+def _net(ns, sizes, acts, rng):
+    mlp = ns["MLP"](sizes[0])
+    for size, act in zip(sizes[1:], acts):
+        mlp.add_layer(size, act)
+    mlp.parameters = [{"w": rng.normal(size=(n, p)), "b": rng.normal(size=p)} for n, p in zip(sizes[:-1], sizes[1:])]
+    return mlp
+
+
+def _gradient_checks(ns, checks):
+    """The worst relative error gradient_check reports on three small nets (inf if it raises).
+
+    The notebook's demo net, a deeper net ending in one sigmoid unit, and a one-layer net.
+    """
+    rng = np.random.default_rng(1)
+    nets = [
+        (_net(ns, [4, 5, 3], [ns["sigmoid"], ns["linear"]], rng), ns["softmax_categorical_cross_entropy"],
+         rng.normal(size=(6, 4)), np.eye(3)[rng.integers(0, 3, size=6)]),
+        (_net(ns, [3, 4, 4, 1], [ns["sigmoid"], checks.tanh_act, ns["sigmoid"]], rng), checks.half_squared_error,
+         rng.normal(size=(5, 3)), rng.normal(size=(5, 1))),
+        (_net(ns, [4, 3], [ns["sigmoid"]], rng), checks.log_cosh_error, rng.normal(size=(2, 4)), rng.normal(size=(2, 3))),
+    ]
+    worst = []
+    for mlp, loss, x, y in nets:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                worst.append(checks.gradient_check(mlp, ns["mlp_gradients"], loss, x, y))
+        except Exception:  # noqa: BLE001 (a crash is also how a student sees the bug)
+            worst.append(np.inf)
+    return worst
+
+
+def test_gradient_check_passes_the_reference_and_correct_variants(ref, checks):
+    """Does gradient_check report below its limit for the reference and every correct mlp_gradients?"""
+    entries = [entry for entry in catalogue.EQUIVALENTS if entry.function == "mlp_gradients"]
+    for namespace in [dict(vars(ref))] + [_namespace(ref, entry) for entry in entries]:
+        assert max(_gradient_checks(namespace, checks)) < checks.GRADIENT_CHECK_LIMIT
+
+
+@pytest.mark.parametrize("entry", [e for e in catalogue.MUTANTS if e.function == "mlp_gradients"],
+                         ids=lambda entry: entry.id)
+def test_gradient_check_flags_buggy_backprop(ref, checks, entry):
+    """Does gradient_check show every buggy mlp_gradients of the catalogue as too large, wrong-shaped or crashing?"""
+    assert max(_gradient_checks(_namespace(ref, entry), checks)) > 100 * checks.GRADIENT_CHECK_LIMIT
+
+
+def test_gradient_check_prints_one_aligned_row_per_tensor(ref, checks):
+    """Does gradient_check print a header and one row per layer and tensor, last layer first, aligned?"""
+    ns = dict(vars(ref))
+    rng = np.random.default_rng(0)
+    mlp = _net(ns, [4, 5, 3], [ns["sigmoid"], ns["linear"]], rng)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        checks.gradient_check(mlp, ns["mlp_gradients"], ns["softmax_categorical_cross_entropy"],
+                              rng.normal(size=(6, 4)), np.eye(3)[rng.integers(0, 3, size=6)])
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["layer", "tensor", "shape", "relative", "error"]
+    assert [line.split()[:3] for line in lines[1:5]] == [["1", "dw", "5x3"], ["1", "db", "3"],
+                                                          ["0", "dw", "4x5"], ["0", "db", "5"]]
+    assert len({len(line) for line in lines[:5]}) == 1
+    assert lines[5].startswith("worst relative error")
+
+
+def test_notebook_runs_the_gradient_check_on_the_students_backprop():
+    """Does the notebook's gradient_check_demo cell run asg01_checks.gradient_check on the student's mlp_gradients?"""
+    source = notebook.cells_by_grade_id(notebook.read())["gradient_check_demo"].source
+    assert "asg01_checks.gradient_check(" in source and "mlp_gradients" in source
