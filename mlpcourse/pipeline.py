@@ -1,0 +1,326 @@
+"""The TA's grading chain: collect -> repair -> autograde (contained) -> feedback -> tamper report.
+
+``python -m mlpcourse grade --zip SUBMISSIONS.zip`` runs it for a class
+(:func:`grade_class`).
+
+Contract of :func:`grade_submission` (for callers such as parallel workers)
+-------------------------------------------------------------------------
+``grade_submission(course_dir, student, assignment="asg01", *, db_url=None,
+feedback=True, env=None, release=None)`` grades one submission and returns a
+:class:`SubmissionResult` (status, reason, score, per-cell scores, tamper flags). It
+
+- reads ``submitted/<student>/<assignment>/<assignment>.ipynb`` and never writes
+  anything under ``submitted/``;
+- writes the repaired copy to ``build/repaired/<student>/<assignment>/``, the graded
+  notebook to ``autograded/<student>/<assignment>/``, the feedback (if ``feedback``)
+  to ``feedback/<student>/<assignment>/``, and ``repair.json``, ``run.json`` and
+  ``tamper.json`` to ``build/submissions/<assignment>/<student>/``;
+- leaves the gradebook (``db_url``, default ``course_dir/gradebook.db``) with one
+  submission for the student, every grade cell scored: 0 everywhere if the upload is
+  missing, unreadable, or could not be graded within its time;
+- never raises because of what a submission contains; RuntimeError means the
+  course is not ready (no release; autograde not contained by nbgrader_config.py);
+- passes ``env`` (extra environment variables, e.g. BLAS thread counts) to nbgrader
+  and the kernel;
+- runs one ``nbgrader autograde --student`` process: nbgrader's SQLite gradebook is
+  not safe for concurrent writers, so parallel callers each use their own course
+  directory and gradebook copy, then copy back ``autograded/<student>`` and
+  ``build/submissions/<assignment>/<student>`` and merge the grades.
+
+:func:`grade_class` does the same for a class with one autograde and one feedback
+run, and writes the class tamper report.
+"""
+
+import dataclasses
+import html
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+from nbgrader.api import Gradebook, MissingEntry
+
+from mlpcourse import collect, grading, paths, records, repair, tamper
+
+# Seconds nbgrader needs around the notebook's own run (start-up, sanitising, saving).
+NBGRADER_OVERHEAD = 180
+
+
+@dataclasses.dataclass
+class SubmissionResult:
+    """What grading one submission gave."""
+
+    student: str
+    status: str  # "graded", "unreadable", "no notebook", "failed"
+    reason: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    cells: dict = dataclasses.field(default_factory=dict)  # grade_id -> (score, max_score)
+    flags: list = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _db_url(course_dir, db_url):
+    return db_url or f"sqlite:///{pathlib.Path(course_dir) / 'gradebook.db'}"
+
+
+def _config_value(course_dir, section, name, default):
+    """A value from the course's ``nbgrader_config.py`` (the default if it sets none)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    try:
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
+    except Exception:
+        return default
+    return config[section].get(name, default) if section in config else default
+
+
+def run_nbgrader(course_dir, args, timeout, env=None):
+    """Run ``nbgrader ARGS`` in ``course_dir``, killed with its kernels after ``timeout`` s.
+
+    Returns ``(returncode or None on timeout, output)``.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=grading.environment(env),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        return process.returncode, output
+    except subprocess.TimeoutExpired:
+        # The kernel's sandbox ends with nbgrader: its lifeline socket closes.
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        return None, output
+
+
+def _failure_tail(output, lines=12):
+    useful = [line for line in output.splitlines() if "WARNING] Attribute 'checksum'" not in line]
+    return "\n".join(useful[-lines:])
+
+
+def release_notebook(course_dir, assignment=paths.ASSIGNMENT):
+    """The released notebook (``nbgrader generate_assignment`` must have run)."""
+    path = pathlib.Path(course_dir) / "release" / assignment / f"{assignment}.ipynb"
+    if not path.exists():
+        raise RuntimeError(f"{path} does not exist: run `python -m mlpcourse release` first")
+    return repair.read_upload(path.read_bytes())
+
+
+def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=None):
+    """Write the repaired copy of a student's upload; return ``(status, reason)``.
+
+    ``status`` is ``"repaired"``, ``"unreadable"`` or ``"no notebook"``; the log goes
+    to ``repair.json``.
+    """
+    course_dir = pathlib.Path(course_dir)
+    folder = course_dir / "submitted" / student / assignment
+    target = course_dir / records.REPAIRED / student / assignment
+    shutil.rmtree(target, ignore_errors=True)
+    upload = folder / f"{assignment}.ipynb"
+    log_path = records.folder(course_dir, assignment, student) / "repair.json"
+    if not upload.exists():
+        others = sorted(p.name for p in folder.glob("*") if p.name != "timestamp.txt") if folder.exists() else []
+        reason = "no notebook was uploaded" + (f" (only {', '.join(others)})" if others else "")
+        records.write(log_path, {"status": "no notebook", "reason": reason, "log": []})
+        return "no notebook", reason
+    try:
+        nb, log = repair.repair(repair.read_upload(upload.read_bytes()), release or release_notebook(course_dir, assignment))
+    except repair.RepairError as error:
+        records.write(log_path, {"status": "unreadable", "reason": str(error), "log": []})
+        return "unreadable", f"{upload.name}: {error}"
+    target.mkdir(parents=True)
+    import nbformat
+
+    nbformat.write(nb, str(target / f"{assignment}.ipynb"))
+    if (folder / "timestamp.txt").exists():
+        shutil.copyfile(folder / "timestamp.txt", target / "timestamp.txt")
+    extra = sorted(p.name for p in folder.glob("*") if p.name not in (upload.name, "timestamp.txt"))
+    if extra:
+        log.append({"action": "ignored", "grade_id": None,
+                    "detail": f"other uploaded files are not given to the kernel: {', '.join(extra)}"})
+    records.write(log_path, {"status": "repaired", "reason": "", "log": log})
+    return "repaired", ""
+
+
+def zero_submission(course_dir, student, reason, assignment=paths.ASSIGNMENT, db_url=None):
+    """Record a submission that could not be graded: every grade cell scores 0."""
+    with Gradebook(_db_url(course_dir, db_url)) as gradebook, warnings.catch_warnings():
+        # nbgrader's add_submission trips SQLAlchemy's autoflush warnings; the rows are right.
+        warnings.filterwarnings("ignore", message=".*not in session.*")
+        gradebook.update_or_create_student(student)
+        submission = gradebook.update_or_create_submission(assignment, student)
+        for nb in submission.notebooks:
+            for grade in nb.grades:
+                grade.auto_score = 0.0
+                grade.needs_manual_grade = False
+            for comment in nb.comments:
+                comment.auto_comment = reason
+        gradebook.db.commit()
+    shutil.rmtree(pathlib.Path(course_dir) / "autograded" / student / assignment, ignore_errors=True)
+
+
+def _write_failure_feedback(course_dir, student, assignment, reason):
+    folder = pathlib.Path(course_dir) / "feedback" / student / assignment
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / f"{assignment}.html").write_text(
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Feedback: {0}</title></head><body>"
+        "<h1>{0}: your upload could not be graded</h1><p>{1}</p><p>Score: 0. Upload the notebook "
+        "(<code>{0}.ipynb</code>, saved from Jupyter or Colab with <em>File &rarr; Download "
+        "&rarr; .ipynb</em>) and ask your TA to grade it again.</p></body></html>\n".format(
+            html.escape(assignment), html.escape(reason)))
+
+
+def student_scores(course_dir, student, assignment=paths.ASSIGNMENT, db_url=None):
+    """``{grade_id: (score, max_score)}`` of one student's submission in the gradebook."""
+    with Gradebook(_db_url(course_dir, db_url)) as gradebook:
+        try:
+            submission = gradebook.find_submission(assignment, student)
+        except MissingEntry:
+            return {}
+        return {grade.name: (float(grade.score), float(grade.max_score))
+                for nb in submission.notebooks for grade in nb.grades}
+
+
+def _autograde(course_dir, students, assignment, db_url, env, single):
+    """Autograde the repaired ``students`` in one nbgrader run; ``{student: (status, reason)}``.
+
+    A student is graded when the contained run wrote its record (``run.json``) and
+    nbgrader wrote the graded notebook (it removes it when grading fails).
+    """
+    total = _config_value(course_dir, "ContainedExecute", "total_timeout", 1800)
+    args = ["autograde", assignment, "--force", f"--CourseDirectory.submitted_directory={records.REPAIRED}"]
+    if single:
+        args += ["--student", students[0]]
+    if db_url:
+        args.append(f"--CourseDirectory.db_url={db_url}")
+    code, output = run_nbgrader(course_dir, args, (total + NBGRADER_OVERHEAD) * len(students), env)
+    outcome = {}
+    for student in students:
+        contained = (records.folder(course_dir, assignment, student) / "run.json").exists()
+        if contained and (course_dir / "autograded" / student / assignment / f"{assignment}.ipynb").exists():
+            outcome[student] = ("graded", "")
+        elif code == 0 and not contained:
+            raise RuntimeError("nbgrader autograde ran without mlpcourse.contain.ContainedExecute: "
+                               f"check {course_dir / 'nbgrader_config.py'}")
+        else:
+            outcome[student] = ("failed", "grading took longer than the limit and was stopped" if code is None
+                                else f"nbgrader autograde failed:\n{_failure_tail(output)}")
+    return outcome
+
+
+def _finish(course_dir, student, assignment, status, reason, db_url, feedback, env, started):
+    """Zero what could not be graded, write feedback and the tamper report; the result."""
+    if status != "graded":
+        zero_submission(course_dir, student, reason, assignment, db_url)
+        if feedback:
+            _write_failure_feedback(course_dir, student, assignment, reason)
+    elif feedback:
+        args = ["generate_feedback", assignment, "--student", student, "--force"]
+        if db_url:
+            args.append(f"--CourseDirectory.db_url={db_url}")
+        code, output = run_nbgrader(course_dir, args, NBGRADER_OVERHEAD, env)
+        if code != 0:
+            reason = f"feedback could not be generated:\n{_failure_tail(output)}"
+    found = tamper.report(course_dir, student, assignment)
+    cells = student_scores(course_dir, student, assignment, db_url)
+    return SubmissionResult(
+        student=student, status=status, reason=reason,
+        score=sum(score for score, _ in cells.values()), max_score=sum(full for _, full in cells.values()),
+        cells=cells, flags=[f"{f['where']}: {f['what']}" for f in found["flags"]],
+        seconds=round(time.monotonic() - started, 1))
+
+
+def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url=None, feedback=True, env=None,
+                     release=None):
+    """Repair, autograde (contained), give feedback and report on one submission.
+
+    See the module docstring for the contract. ``release`` (the released notebook)
+    may be passed to save reading it once per student.
+    """
+    course_dir = pathlib.Path(course_dir).resolve()
+    started = time.monotonic()
+    (records.folder(course_dir, assignment, student) / "run.json").unlink(missing_ok=True)
+    status, reason = repair_submission(course_dir, student, assignment, release)
+    if status == "repaired":
+        status, reason = _autograde(course_dir, [student], assignment, db_url, env, single=True)[student]
+    return _finish(course_dir, student, assignment, status, reason, db_url, feedback, env, started)
+
+
+def submitted_students(course_dir, assignment=paths.ASSIGNMENT):
+    """Students with a ``submitted/<student>/<assignment>`` folder, sorted."""
+    return sorted(p.parent.name for p in pathlib.Path(course_dir).glob(f"submitted/*/{assignment}") if p.is_dir())
+
+
+def prefetch_data(course_dir, assignment=paths.ASSIGNMENT, log=print):
+    """Fill the dataset cache before grading: kernels have no network.
+
+    Uses the assignment's own loader (``kannada_mnist.py`` in ``source/``) for the
+    splits the notebook reads: ``ASG01_TRAIN_SPLIT`` (default ``train``), plus ``dig``
+    for the offline stand-in. A failure is logged, not raised: the notebooks will
+    then fail to load the data, which their feedback shows.
+    """
+    import importlib.util
+
+    path = pathlib.Path(course_dir) / "source" / assignment / "kannada_mnist.py"
+    spec = importlib.util.spec_from_file_location("kannada_mnist_prefetch", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    split = os.environ.get("ASG01_TRAIN_SPLIT", "train")
+    for name in [split] if split == "train" else [split, "dig"]:
+        try:
+            module.load_kannada_mnist(name, progress=False)
+        except Exception as error:  # no network, say: grading goes on
+            log(f"could not fill the dataset cache ({name}): {error}")
+
+
+def grade_class(course_dir=paths.ROOT, students=None, assignment=paths.ASSIGNMENT, *, zip_path=None,
+                roster=None, db_url=None, feedback=True, log=print):
+    """Collect (if ``zip_path``), then grade every submission; return the results.
+
+    Autograde and feedback each run once for the class; the class tamper report goes
+    to ``build/submissions/<assignment>/tamper.md``.
+    """
+    course_dir = pathlib.Path(course_dir).resolve()
+    if zip_path:
+        for line in collect.summary(collect.collect(zip_path, course_dir, assignment, roster)):
+            log(line)
+    students = sorted(students) if students is not None else submitted_students(course_dir, assignment)
+    release = release_notebook(course_dir, assignment)
+    prefetch_data(course_dir, assignment, log)
+    started = time.monotonic()
+    # One autograde run for the class (nbgrader starts once); each notebook still has
+    # its own sandboxed kernel and time limit.
+    shutil.rmtree(course_dir / records.REPAIRED, ignore_errors=True)
+    outcome = {}
+    for student in students:
+        (records.folder(course_dir, assignment, student) / "run.json").unlink(missing_ok=True)
+        outcome[student] = repair_submission(course_dir, student, assignment, release)
+    repaired = [s for s in students if outcome[s][0] == "repaired"]
+    log(f"repaired {len(repaired)} of {len(students)} uploads; autograding them")
+    if repaired:
+        outcome.update(_autograde(course_dir, repaired, assignment, db_url, None, single=False))
+    results = []
+    for number, student in enumerate(students, start=1):
+        result = _finish(course_dir, student, assignment, *outcome[student], db_url, False, None, started)
+        results.append(result)
+        flag = f", {len(result.flags)} tamper flags" if result.flags else ""
+        log(f"[{number}/{len(students)}] {student}: {result.status}, {result.score:g}/{result.max_score:g}{flag}"
+            + (f": {result.reason.splitlines()[0]}" if result.reason else ""))
+    if feedback:
+        args = ["generate_feedback", assignment, "--force"] + ([f"--CourseDirectory.db_url={db_url}"] if db_url else [])
+        code, output = run_nbgrader(course_dir, args, NBGRADER_OVERHEAD * max(1, len(students) // 10), None)
+        if code != 0:
+            log(f"generate_feedback failed:\n{_failure_tail(output)}")
+        for result in results:
+            if result.status != "graded":
+                _write_failure_feedback(course_dir, result.student, assignment, result.reason)
+    tamper.class_report(course_dir, students, assignment)
+    flagged = sum(bool(r.flags) for r in results)
+    log(f"graded {sum(r.status == 'graded' for r in results)} of {len(results)}; {flagged} flagged for review: "
+        f"{records.folder(course_dir, assignment).relative_to(course_dir) / 'tamper.md'}")
+    return results

@@ -1,0 +1,325 @@
+"""Containment: the sandbox a grading kernel runs in, and the grader's trusted re-run of tests."""
+
+import asyncio
+import io
+import os
+import pathlib
+import socket
+import time
+
+import numpy as np
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+
+from mlpcourse import inkernel, judge, notebook, paths, sandbox
+
+LIMITS = sandbox.Limits(memory=1 * 2**30, processes=48, file_size=2**20, open_files=256, cpu_seconds=120,
+                        tmp_size=8 * 2**20)
+
+
+class _Kernel:
+    """A kernel started in a sandbox the way ContainedExecute starts one, for probing."""
+
+    def __init__(self, workdir, readable=()):
+        self.scratch = sandbox.Scratch(workdir, sandbox.sandbox_mode(), LIMITS, list(readable),
+                                       {"_asg01_grading.py": pathlib.Path(inkernel.__file__).read_text()},
+                                       dict(os.environ))
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(self.scratch.judge_socket))
+        self.scratch.judge_socket.chmod(0o666)
+        self.listener.listen(4)
+        self.loop = asyncio.new_event_loop()
+        self.km = AsyncKernelManager(
+            kernel_name=sandbox.SPEC_NAME, kernel_spec_manager=KernelSpecManager(
+                kernel_dirs=[str(self.scratch.spec_dir)]),
+            transport="ipc", ip=str(self.scratch.kernel_dir / "ipc"),
+            connection_file=str(self.scratch.connection_file))
+        self.loop.run_until_complete(self.km.start_kernel(cwd=str(workdir), env=dict(os.environ)))
+        self.lifeline, _ = self.listener.accept()
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.loop.run_until_complete(self.kc.wait_for_ready(timeout=120))
+
+    def run(self, code, timeout=60):
+        """stdout of ``code`` run in the kernel, and the error name if it raised."""
+        out, error = io.StringIO(), []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                out.write(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                error.append(msg["content"]["ename"])
+
+        self.loop.run_until_complete(self.kc.execute_interactive(code, timeout=timeout, output_hook=hook))
+        return out.getvalue(), (error or [None])[0]
+
+    def alive(self):
+        return self.loop.run_until_complete(self.km.is_alive())
+
+    def close(self):
+        self.kc.stop_channels()
+        if self.alive():
+            self.loop.run_until_complete(self.km.shutdown_kernel(now=True))
+        self.listener.close()
+        self.scratch.remove()
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    if sandbox.sandbox_mode() is None:
+        pytest.skip("namespaces are not available here: the sandbox cannot run")
+    workdir = tmp_path_factory.mktemp("work")
+    (workdir / "given.txt").write_text("released file")
+    started = _Kernel(workdir)
+    yield started, workdir
+    started.close()
+
+
+@pytest.mark.slow
+def test_kernel_runs_as_its_own_user_in_a_copy_of_the_folder(kernel):
+    """Does the kernel run under a user id of its own, in a scratch copy of the notebook's folder?"""
+    k, workdir = kernel
+    out, error = k.run("import os; print(os.getuid(), os.getcwd()); open('mine.txt', 'w').write('x')")
+    uid, cwd = out.split()
+    assert error is None and int(uid) != 0 and cwd == str(workdir)
+    assert not (workdir / "mine.txt").exists()
+
+
+@pytest.mark.slow
+def test_kernel_cannot_delete_or_replace_released_files(kernel):
+    """Does deleting or overwriting a released file in the notebook's folder fail?"""
+    k, workdir = kernel
+    out, error = k.run("import os\nfor act in (lambda: os.remove('given.txt'), lambda: open('given.txt', 'w')):\n"
+                       "    try:\n        act()\n    except PermissionError:\n        print('refused')")
+    assert out.split() == ["refused", "refused"]
+    assert (workdir / "given.txt").read_text() == "released file"
+
+
+@pytest.mark.slow
+def test_course_folder_and_hidden_tests_are_out_of_sight(kernel):
+    """Are the course folder's sources, hidden tests and gradebook absent from the kernel's file system?"""
+    k, _ = kernel
+    probes = [paths.MASTER, paths.HIDDEN_FIXTURES, paths.TESTS_ASSETS, paths.ROOT / "gradebook.db",
+              pathlib.Path.home() / ".bash_history"]
+    out, _ = k.run("import os\n" + "\n".join(f"print(os.path.exists({str(p)!r}))" for p in probes))
+    assert out.split() == ["False"] * len(probes)
+
+
+@pytest.mark.slow
+def test_no_network_not_even_loopback(kernel):
+    """Does a connection to a server listening on 127.0.0.1 fail, with the server never reached?"""
+    k, _ = kernel
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(3)
+    port = server.getsockname()[1]
+    out, _ = k.run(f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n"
+                   "    print('connected')\nexcept OSError as error:\n    print(error.errno)")
+    assert out.strip() == "101"  # ENETUNREACH
+    with pytest.raises(socket.timeout):
+        server.accept()
+    server.close()
+
+
+@pytest.mark.slow
+def test_memory_limit_gives_memory_error(kernel):
+    """Does allocating more than the memory limit raise MemoryError, leaving the kernel alive?"""
+    k, _ = kernel
+    _, error = k.run("import numpy as np\nbig = np.ones(2 * 2**30 // 8)")
+    assert error == "MemoryError" and k.alive()
+
+
+@pytest.mark.slow
+def test_process_limit_stops_a_fork_burst(kernel):
+    """Does forking stop at the process limit, with the kernel still answering?"""
+    k, _ = kernel
+    out, error = k.run("import os, time\nn = 0\ntry:\n    while n < 1000:\n        if os.fork() == 0:\n"
+                       "            time.sleep(2)\n            os._exit(0)\n        n += 1\nfinally:\n    print(n)")
+    assert error == "BlockingIOError" and int(out) < LIMITS.processes
+    time.sleep(3)
+    assert k.run("print(1 + 1)")[0].strip() == "2"
+
+
+@pytest.mark.slow
+def test_file_size_limit(kernel):
+    """Does writing a file larger than the limit fail with an error instead of filling the disk?"""
+    k, _ = kernel
+    _, error = k.run("open('/tmp/big', 'wb').write(b'x' * (2 * 2**20))")
+    assert error == "OSError" and k.alive()
+
+
+@pytest.mark.slow
+def test_sandbox_ends_when_the_grader_goes(tmp_path):
+    """When the grader's lifeline closes (the grader died), does the kernel die within seconds?"""
+    if sandbox.sandbox_mode() is None:
+        pytest.skip("namespaces are not available here")
+    k = _Kernel(tmp_path)
+    try:
+        k.lifeline.close()
+        k.listener.close()
+        deadline = time.monotonic() + 15
+        while k.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not k.alive()
+    finally:
+        k.close()
+
+
+# --- the trusted re-run -------------------------------------------------------------------
+
+def test_wire_format_refuses_pickles():
+    """Does a message whose arrays would need pickle (object arrays) get refused, not unpickled?"""
+    left, right = socket.socketpair()
+    with left, right:
+        buffer = io.BytesIO()
+        np.savez(buffer, a0=np.array([object()], dtype=object))
+        payload = buffer.getvalue()
+        head = b'{"op": "value"}'
+        left.sendall(len(head).to_bytes(8, "big") + len(payload).to_bytes(8, "big") + head + payload)
+        with pytest.raises(inkernel.ProtocolError):
+            inkernel.receive(right)
+
+
+def test_values_cross_as_plain_data_only():
+    """Do ndarray subclasses and odd objects arrive as plain arrays or stand-ins, never as themselves?"""
+    class Liar(np.ndarray):
+        def __eq__(self, other):
+            return True
+
+    class Anything:
+        def __eq__(self, other):
+            return True
+
+    refs = []
+    encoder = inkernel.Encoder(lambda value: refs.append(value) or {"t": "ref", "id": 0, "type": "Anything",
+                                                                    "name": "", "repr": "Anything()"})
+    node = encoder.encode([np.arange(3.0).view(Liar), {"w": np.float32(2.5)}, Anything(), (1, "x", None)])
+    value = judge.Session(None, None, 0)._decoder(encoder.arrays).decode(node)
+    assert type(value[0]) is np.ndarray and value[0].tolist() == [0.0, 1.0, 2.0]
+    assert value[1]["w"] == np.float32(2.5) and type(value[2]).__name__ == "Anything"
+    assert isinstance(value[2], judge.Remote) and value[3] == (1, "x", None)
+
+
+def test_in_place_changes_are_mirrored_back():
+    """When student code changes an argument in place in the kernel, does the grader's copy change too?"""
+    given = [{"w": np.zeros((2, 2)), "b": np.zeros(2)}]
+    judge._apply(given, [{"w": np.ones((2, 2)), "b": np.zeros(2)}])
+    assert given[0]["w"].sum() == 4
+
+
+def _hidden_messages():
+    """Failure messages of the hidden checks for a few wrong implementations (run in this process)."""
+    import importlib.util
+    import sys
+
+    sys.path[:0] = [str(paths.SOURCE), str(paths.TESTS_ASSETS)]
+    try:
+        spec = importlib.util.spec_from_file_location("asg01_hidden", paths.TESTS_ASSETS / "asg01_hidden.py")
+        hidden = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(hidden)
+    finally:
+        del sys.path[:2]
+    ref = notebook.reference_module()
+    wrong = [
+        (hidden.check_relu, lambda x, deriv=False: ref.relu(x, deriv) + 0.1),
+        (hidden.check_sigmoid, lambda x, deriv=False: 2 * ref.sigmoid(x, deriv)),
+        (hidden.check_softmax, lambda y: np.exp(y) / np.exp(y).sum()),
+        (hidden.check_cross_entropy, lambda y, s: 2 * ref.categorical_cross_entropy(y, s)),
+    ]
+    messages = []
+    for check, func in wrong:
+        with pytest.raises(AssertionError) as failure:
+            check(func)
+        messages.append(str(failure.value))
+    return messages
+
+
+def test_hidden_failure_messages_are_redacted():
+    """Do the hidden checks' messages lose the reference values and error sizes, keeping what and got?"""
+    number = r"[-+]?(?:\d[\d.]*(?:e[-+]?\d+)?|nan|inf)"
+    import re
+
+    for message in _hidden_messages():
+        redacted = judge.redact(message)
+        assert re.search(rf"expected {number}", message) or "finite" in message
+        assert not re.search(rf"expected {number}", redacted), redacted
+        assert "absolute error" not in redacted and "relative error" not in redacted
+        assert "case:" in redacted and ("got" in redacted or "finite" in redacted)
+
+
+# --- ContainedExecute on small notebooks -----------------------------------------------------
+
+def _contained_run(tmp_path, sources, **limits):
+    """Run ``sources`` (one code cell each) through ContainedExecute; return the notebook and run record."""
+    import json
+
+    import nbformat
+    from traitlets.config import Config
+
+    from mlpcourse.contain import ContainedExecute
+
+    if sandbox.sandbox_mode() is None:
+        pytest.skip("namespaces are not available here")
+    config = Config()
+    config.CourseDirectory.root = str(tmp_path)
+    for name, value in {"rerun_tests": False, "timeout": 3, "interrupt_grace": 2, **limits}.items():
+        setattr(config.ContainedExecute, name, value)
+    workdir = tmp_path / "work"
+    workdir.mkdir(exist_ok=True)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
+    resources = {"metadata": {"path": str(workdir)},
+                 "nbgrader": {"student": "ada", "assignment": "tiny", "notebook": "tiny", "db_url": "sqlite://"}}
+    nb, _ = ContainedExecute(config=config).preprocess(nb, resources)
+    record = json.loads((tmp_path / "build" / "submissions" / "tiny" / "ada" / "run.json").read_text())
+    return nb, record
+
+
+def _errors(cell):
+    return [output.ename for output in cell.outputs if output.output_type == "error"]
+
+
+@pytest.mark.slow
+def test_loop_is_interrupted_and_the_notebook_goes_on(tmp_path):
+    """Does a cell over its time limit get interrupted, with the following cells still run?"""
+    nb, record = _contained_run(tmp_path, ["while True:\n    pass", "print('after')"])
+    assert _errors(nb.cells[0]) == ["KeyboardInterrupt", "CellTimeoutError"] or "CellTimeoutError" in _errors(nb.cells[0])
+    assert nb.cells[1].outputs[0].text == "after\n"
+    assert any("timed out" in incident["what"] for incident in record["incidents"])
+
+
+@pytest.mark.slow
+def test_loop_ignoring_interrupts_stops_the_kernel(tmp_path):
+    """Is a kernel that ignores the interrupt killed, and the cells after it marked as not run?"""
+    nb, record = _contained_run(tmp_path, ["import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                           "while True:\n    pass", "print('after')"])
+    assert "CellTimeoutError" in _errors(nb.cells[0]) and _errors(nb.cells[1]) == ["NotRun"]
+    assert record["cells"][1]["status"] == "not run"
+
+
+@pytest.mark.slow
+def test_crash_marks_the_cell_and_the_rest(tmp_path):
+    """Does os._exit mark its cell as a crash and the cells after it as not run?"""
+    nb, record = _contained_run(tmp_path, ["x = 1", "import os\nos._exit(3)", "print(x)"])
+    assert _errors(nb.cells[0]) == [] and _errors(nb.cells[1]) == ["KernelDied"]
+    assert _errors(nb.cells[2]) == ["NotRun"]
+    assert [cell["status"] for cell in record["cells"]] == ["ok", "kernel died", "not run"]
+
+
+@pytest.mark.slow
+def test_total_time_cap(tmp_path):
+    """When the notebook's total time runs out, are the remaining cells marked as not run?"""
+    nb, record = _contained_run(tmp_path, ["import time\ntime.sleep(2)"] * 5, total_timeout=5, timeout=10)
+    statuses = [cell["status"] for cell in record["cells"]]
+    assert statuses[0] == "ok" and statuses[-1] == "not run"
+    assert any("all of its time" in incident["what"] for incident in record["incidents"])
+
+
+@pytest.mark.slow
+def test_output_is_cut_at_the_limit(tmp_path):
+    """Is a flood of output cut to the limit, with a note saying how much was dropped?"""
+    nb, record = _contained_run(tmp_path, ["for i in range(20000):\n    print('x' * 100)"], output_limit=10_000)
+    text = "".join(output.get("text", "") for output in nb.cells[0].outputs)
+    assert len(text) < 20_000 and "bytes of output not kept" in text
