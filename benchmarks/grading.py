@@ -1,0 +1,207 @@
+"""How fast is grading? One submission in parts, a class with W workers, and Dask.
+
+1. Autograde of one complete submission (the master's solutions in the release):
+   wall time of ``nbgrader autograde --student``, and its parts: nbgrader's start
+   (importing it), a kernel's start, the test cells, the training cell, the other
+   cells (from the kernel's timestamps in the graded notebook), and the rest:
+   nbgrader's own work (copying, sanitising, gradebook writes), the sandbox of the
+   contained run and the grader's re-runs of the passing tests. Best of ``--repeats``.
+2. A class of N submissions (the demo's complete, partial and blank notebooks in
+   turn) graded by ``mlpcourse.parallel.grade_class`` with W = 1, 2, ... workers:
+   seconds, submissions per minute, speed-up over W = 1.
+3. The same class on a Dask ``LocalCluster`` with 1, 2, ... worker processes,
+   writing to a PostgreSQL gradebook on 127.0.0.1 (``mlpcourse.scaleout``).
+
+Prints a table and writes the same figures as JSON (default ``build/bench/grading.json``)::
+
+    python benchmarks/grading.py            # N=40, W=1 and 2, Dask with 1 and 2 workers
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mlpcourse import demo, grading, notebook, parallel, paths, release, scaleout  # noqa: E402
+
+TARGET_SECONDS = 20  # the issue's target for one complete submission on 2 cores
+TRAINING_CELL = "train"
+
+
+def _cell_seconds(cell):
+    execution = cell.get("metadata", {}).get("execution", {})
+    try:
+        start, end = (datetime.datetime.fromisoformat(execution[key].replace("Z", "+00:00"))
+                      for key in ("iopub.execute_input", "shell.execute_reply"))
+    except KeyError:
+        return 0.0
+    return (end - start).total_seconds()
+
+
+def template(folder, mix):
+    """A course with the release generated, and the demo notebooks named in ``mix``."""
+    course = grading.make_course(folder)
+    release_dir = release.generate(course)
+    notebooks = demo.submissions(notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb"))
+    return course, [notebooks[name] for name in mix]
+
+
+def class_course(template_dir, destination, notebooks, count):
+    """A copy of the template with ``count`` submissions, cycling through ``notebooks``."""
+    course = pathlib.Path(shutil.copytree(template_dir, destination))
+    for i in range(count):
+        grading.submit(course, f"s{i:03d}", notebooks[i % len(notebooks)])
+    return course
+
+
+def kernel_start_seconds():
+    """Time to start a python3 kernel and see it answer."""
+    from jupyter_client.manager import start_new_kernel
+
+    start = time.perf_counter()
+    manager, client = start_new_kernel(kernel_name="python3")
+    seconds = time.perf_counter() - start
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
+    return seconds
+
+
+def one_submission(template_dir, nb, scratch, repeats):
+    """Wall time of one autograde and its parts (the run with the least wall time)."""
+    runs = []
+    for i in range(repeats):
+        course = class_course(template_dir, scratch / f"one{i}", [nb], 0)
+        grading.submit(course, "one", nb)
+        start = time.perf_counter()
+        grading.nbgrader("autograde", paths.ASSIGNMENT, "--student", "one", "--force", course_dir=course)
+        wall = time.perf_counter() - start
+        graded = notebook.read(course / "autograded" / "one" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")
+        tests = training = other = 0.0
+        for cell in graded.cells:
+            if cell.cell_type != "code":
+                continue
+            seconds = _cell_seconds(cell)
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("grade") and not meta.get("solution"):
+                tests += seconds
+            elif notebook.grade_id(cell) == TRAINING_CELL:
+                training += seconds
+            else:
+                other += seconds
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nbgrader", "--version"], check=True, capture_output=True,
+                       env=grading.environment())
+        nbgrader_start = time.perf_counter() - start
+        kernel = kernel_start_seconds()
+        runs.append({"wall": wall, "nbgrader_start": nbgrader_start, "kernel_start": kernel,
+                     "test_cells": tests, "training_cell": training, "other_cells": other,
+                     "nbgrader_rest": wall - nbgrader_start - kernel - tests - training - other})
+    return min(runs, key=lambda run: run["wall"])
+
+
+def throughput(template_dir, notebooks, scratch, students, workers):
+    """Seconds to grade ``students`` submissions with ``parallel.grade_class`` and W workers."""
+    course = class_course(template_dir, scratch / f"class-w{workers}", notebooks, students)
+    summary = parallel.grade_class(course, workers=workers, log=lambda line: print(f"  {line}", flush=True))
+    return {"seconds": summary.seconds, "graded": len(summary.graded), "failed": len(summary.failed)}
+
+
+def dask_throughput(template_dir, notebooks, scratch, students, workers):
+    """Seconds to grade the class on a LocalCluster of ``workers`` processes into PostgreSQL."""
+    from dask.distributed import Client, LocalCluster
+
+    course = class_course(template_dir, scratch / f"dask-w{workers}", notebooks, students)
+    with scaleout.local_postgres() as url:
+        scaleout.prepare_gradebook(course, url)
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            summary = scaleout.grade_class(client, course, url, env=parallel.thread_environment(workers),
+                                           log=lambda line: print(f"  {line}", flush=True))
+    return {"seconds": summary.seconds, "graded": len(summary.graded), "failed": len(summary.failed)}
+
+
+def _rates(runs, students):
+    base = runs[0]["seconds"] if runs else None
+    for run in runs:
+        run["per_minute"] = 60 * students / run["seconds"]
+        run["speedup"] = base / run["seconds"]
+    return runs
+
+
+def table(result):
+    one = result["one_submission"]
+    lines = [f"autograde of one complete submission ({result['mix'][0]}), best of {result['repeats']}: "
+             f"{one['wall']:.1f} s (target < {TARGET_SECONDS} s: {'met' if one['wall'] < TARGET_SECONDS else 'NOT met'})"]
+    for key, label in (("nbgrader_start", "nbgrader start (imports)"), ("kernel_start", "kernel start"),
+                       ("test_cells", "test cells"), ("training_cell", "training cell"),
+                       ("other_cells", "other cells (setup, data, plots)"),
+                       ("nbgrader_rest", "the rest (nbgrader, sandbox, re-runs)")):
+        lines.append(f"  {label:<34}{one[key]:6.1f} s")
+    lines.append(f"class of N={result['students']} ({', '.join(result['mix'])} in turn) on {result['cpus']} cores:")
+    lines.append(f"  {'engine':<28}{'W':>3}{'seconds':>9}{'per minute':>12}{'speed-up':>10}")
+    for engine, runs, count in (("grade-class (SQLite, shards)", result["parallel"], result["students"]),
+                                ("Dask + PostgreSQL", result["dask"], result.get("dask_students"))):
+        for run in runs:
+            lines.append(f"  {engine:<28}{run['workers']:>3}{run['seconds']:9.1f}{run['per_minute']:12.1f}"
+                         f"{run['speedup']:9.2f}x" + (f"  (N={count})" if count != result["students"] else ""))
+    if result["dask_skipped"]:
+        lines.append(f"  Dask: skipped ({result['dask_skipped']})")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=40, help="N, the class size (default 40)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="W values for grade-class")
+    parser.add_argument("--dask-workers", type=int, nargs="+", default=[1, 2], help="LocalCluster sizes")
+    parser.add_argument("--dask-students", type=int, help="class size for the Dask runs (default: --students)")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask + PostgreSQL runs")
+    parser.add_argument("--mix", default="ada,ben,cy",
+                        help="demo notebooks the class cycles through; the first is timed alone (default ada,ben,cy)")
+    parser.add_argument("--repeats", type=int, default=3, help="autogrades of the single submission (best kept)")
+    parser.add_argument("--json", default=str(ROOT / "build" / "bench" / "grading.json"), help="where to write JSON")
+    args = parser.parse_args(argv)
+    mix = args.mix.split(",")
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as scratch:
+        scratch = pathlib.Path(scratch)
+        template_dir, notebooks = template(scratch / "template", mix)
+        result = {"students": args.students, "mix": mix, "repeats": args.repeats, "cpus": os.cpu_count(),
+                  "data_split": os.environ.get("ASG01_TRAIN_SPLIT", "train")}
+        print(f"timing one autograde of {mix[0]} ({args.repeats}x)", flush=True)
+        result["one_submission"] = one_submission(template_dir, notebooks[0], scratch, args.repeats)
+        runs = []
+        for workers in args.workers:
+            print(f"grading N={args.students} with grade-class, W={workers}", flush=True)
+            runs.append({"workers": workers, **throughput(template_dir, notebooks, scratch, args.students, workers)})
+        result["parallel"] = _rates(runs, args.students)
+        result["dask"], result["dask_skipped"] = [], None
+        if args.no_dask:
+            result["dask_skipped"] = "--no-dask"
+        elif scaleout.postgres_bin() is None:
+            result["dask_skipped"] = "PostgreSQL is not installed (apt-get install postgresql)"
+        else:
+            count = result["dask_students"] = args.dask_students or args.students
+            for workers in args.dask_workers:
+                print(f"grading N={count} on Dask, {workers} workers", flush=True)
+                result["dask"].append({"workers": workers, **dask_throughput(template_dir, notebooks, scratch,
+                                                                             count, workers)})
+            result["dask"] = _rates(result["dask"], count)
+    print(table(result))
+    path = pathlib.Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

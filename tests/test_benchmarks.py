@@ -1,0 +1,53 @@
+"""The benchmark scripts run end to end on tiny sizes (a smoke test: nothing here is timed)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mlpcourse import grading, paths
+
+BENCHMARKS = paths.ROOT / "benchmarks"
+
+
+@pytest.mark.slow
+def test_epoch_benchmark_runs_on_a_tiny_epoch(grading_env, tmp_path):
+    """Does benchmarks/epoch.py print its table and write ratios, GFLOP/s and accuracies as JSON?"""
+    output = tmp_path / "epoch.json"
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "epoch.py"), "--rows", "2048", "--repeats", "1",
+                             "--epochs", "1", "--json", str(output)], capture_output=True, text=True, check=True)
+    report = json.loads(output.read_text())
+    assert report["network"]["sizes"] == [784, 256, 128, 10]  # the notebook's design cell
+    assert report["network"]["batch_size"] == 1024 and report["network"]["momentum"] == 0.9
+    assert report["data"].startswith("STAND-IN data:")
+    for dtype in ("float64", "float32"):
+        entry = report["results"][dtype]
+        assert entry["reference"]["parameters_dtype"] == dtype  # float32 stays float32 through training
+        assert 0 <= entry["reference"]["accuracy"] <= 1 and entry["floor"]["gflops"] > 0
+        assert entry["ratios"]["reference/floor"] > 0
+        assert (entry["torch"] is None) == report["torch"].startswith("skipped")
+    assert "reference/floor" in result.stdout and f"wrote {output}" in result.stdout
+
+
+@pytest.mark.slow
+def test_grading_benchmark_runs_on_one_blank_submission(grading_env, tmp_path):
+    """Does benchmarks/grading.py time an autograde in parts and a class, and write JSON?"""
+    output = tmp_path / "grading.json"
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "grading.py"), "--students", "1", "--workers", "1",
+                             "--no-dask", "--mix", "cy", "--repeats", "1", "--json", str(output)],
+                            capture_output=True, text=True, check=True, env=grading.environment())
+    report = json.loads(output.read_text())
+    one = report["one_submission"]
+    parts = ("nbgrader_start", "kernel_start", "test_cells", "training_cell", "other_cells")
+    assert all(one[part] > 0 for part in parts)
+    assert one["wall"] == pytest.approx(sum(one[part] for part in parts) + one["nbgrader_rest"])
+    assert report["parallel"][0]["graded"] == 1 and report["parallel"][0]["speedup"] == 1
+    assert report["dask_skipped"] == "--no-dask"
+    assert "autograde of one complete submission (cy)" in result.stdout
+
+
+def test_make_bench_runs_both_scripts():
+    """Does `make bench` run the two benchmark scripts (checked with make -n, nothing is run)?"""
+    result = subprocess.run(["make", "-n", "bench"], cwd=paths.ROOT, capture_output=True, text=True, check=True)
+    assert "benchmarks/epoch.py" in result.stdout and "benchmarks/grading.py" in result.stdout
