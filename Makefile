@@ -1,11 +1,11 @@
 # The course's commands. Each target creates and uses the virtual environment in
 # .venv (Python 3.11), so a fresh clone needs only Python 3.11 and make.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test test-fast fixtures release check clean-demo
+.PHONY: demo test test-fast fixtures release check clean-demo kill-matrix kill-matrix-golden report bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 ## demo: generate the release, grade the demo class with nbgrader, print the grades
+## (COURSE_DIR=path grades in a scratch copy of the course instead of this folder)
+COURSE_DIR ?= .
 demo: $(VENV)/.installed
-	$(PY) -m mlpcourse demo
+	$(PY) -m mlpcourse demo --course-dir $(COURSE_DIR)
 
 ## test: the whole test suite (what CI runs)
 test: $(VENV)/.installed
@@ -32,6 +34,26 @@ fixtures: $(VENV)/.installed
 ## release: regenerate release/ with nbgrader generate_assignment
 release: $(VENV)/.installed
 	$(PY) -m mlpcourse release
+
+## kill-matrix: grade the catalogue of bugs and correct variants, write build/kill-matrix/,
+## fail if a bug survives, a correct variant loses points, or the golden file differs
+kill-matrix: $(VENV)/.installed
+	$(PY) -m mlpcourse kill-matrix
+
+## kill-matrix-golden: after reviewing the changes, accept the new kill matrix as the golden
+kill-matrix-golden: $(VENV)/.installed
+	$(PY) -m mlpcourse kill-matrix --update-golden
+
+## report: after grading, write cell_grades.csv and the class report (build/report/asg01/index.html)
+report: $(VENV)/.installed
+	$(PY) -m mlpcourse export-cells --course-dir $(COURSE_DIR)
+	$(PY) -m mlpcourse report --course-dir $(COURSE_DIR)
+
+## bench: time a training epoch (reference vs PyTorch, scikit-learn, matmul floor) and grading
+## (build/bench/*.json); OpenBLAS's core-type override is lifted for the epoch timing only
+bench: $(VENV)/.installed
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/epoch.py
+	$(PY) benchmarks/grading.py
 
 ## check: fail if fixtures or release/ are stale
 check: $(VENV)/.installed

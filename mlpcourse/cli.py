@@ -1,6 +1,7 @@
 """``python -m mlpcourse COMMAND``: the instructor's and TA's commands."""
 
 import argparse
+import json
 import pathlib
 import sys
 
@@ -50,6 +51,108 @@ def _demo(args):
     return 0
 
 
+def _formgrader(args):
+    from mlpcourse import formgrader
+
+    formgrader.serve(pathlib.Path(args.course_dir), port=args.port, token=args.token)  # never returns
+
+
+def _export_cells(args):
+    from mlpcourse import cellgrades
+
+    path = cellgrades.export(args.course_dir, args.output, db_url=args.db_url)
+    columns, table = cellgrades.rows(args.course_dir, db_url=args.db_url)
+    print(f"wrote {path}: {len(table)} students x {len(columns) - 1 - len(cellgrades.TOTAL_COLUMNS)} grade cells")
+    return 0
+
+
+def _report(args):
+    from mlpcourse import report
+
+    page = report.build(args.course_dir, args.output_dir, db_url=args.db_url)
+    print(f"wrote {page} (with report.json and the figures beside it)")
+    return 0
+
+
+def _grade_class(args):
+    from mlpcourse import parallel
+
+    if args.scheduler:
+        from dask.distributed import Client
+
+        from mlpcourse import scaleout
+
+        if not args.db_url:
+            print("--scheduler needs --db-url: a gradebook all workers can write to (PostgreSQL)")
+            return 2
+        threads = {name: str(args.kernel_threads) for name in parallel.THREAD_VARIABLES} if args.kernel_threads else None
+        with Client(args.scheduler) as client:
+            summary = scaleout.grade_class(client, args.course_dir, args.db_url, shard_count=args.shards,
+                                           students=args.student, env=threads, feedback=not args.no_feedback)
+    else:
+        summary = parallel.grade_class(args.course_dir, workers=args.workers, students=args.student,
+                                       db_url=args.db_url, feedback=not args.no_feedback)
+    return 1 if summary.failed else 0
+
+
+def _kill_matrix(args):
+    from mlpcourse import killmatrix
+
+    if args.from_json:
+        matrix, failures = json.loads(pathlib.Path(args.from_json).read_text()), []
+    else:
+        matrix, results = killmatrix.compute(workers=args.workers)
+        failures = killmatrix.feedback_failures(results)
+    for path in killmatrix.write_reports(matrix, args.out):
+        print(f"wrote {path}")
+    summary = matrix["summary"]
+    print(f"mutants caught {summary['mutants_caught']}/{summary['mutants']} "
+          f"({summary['caught_by_visible_tests']} by a visible test), equivalents accepted "
+          f"{summary['equivalents_accepted']}/{summary['equivalents']}, bugs charged once "
+          f"{summary['charged_once']}/{summary['mutants_caught']}")
+    failures += killmatrix.gate_failures(matrix)
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    golden = pathlib.Path(args.golden)
+    if args.update_golden:
+        killmatrix.write_json(matrix, golden)
+        print(f"updated {golden}")
+    else:
+        differences = killmatrix.golden_differences(matrix, killmatrix.read_golden(golden))
+        for difference in differences:
+            print(f"changed: {difference}")
+        if differences:
+            print(f"the kill matrix differs from {golden}: review the changes above, "
+                  f"then run `{killmatrix.UPDATE_COMMAND}`")
+            failures.append("golden")
+    return 1 if failures else 0
+
+
+def _loops(args):
+    from mlpcourse import loops
+
+    for path in args.notebooks:
+        print(loops.report(path))
+    return 0
+
+
+def _collect(args):
+    from mlpcourse import collect
+
+    report = collect.collect(args.zip, args.course_dir, roster=args.roster)
+    for line in collect.summary(report):
+        print(line)
+    return 0
+
+
+def _grade(args):
+    from mlpcourse import pipeline
+
+    results = pipeline.grade_class(args.course_dir, students=args.student, zip_path=args.zip,
+                                   roster=args.roster, feedback=not args.no_feedback)
+    return 0 if results else 1
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m mlpcourse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +168,72 @@ def build_parser():
     command = commands.add_parser("demo", help="grade the demo class end to end and print the grades")
     command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
     command.set_defaults(run=_demo)
+
+    command = commands.add_parser("formgrader", help="start JupyterLab with nbgrader's formgrader on 127.0.0.1")
+    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    command.add_argument("--port", type=int, default=8888, help="port on 127.0.0.1 (default: 8888)")
+    command.add_argument("--token", help="access token (default: $JUPYTER_TOKEN or a random one, printed)")
+    command.set_defaults(run=_formgrader)
+
+    command = commands.add_parser("export-cells", help="write cell_grades.csv: one row per student, "
+                                  "one column per grade cell")
+    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    command.add_argument("--output", help="CSV path (default: COURSE_DIR/cell_grades.csv)")
+    command.add_argument("--db-url", help="gradebook URL (default: COURSE_DIR/gradebook.db)")
+    command.set_defaults(run=_export_cells)
+
+    command = commands.add_parser("report", help="write the class report (JSON, PNG figures, HTML page)")
+    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    command.add_argument("--output-dir", help="default: COURSE_DIR/build/report/asg01")
+    command.add_argument("--db-url", help="gradebook URL (default: COURSE_DIR/gradebook.db)")
+    command.set_defaults(run=_report)
+
+    command = commands.add_parser("grade-class", help="autograde every submission with parallel workers; "
+                                  "exit status 1 if some could not be graded")
+    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    command.add_argument("--workers", type=int, default=1, help="submissions graded at once (default: 1)")
+    command.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    command.add_argument("--db-url", help="gradebook URL (default: COURSE_DIR/gradebook.db)")
+    command.add_argument("--scheduler", help="grade on this Dask cluster instead (tcp://host:8786); "
+                         "needs a PostgreSQL --db-url")
+    command.add_argument("--shards", type=int, help="with --scheduler: number of tasks (default: one per "
+                         "worker thread)")
+    command.add_argument("--kernel-threads", type=int, help="with --scheduler: BLAS threads per grading kernel "
+                         "(cores per machine / Dask worker threads per machine)")
+    command.add_argument("--no-feedback", action="store_true", help="skip writing feedback/")
+    command.set_defaults(run=_grade_class)
+
+    command = commands.add_parser("kill-matrix", help="grade the catalogue of bugs and correct variants; "
+                                  "write the kill matrix; exit 1 if the gate fails or the golden differs")
+    command.add_argument("--out", default=str(paths.ROOT / "build" / "kill-matrix"),
+                         help="folder for kill_matrix.json/.md/.html/.png (default: build/kill-matrix)")
+    command.add_argument("--workers", type=int, default=2, help="entries graded at once (default: 2)")
+    command.add_argument("--update-golden", action="store_true",
+                         help="rewrite tests/goldens/kill_matrix.json after reviewing the changes")
+    command.add_argument("--from-json", help="use this kill_matrix.json instead of grading the catalogue")
+    command.add_argument("--golden", default=str(paths.ROOT / "tests" / "goldens" / "kill_matrix.json"),
+                         help="golden file to compare with or update (default: tests/goldens/kill_matrix.json)")
+    command.set_defaults(run=_kill_matrix)
+
+    command = commands.add_parser("loops", help="list loops over examples in a submission's graded "
+                                  "functions, for a TA to review (not graded)")
+    command.add_argument("notebooks", nargs="+", help="submitted notebooks (.ipynb)")
+    command.set_defaults(run=_loops)
+
+    command = commands.add_parser("collect", help="lay out an LMS zip of uploads as submitted/<student>/asg01/")
+    command.add_argument("zip", help="the archive the LMS produced (Moodle, Canvas, Blackboard or plain)")
+    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    command.add_argument("--roster", help="CSV with student_id and lms_id columns (LMS ids -> student ids)")
+    command.set_defaults(run=_collect)
+
+    command = commands.add_parser("grade", help="the TA's chain: [collect ZIP ->] repair -> autograde in a "
+                                  "sandbox -> feedback -> tamper report")
+    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    command.add_argument("--zip", help="collect this LMS archive first")
+    command.add_argument("--roster", help="CSV with student_id and lms_id columns (LMS ids -> student ids)")
+    command.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    command.add_argument("--no-feedback", action="store_true", help="skip generate_feedback")
+    command.set_defaults(run=_grade)
     return parser
 
 
