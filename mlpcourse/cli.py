@@ -8,18 +8,22 @@ import sys
 from mlpcourse import paths
 
 
+def _report_staleness(reasons, prefix, subject, target):
+    """Print why generated files are stale and the command that fixes it; the exit status."""
+    for reason in reasons:
+        print(f"stale: {prefix}{reason}")
+    if reasons:
+        print(f"{subject} stale: run `make {target}` (python -m mlpcourse {target})")
+        return 1
+    print(f"{subject} fresh")
+    return 0
+
+
 def _fixtures(args):
     from mlpcourse import fixtures
 
     if args.check:
-        reasons = fixtures.stale_reasons()
-        for reason in reasons:
-            print(f"stale: {reason}")
-        if reasons:
-            print("the fixtures are stale: run `make fixtures` (python -m mlpcourse fixtures)")
-            return 1
-        print("fixtures are fresh")
-        return 0
+        return _report_staleness(fixtures.stale_reasons(), "", "the fixtures are", "fixtures")
     public, hidden = fixtures.generate()
     print(f"wrote {len(public)} public arrays to {paths.PUBLIC_FIXTURES.relative_to(paths.ROOT)}")
     print(f"wrote {len(hidden)} hidden arrays to {paths.HIDDEN_FIXTURES.relative_to(paths.ROOT)}")
@@ -30,14 +34,8 @@ def _release(args):
     from mlpcourse import release
 
     if args.check:
-        reasons = release.stale_reasons()
-        for reason in reasons:
-            print(f"stale: release/{paths.ASSIGNMENT}/{reason}")
-        if reasons:
-            print("release/ is stale: run `make release` (python -m mlpcourse release)")
-            return 1
-        print("release/ is fresh")
-        return 0
+        return _report_staleness(release.stale_reasons(), f"release/{paths.ASSIGNMENT}/", "release/ is",
+                                 "release")
     folder = release.generate()
     print(f"generated {folder.relative_to(paths.ROOT)} with nbgrader generate_assignment")
     return 0
