@@ -123,5 +123,5 @@ def test_reports_render_from_the_json_alone(matrix, run, tmp_path):
 
 def test_make_target_runs_the_command():
     """Does `make kill-matrix` run `python -m mlpcourse kill-matrix`?"""
-    result = subprocess.run(["make", "-n", "kill-matrix"], capture_output=True, text=True, cwd=paths.ROOT, check=True)
+    result = subprocess.run(["make", "--no-print-directory", "-n", "kill-matrix"], capture_output=True, text=True, cwd=paths.ROOT, check=True)
     assert result.stdout.strip().splitlines()[-1].endswith("-m mlpcourse kill-matrix")
