@@ -19,7 +19,6 @@ Prints a table and writes the same figures as JSON (default ``build/bench/gradin
 
 import argparse
 import datetime
-import json
 import os
 import pathlib
 import shutil
@@ -31,7 +30,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mlpcourse import demo, grading, notebook, parallel, paths, release, scaleout  # noqa: E402
+from mlpcourse import demo, grading, notebook, parallel, paths, records, release, scaleout  # noqa: E402
 
 TARGET_SECONDS = 20  # the target for one complete submission on 2 cores
 TRAINING_CELL = "train"
@@ -148,7 +147,7 @@ def table(result):
         lines.append(f"  {label:<34}{one[key]:6.1f} s")
     lines.append(f"class of N={result['students']} ({', '.join(result['mix'])} in turn) on {result['cpus']} cores:")
     lines.append(f"  {'engine':<28}{'W':>3}{'seconds':>9}{'per minute':>12}{'speed-up':>10}")
-    for engine, runs, count in (("grade-class (SQLite, shards)", result["parallel"], result["students"]),
+    for engine, runs, count in (("grade (SQLite, shards)", result["parallel"], result["students"]),
                                 ("Dask + PostgreSQL", result["dask"], result.get("dask_students"))):
         for run in runs:
             lines.append(f"  {engine:<28}{run['workers']:>3}{run['seconds']:9.1f}{run['per_minute']:12.1f}"
@@ -161,7 +160,7 @@ def table(result):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=40, help="N, the class size (default 40)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="W values for grade-class")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="W values for grade")
     parser.add_argument("--dask-workers", type=int, nargs="+", default=[1, 2], help="LocalCluster sizes")
     parser.add_argument("--dask-students", type=int, help="class size for the Dask runs (default: --students)")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask + PostgreSQL runs")
@@ -180,7 +179,7 @@ def main(argv=None):
         result["one_submission"] = one_submission(template_dir, notebooks[0], scratch, args.repeats)
         runs = []
         for workers in args.workers:
-            print(f"grading N={args.students} with grade-class, W={workers}", flush=True)
+            print(f"grading N={args.students} with grade, W={workers}", flush=True)
             runs.append({"workers": workers, **throughput(template_dir, notebooks, scratch, args.students, workers)})
         result["parallel"] = _rates(runs, args.students)
         result["dask"], result["dask_skipped"] = [], None
@@ -196,10 +195,7 @@ def main(argv=None):
                                                                              count, workers)})
             result["dask"] = _rates(result["dask"], count)
     print(table(result))
-    path = pathlib.Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {path}")
+    print(f"wrote {records.write(args.json, result)}")
     return 0
 
 

@@ -72,27 +72,6 @@ def _report(args):
     return 0
 
 
-def _grade_class(args):
-    from mlpcourse import parallel
-
-    if args.scheduler:
-        from dask.distributed import Client
-
-        from mlpcourse import scaleout
-
-        if not args.db_url:
-            print("--scheduler needs --db-url: a gradebook all workers can write to (PostgreSQL)")
-            return 2
-        threads = {name: str(args.kernel_threads) for name in parallel.THREAD_VARIABLES} if args.kernel_threads else None
-        with Client(args.scheduler) as client:
-            summary = scaleout.grade_class(client, args.course_dir, args.db_url, shard_count=args.shards,
-                                           students=args.student, env=threads, feedback=not args.no_feedback)
-    else:
-        summary = parallel.grade_class(args.course_dir, workers=args.workers, students=args.student,
-                                       db_url=args.db_url, feedback=not args.no_feedback)
-    return 1 if summary.failed else 0
-
-
 def _kill_matrix(args):
     from mlpcourse import killmatrix
 
@@ -144,11 +123,27 @@ def _collect(args):
 
 
 def _grade(args):
-    from mlpcourse import pipeline
+    from mlpcourse import collect, parallel
 
-    results = pipeline.grade_class(args.course_dir, students=args.student, zip_path=args.zip,
-                                   roster=args.roster, feedback=not args.no_feedback)
-    return 0 if results else 1
+    if args.zip:
+        for line in collect.summary(collect.collect(args.zip, args.course_dir, roster=args.roster)):
+            print(line)
+    if args.scheduler:
+        from dask.distributed import Client
+
+        from mlpcourse import scaleout
+
+        if not args.db_url:
+            print("--scheduler needs --db-url: a gradebook all workers can write to (PostgreSQL)")
+            return 2
+        threads = {name: str(args.kernel_threads) for name in parallel.THREAD_VARIABLES} if args.kernel_threads else None
+        with Client(args.scheduler) as client:
+            summary = scaleout.grade_class(client, args.course_dir, args.db_url, shard_count=args.shards,
+                                           students=args.student, env=threads, feedback=not args.no_feedback)
+    else:
+        summary = parallel.grade_class(args.course_dir, workers=args.workers, students=args.student,
+                                       db_url=args.db_url, feedback=not args.no_feedback)
+    return 1 if summary.failed else 0
 
 
 def build_parser():
@@ -186,21 +181,6 @@ def build_parser():
     command.add_argument("--db-url", help="gradebook URL (default: COURSE_DIR/gradebook.db)")
     command.set_defaults(run=_report)
 
-    command = commands.add_parser("grade-class", help="autograde every submission with parallel workers; "
-                                  "exit status 1 if some could not be graded")
-    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
-    command.add_argument("--workers", type=int, default=1, help="submissions graded at once (default: 1)")
-    command.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    command.add_argument("--db-url", help="gradebook URL (default: COURSE_DIR/gradebook.db)")
-    command.add_argument("--scheduler", help="grade on this Dask cluster instead (tcp://host:8786); "
-                         "needs a PostgreSQL --db-url")
-    command.add_argument("--shards", type=int, help="with --scheduler: number of tasks (default: one per "
-                         "worker thread)")
-    command.add_argument("--kernel-threads", type=int, help="with --scheduler: BLAS threads per grading kernel "
-                         "(cores per machine / Dask worker threads per machine)")
-    command.add_argument("--no-feedback", action="store_true", help="skip writing feedback/")
-    command.set_defaults(run=_grade_class)
-
     command = commands.add_parser("kill-matrix", help="grade the catalogue of bugs and correct variants; "
                                   "write the kill matrix; exit 1 if the gate fails or the golden differs")
     command.add_argument("--out", default=str(paths.ROOT / "build" / "kill-matrix"),
@@ -224,13 +204,21 @@ def build_parser():
     command.add_argument("--roster", help="CSV with student_id and lms_id columns (LMS ids -> student ids)")
     command.set_defaults(run=_collect)
 
-    command = commands.add_parser("grade", help="the TA's chain: [collect ZIP ->] repair -> autograde in a "
-                                  "sandbox -> feedback -> tamper report")
+    command = commands.add_parser("grade", help="grade the class: [collect ZIP ->] repair -> contained autograde "
+                                  "-> feedback -> tamper report, W at a time; exit 1 if some could not be graded")
     command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
-    command.add_argument("--zip", help="collect this LMS archive first")
-    command.add_argument("--roster", help="CSV with student_id and lms_id columns (LMS ids -> student ids)")
+    command.add_argument("--zip", help="collect this LMS archive into submitted/ first")
+    command.add_argument("--roster", help="with --zip: CSV with student_id and lms_id columns (LMS ids -> student ids)")
     command.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    command.add_argument("--no-feedback", action="store_true", help="skip generate_feedback")
+    command.add_argument("--workers", type=int, default=1, help="submissions graded at once (default: 1)")
+    command.add_argument("--db-url", help="gradebook URL (default: COURSE_DIR/gradebook.db)")
+    command.add_argument("--scheduler", help="grade on this Dask cluster instead (tcp://host:8786); "
+                         "needs a PostgreSQL --db-url")
+    command.add_argument("--shards", type=int, help="with --scheduler: number of tasks (default: one per "
+                         "worker thread)")
+    command.add_argument("--kernel-threads", type=int, help="with --scheduler: BLAS threads per grading kernel "
+                         "(cores per machine / Dask worker threads per machine)")
+    command.add_argument("--no-feedback", action="store_true", help="skip writing feedback/")
     command.set_defaults(run=_grade)
     return parser
 

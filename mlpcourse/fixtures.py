@@ -22,7 +22,7 @@ import zlib
 
 import numpy as np
 
-from mlpcourse import notebook, paths
+from mlpcourse import notebook, paths, records
 
 # Values a regenerated fixture may differ by from the committed one (different BLAS
 # or numpy builds round differently, ~1e-15 relative).
@@ -313,7 +313,7 @@ def generate():
     paths.TESTS_ASSETS.mkdir(parents=True, exist_ok=True)
     write_npz(paths.PUBLIC_FIXTURES, public)
     write_npz(paths.HIDDEN_FIXTURES, hidden)
-    paths.FIXTURE_MANIFEST.write_text(json.dumps(manifest(nb), indent=2, sort_keys=True) + "\n")
+    records.write(paths.FIXTURE_MANIFEST, manifest(nb))
     return public, hidden
 
 

@@ -59,6 +59,7 @@ class Outcome:
     score: float = 0.0
     max_score: float = 0.0
     reason: str = ""
+    flags: list = dataclasses.field(default_factory=list)  # tamper flags, "where: what"
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -71,6 +72,7 @@ class Summary:
     outcomes: list
     workers: int
     seconds: float
+    assignment: str = paths.ASSIGNMENT
 
     @property
     def graded(self):
@@ -92,10 +94,13 @@ class Summary:
             lines += [f"  {o.student}: {o.reason}" for o in self.failed]
         else:
             lines.append("failed to grade: none")
+        flagged = [o.student for o in self.outcomes if o.flags]
+        lines.append(f"flagged for review {len(flagged)}: {', '.join(flagged)} (see {records.folder('', self.assignment) / 'tamper.md'})"
+                     if flagged else "flagged for review: none")
         return "\n".join(lines)
 
     def to_dict(self):
-        return {"workers": self.workers, "seconds": self.seconds,
+        return {"workers": self.workers, "seconds": self.seconds, "assignment": self.assignment,
                 "outcomes": [o.to_dict() for o in self.outcomes]}
 
 
@@ -222,7 +227,7 @@ def grade_one(course_dir, student, db_url, assignment, autograded_cells, feedbac
     score, max_score = autograded_points(record, autograded_cells)
     reason = "" if result.status == "graded" else _one_line(f"{result.status}: {result.reason}")
     return {"graded": result.status == "graded", "seconds": time.perf_counter() - start, "score": score,
-            "max_score": max_score, "reason": reason}, record
+            "max_score": max_score, "reason": reason, "flags": result.flags}, record
 
 
 def _one_line(reason):
@@ -299,7 +304,7 @@ def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=path
     env = thread_environment(workers)
     start = time.perf_counter()
     outcomes = []
-    with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="grade-class-") as root:
+    with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="grade-") as root:
         idle = queue.Queue()  # each worker's scratch course is used by one thread at a time
         for i in range(workers):
             idle.put(_Worker(i, root, course_dir, db_url, assignment, env))
@@ -327,7 +332,7 @@ def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=path
                     copy_results(worker.scratch, course_dir, outcome.student, assignment)
                 outcomes.append(outcome)
                 log(progress_line(outcome, len(outcomes), len(students), time.perf_counter() - start))
-    summary = Summary(sorted(outcomes, key=lambda o: o.student), workers, time.perf_counter() - start)
+    summary = Summary(sorted(outcomes, key=lambda o: o.student), workers, time.perf_counter() - start, assignment)
     problems = verify(course_dir, summary, db_url, assignment)
     if problems:
         raise RuntimeError("the gradebook does not match what the workers graded:\n" + "\n".join(problems))
@@ -344,6 +349,8 @@ def progress_line(outcome, done, total, elapsed):
         what = f"graded {outcome.score:g}/{outcome.max_score:g}"
     else:
         what = f"FAILED ({outcome.reason})"
+    if outcome.flags:
+        what += f", {len(outcome.flags)} tamper flag{'s' * (len(outcome.flags) > 1)}"
     return (f"[{done:{len(str(total))}d}/{total}] {outcome.student}: {what} in {outcome.seconds:.1f} s"
             f" | elapsed {_clock(elapsed)}, about {_clock(left)} left")
 
@@ -388,8 +395,14 @@ def log_path(course_dir, assignment=paths.ASSIGNMENT):
     return pathlib.Path(course_dir) / "build" / "grading" / f"{assignment}.json"
 
 
-def write_log(course_dir, summary, assignment=paths.ASSIGNMENT):
+def read_log(course_dir, assignment=paths.ASSIGNMENT):
+    """The ``Summary`` of the last class grading of ``assignment``, or None if there was none."""
     path = log_path(course_dir, assignment)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary.to_dict(), indent=2, sort_keys=True) + "\n")
-    return path
+    if not path.exists():
+        return None
+    log = json.loads(path.read_text())
+    return Summary([Outcome(**o) for o in log["outcomes"]], log["workers"], log["seconds"], log["assignment"])
+
+
+def write_log(course_dir, summary, assignment=paths.ASSIGNMENT):
+    return records.write(log_path(course_dir, assignment), summary.to_dict())

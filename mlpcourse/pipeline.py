@@ -1,7 +1,8 @@
-"""The TA's grading chain: collect -> repair -> autograde (contained) -> feedback -> tamper report.
+"""The TA's grading chain for one submission: repair -> autograde (contained) -> feedback -> tamper report.
 
-``python -m mlpcourse grade --zip SUBMISSIONS.zip`` runs it for a class
-(:func:`grade_class`).
+``python -m mlpcourse grade`` runs it for every student of a class, W at a time
+(``mlpcourse.parallel.grade_class``), after collecting the LMS zip
+(``mlpcourse.collect``).
 
 Contract of :func:`grade_submission` (for callers such as parallel workers)
 -------------------------------------------------------------------------
@@ -26,9 +27,6 @@ feedback=True, env=None, release=None)`` grades one submission and returns a
   not safe for concurrent writers, so parallel callers each use their own course
   directory and gradebook copy, then copy back ``autograded/<student>`` and
   ``build/submissions/<assignment>/<student>`` and merge the grades.
-
-:func:`grade_class` does the same for a class with one autograde and one feedback
-run, and writes the class tamper report.
 """
 
 import dataclasses
@@ -44,7 +42,7 @@ import warnings
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from mlpcourse import collect, grading, paths, records, repair, tamper
+from mlpcourse import grading, paths, records, repair, tamper
 
 # Seconds nbgrader needs around the notebook's own run (start-up, sanitising, saving).
 NBGRADER_OVERHEAD = 180
@@ -186,36 +184,43 @@ def student_scores(course_dir, student, assignment=paths.ASSIGNMENT, db_url=None
                 for nb in submission.notebooks for grade in nb.grades}
 
 
-def _autograde(course_dir, students, assignment, db_url, env, single):
-    """Autograde the repaired ``students`` in one nbgrader run; ``{student: (status, reason)}``.
+def _autograde(course_dir, student, assignment, db_url, env):
+    """Autograde a student's repaired upload with nbgrader; return ``(status, reason)``.
 
-    A student is graded when the contained run wrote its record (``run.json``) and
+    The student is graded when the contained run wrote its record (``run.json``) and
     nbgrader wrote the graded notebook (it removes it when grading fails).
     """
     total = _config_value(course_dir, "ContainedExecute", "total_timeout", 1800)
-    args = ["autograde", assignment, "--force", f"--CourseDirectory.submitted_directory={records.REPAIRED}"]
-    if single:
-        args += ["--student", students[0]]
+    args = ["autograde", assignment, "--force", "--student", student,
+            f"--CourseDirectory.submitted_directory={records.REPAIRED}"]
     if db_url:
         args.append(f"--CourseDirectory.db_url={db_url}")
-    code, output = run_nbgrader(course_dir, args, (total + NBGRADER_OVERHEAD) * len(students), env)
-    outcome = {}
-    for student in students:
-        contained = (records.folder(course_dir, assignment, student) / "run.json").exists()
-        if contained and (course_dir / "autograded" / student / assignment / f"{assignment}.ipynb").exists():
-            outcome[student] = ("graded", "")
-        elif code == 0 and not contained:
-            raise RuntimeError("nbgrader autograde ran without mlpcourse.contain.ContainedExecute: "
-                               f"check {course_dir / 'nbgrader_config.py'}")
-        else:
-            outcome[student] = ("failed", "grading took longer than the limit and was stopped" if code is None
-                                else f"nbgrader autograde failed:\n{_failure_tail(output)}")
-    return outcome
+    code, output = run_nbgrader(course_dir, args, total + NBGRADER_OVERHEAD, env)
+    contained = (records.folder(course_dir, assignment, student) / "run.json").exists()
+    if contained and (course_dir / "autograded" / student / assignment / f"{assignment}.ipynb").exists():
+        return "graded", ""
+    if code == 0 and not contained:
+        raise RuntimeError("nbgrader autograde ran without mlpcourse.contain.ContainedExecute: "
+                           f"check {course_dir / 'nbgrader_config.py'}")
+    return "failed", ("grading took longer than the limit and was stopped" if code is None
+                      else f"nbgrader autograde failed:\n{_failure_tail(output)}")
 
 
-def _finish(course_dir, student, assignment, status, reason, db_url, feedback, env, started):
-    """Zero what could not be graded, write feedback and the tamper report; the result."""
+def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url=None, feedback=True, env=None,
+                     release=None):
+    """Repair, autograde (contained), give feedback and report on one submission.
+
+    See the module docstring for the contract. ``release`` (the released notebook)
+    may be passed to save reading it once per student.
+    """
+    course_dir = pathlib.Path(course_dir).resolve()
+    started = time.monotonic()
+    (records.folder(course_dir, assignment, student) / "run.json").unlink(missing_ok=True)
+    status, reason = repair_submission(course_dir, student, assignment, release)
+    if status == "repaired":
+        status, reason = _autograde(course_dir, student, assignment, db_url, env)
     if status != "graded":
+        # Zero what could not be graded, and tell the student why.
         zero_submission(course_dir, student, reason, assignment, db_url)
         if feedback:
             _write_failure_feedback(course_dir, student, assignment, reason)
@@ -233,27 +238,6 @@ def _finish(course_dir, student, assignment, status, reason, db_url, feedback, e
         score=sum(score for score, _ in cells.values()), max_score=sum(full for _, full in cells.values()),
         cells=cells, flags=[f"{f['where']}: {f['what']}" for f in found["flags"]],
         seconds=round(time.monotonic() - started, 1))
-
-
-def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url=None, feedback=True, env=None,
-                     release=None):
-    """Repair, autograde (contained), give feedback and report on one submission.
-
-    See the module docstring for the contract. ``release`` (the released notebook)
-    may be passed to save reading it once per student.
-    """
-    course_dir = pathlib.Path(course_dir).resolve()
-    started = time.monotonic()
-    (records.folder(course_dir, assignment, student) / "run.json").unlink(missing_ok=True)
-    status, reason = repair_submission(course_dir, student, assignment, release)
-    if status == "repaired":
-        status, reason = _autograde(course_dir, [student], assignment, db_url, env, single=True)[student]
-    return _finish(course_dir, student, assignment, status, reason, db_url, feedback, env, started)
-
-
-def submitted_students(course_dir, assignment=paths.ASSIGNMENT):
-    """Students with a ``submitted/<student>/<assignment>`` folder, sorted."""
-    return sorted(p.parent.name for p in pathlib.Path(course_dir).glob(f"submitted/*/{assignment}") if p.is_dir())
 
 
 def prefetch_data(course_dir, assignment=paths.ASSIGNMENT, log=print):
@@ -276,51 +260,3 @@ def prefetch_data(course_dir, assignment=paths.ASSIGNMENT, log=print):
             module.load_kannada_mnist(name, progress=False)
         except Exception as error:  # no network, say: grading goes on
             log(f"could not fill the dataset cache ({name}): {error}")
-
-
-def grade_class(course_dir=paths.ROOT, students=None, assignment=paths.ASSIGNMENT, *, zip_path=None,
-                roster=None, db_url=None, feedback=True, log=print):
-    """Collect (if ``zip_path``), then grade every submission; return the results.
-
-    Autograde and feedback each run once for the class; the class tamper report goes
-    to ``build/submissions/<assignment>/tamper.md``.
-    """
-    course_dir = pathlib.Path(course_dir).resolve()
-    if zip_path:
-        for line in collect.summary(collect.collect(zip_path, course_dir, assignment, roster)):
-            log(line)
-    students = sorted(students) if students is not None else submitted_students(course_dir, assignment)
-    release = release_notebook(course_dir, assignment)
-    prefetch_data(course_dir, assignment, log)
-    started = time.monotonic()
-    # One autograde run for the class (nbgrader starts once); each notebook still has
-    # its own sandboxed kernel and time limit.
-    shutil.rmtree(course_dir / records.REPAIRED, ignore_errors=True)
-    outcome = {}
-    for student in students:
-        (records.folder(course_dir, assignment, student) / "run.json").unlink(missing_ok=True)
-        outcome[student] = repair_submission(course_dir, student, assignment, release)
-    repaired = [s for s in students if outcome[s][0] == "repaired"]
-    log(f"repaired {len(repaired)} of {len(students)} uploads; autograding them")
-    if repaired:
-        outcome.update(_autograde(course_dir, repaired, assignment, db_url, None, single=False))
-    results = []
-    for number, student in enumerate(students, start=1):
-        result = _finish(course_dir, student, assignment, *outcome[student], db_url, False, None, started)
-        results.append(result)
-        flag = f", {len(result.flags)} tamper flags" if result.flags else ""
-        log(f"[{number}/{len(students)}] {student}: {result.status}, {result.score:g}/{result.max_score:g}{flag}"
-            + (f": {result.reason.splitlines()[0]}" if result.reason else ""))
-    if feedback:
-        args = ["generate_feedback", assignment, "--force"] + ([f"--CourseDirectory.db_url={db_url}"] if db_url else [])
-        code, output = run_nbgrader(course_dir, args, NBGRADER_OVERHEAD * max(1, len(students) // 10), None)
-        if code != 0:
-            log(f"generate_feedback failed:\n{_failure_tail(output)}")
-        for result in results:
-            if result.status != "graded":
-                _write_failure_feedback(course_dir, result.student, assignment, result.reason)
-    tamper.class_report(course_dir, students, assignment)
-    flagged = sum(bool(r.flags) for r in results)
-    log(f"graded {sum(r.status == 'graded' for r in results)} of {len(results)}; {flagged} flagged for review: "
-        f"{records.folder(course_dir, assignment).relative_to(course_dir) / 'tamper.md'}")
-    return results

@@ -22,10 +22,11 @@ def folder(course_dir, assignment, student=None):
 
 
 def write(path, data):
-    """Write ``data`` as indented JSON, creating the folder."""
+    """Write ``data`` as indented JSON with sorted keys, creating the folder; return the path."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
 
 
 def read(path, default=None):

@@ -20,8 +20,8 @@ Where the numbers come from:
   wrong and names the input case on a ``case:`` line; a test cell that wrote to
   stderr is scored 0 by nbgrader and listed as such;
 - autograde time: the kernel's own timestamps in each autograded notebook (cell by
-  cell), and the wall time per submission from ``grade-class`` when it graded them;
-- crashes: submissions ``grade-class`` failed to grade (with the reason), submitted
+  cell), and the wall time per submission from ``grade`` when it graded them;
+- crashes: submissions ``grade`` failed to grade (with the reason), submitted
   notebooks without an autograded copy, kernels that died or timed out, and the
   incidents the contained run recorded (``run.json``);
 - tamper flags: the tamper reports of the grading pipeline, when it wrote any.
@@ -29,7 +29,6 @@ Where the numbers come from:
 
 import datetime
 import html
-import json
 import pathlib
 import re
 import statistics
@@ -239,11 +238,9 @@ def compute(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
 
 
 def _grading_log(course_dir, assignment):
-    """``{student: outcome}`` from the last ``grade-class`` run, or {}."""
-    path = parallel.log_path(course_dir, assignment)
-    if not path.exists():
-        return {}
-    return {o["student"]: o for o in json.loads(path.read_text())["outcomes"]}
+    """``{student: outcome dict}`` from the last ``grade`` run, or {}."""
+    summary = parallel.read_log(course_dir, assignment)
+    return {o.student: o.to_dict() for o in summary.outcomes} if summary else {}
 
 
 def plot(data, folder):
@@ -375,8 +372,7 @@ def write_html(data, folder):
 def build(course_dir=paths.ROOT, folder=None, db_url=None, assignment=paths.ASSIGNMENT):
     """compute -> report.json -> figures -> index.html; return the page's path."""
     folder = pathlib.Path(folder or output_dir(course_dir, assignment))
-    folder.mkdir(parents=True, exist_ok=True)
     data = compute(course_dir, db_url, assignment)
-    (folder / "report.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    records.write(folder / "report.json", data)
     plot(data, folder)
     return write_html(data, folder)

@@ -179,7 +179,8 @@ def grade_class(client, course_dir, db_url, shard_count=None, students=None, ass
                     (course_dir / folder / name).write_bytes(content)
             outcomes.append(outcome)
             log(parallel.progress_line(outcome, len(outcomes), len(students), time.perf_counter() - start))
-    summary = parallel.Summary(sorted(outcomes, key=lambda o: o.student), len(groups), time.perf_counter() - start)
+    summary = parallel.Summary(sorted(outcomes, key=lambda o: o.student), len(groups), time.perf_counter() - start,
+                               assignment)
     problems = parallel.verify(course_dir, summary, db_url, assignment)
     if problems:
         raise RuntimeError("the gradebook does not match what the tasks graded:\n" + "\n".join(problems))

@@ -121,7 +121,7 @@ def test_autograde_times_come_from_the_autograded_notebooks(built):
     times = {s["student_id"]: s for s in data["students"]}
     for student in times.values():
         assert 0 < student["test_seconds"] < student["other_seconds"]
-        assert student["wall_seconds"] is None  # demo.run used plain nbgrader: no grade-class log
+        assert student["wall_seconds"] is None  # demo.run used plain nbgrader: no grade log
     # ada trains for real; cy's training loop stops at its first NotImplementedError.
     assert times["ada"]["other_seconds"] > times["cy"]["other_seconds"]
 

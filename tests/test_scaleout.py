@@ -52,20 +52,19 @@ def test_local_postgres_listens_on_loopback_only(postgres_url):
 
 
 @pytest.mark.slow
-def test_grade_class_on_dask_writes_postgres_like_nbgrader(postgres_url, demo_course, grading_env, tmp_path):
-    """With `grade-class --scheduler` on a 2-worker LocalCluster, does every grade land in PostgreSQL once, as nbgrader scored it?"""
+def test_grade_on_dask_writes_postgres_like_nbgrader(postgres_url, demo_course, grading_env, tmp_path):
+    """With `grade --scheduler` on a 2-worker LocalCluster, does every grade land in PostgreSQL once, as nbgrader scored it?"""
     from dask.distributed import LocalCluster
 
     course = graded_demo.ungraded_class(tmp_path / "course")
     scaleout.prepare_gradebook(course, postgres_url)  # nbgrader generate_assignment --CourseDirectory.db_url=URL
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        result = subprocess.run([sys.executable, "-m", "mlpcourse", "grade-class", "--course-dir", str(course),
+        result = subprocess.run([sys.executable, "-m", "mlpcourse", "grade", "--course-dir", str(course),
                                  "--scheduler", cluster.scheduler_address, "--db-url", postgres_url,
                                  "--kernel-threads", "1", "--no-feedback"],
                                 capture_output=True, text=True, env=grading.environment())
     assert result.returncode == 1, result.stderr  # dan could not be graded
-    log = json.loads(parallel.log_path(course).read_text())
-    summary = parallel.Summary([parallel.Outcome(**o) for o in log["outcomes"]], log["workers"], log["seconds"])
+    summary = parallel.read_log(course)
     students = ["ada", "ben", "cy"]
     assert [o.student for o in summary.graded] == students
     assert [o.student for o in summary.failed] == [graded_demo.BROKEN_STUDENT]
