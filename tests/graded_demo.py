@@ -1,14 +1,14 @@
-"""Graded classes shared by the grading, export and report tests.
+"""Graded classes shared by the demo, grading, export and report tests.
 
-Grading the demo class takes about a minute, so it runs once per test session and
-every module that needs it gets the same course directory (read it, never change
-it: copy it first).
+Grading the demo class takes about a minute, so it runs once per test session, through
+``make demo COURSE_DIR=...`` as the README tells instructors, and every module that
+needs it gets the same course directory (read it, never change it: copy it first).
 """
 
+import os
 import pathlib
 import shutil
-
-import pytest
+import subprocess
 
 from mlpcourse import demo, grading, notebook, paths, release
 
@@ -20,16 +20,26 @@ BROKEN_NOTEBOOK = '{"cells": [ this is not JSON'
 
 
 def graded_demo(tmp_path_factory, kannada_cache):
-    """``(course_dir, scores)``: the demo class (ada, ben, cy) graded by ``mlpcourse.demo.run``."""
+    """``(course_dir, scores)``: the demo class (ada, ben, cy) graded by ``make demo``.
+
+    ``scores`` is ``{student: {grade_id: (score, max_score)}}`` from the gradebook;
+    :func:`demo_output` is what the command printed.
+    """
     if not _DEMO:
-        course = grading.make_course(tmp_path_factory.mktemp("graded-demo") / "course")
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv(paths.DATA_CACHE_ENV, str(kannada_cache))
-            patch.setenv("ASG01_TRAIN_SPLIT", "test")
-            patch.setenv("KANNADA_MNIST_URL", "http://127.0.0.1:9/")  # never the internet
-            _DEMO["scores"] = demo.run(course, log=lambda line: None)
-        _DEMO["course"] = course
+        course = tmp_path_factory.mktemp("graded-demo") / "course"
+        env = {**os.environ, paths.DATA_CACHE_ENV: str(kannada_cache), "ASG01_TRAIN_SPLIT": "test",
+               "KANNADA_MNIST_URL": "http://127.0.0.1:9/"}  # never the internet
+        result = subprocess.run(["make", "demo", f"COURSE_DIR={course}"], cwd=paths.ROOT, env=env,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        _DEMO.update(course=course, scores=demo.grading.cell_scores(course), stdout=result.stdout)
     return _DEMO["course"], _DEMO["scores"]
+
+
+def demo_output(tmp_path_factory, kannada_cache):
+    """What ``make demo`` printed while grading the shared demo class."""
+    graded_demo(tmp_path_factory, kannada_cache)
+    return _DEMO["stdout"]
 
 
 def ungraded_class(destination):

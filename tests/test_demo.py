@@ -1,10 +1,9 @@
 """The demo class through real nbgrader: autograde, feedback, export, per-cell scores."""
 
-import subprocess
-
 import nbformat
 import pytest
 
+import graded_demo
 from mlpcourse import demo, notebook, paths
 
 GRADE_CELLS = {notebook.grade_id(c): c.metadata.nbgrader.points
@@ -19,16 +18,10 @@ BEN_LOSES = {"test_softmax_visible", "test_softmax_hidden", "test_sgd_visible", 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, kannada_cache):
-    """The demo class graded once, through `make demo COURSE_DIR=...` as the README says."""
-    course_dir = tmp_path_factory.mktemp("demo") / "course"
-    env_patch = {"KANNADA_MNIST_DIR": str(kannada_cache), "ASG01_TRAIN_SPLIT": "test",
-                 "KANNADA_MNIST_URL": "http://127.0.0.1:9/"}
-    import os
-
-    result = subprocess.run(["make", "demo", f"COURSE_DIR={course_dir}"], cwd=paths.ROOT,
-                            env={**os.environ, **env_patch}, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return course_dir, result.stdout
+    """The session's demo class, graded through `make demo COURSE_DIR=...` as the README says:
+    ``(course_dir, what make printed)``."""
+    course_dir, _ = graded_demo.graded_demo(tmp_path_factory, kannada_cache)
+    return course_dir, graded_demo.demo_output(tmp_path_factory, kannada_cache)
 
 
 @pytest.mark.slow
