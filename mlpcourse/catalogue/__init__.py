@@ -15,6 +15,9 @@ run ``python -m mlpcourse kill-matrix``, and update the golden file with
 from mlpcourse.catalogue import cross_entropy, feed_forward, mlp_gradients, relu, sgd, sigmoid, softmax
 from mlpcourse.catalogue.entry import EQUIVALENT, MUTANT, SOLUTION_CELLS, Entry
 
+__all__ = ["EQUIVALENT", "MUTANT", "SOLUTION_CELLS", "Entry", "MODULES", "REFERENCE", "ENTRIES",
+           "MUTANTS", "EQUIVALENTS"]
+
 MODULES = (relu, sigmoid, feed_forward, softmax, cross_entropy, mlp_gradients, sgd)
 
 # The master's own solution, graded like an entry: the control that must score full marks.
