@@ -7,7 +7,11 @@ Times one epoch of mini-batch SGD with momentum on Kannada-MNIST for
 - the same network in PyTorch on the CPU (skipped, saying so, when torch is absent);
 - scikit-learn's ``MLPClassifier(solver="sgd")`` with the same sizes, batch and momentum;
 - the floor: only the eight matrix products one epoch needs (three forward, three
-  weight gradients, two input gradients; the input X needs none), on the same shapes.
+  weight gradients, two input gradients; the input X needs none), on the same shapes;
+- the batch gather alone: copying each shuffled mini-batch's rows out of the training
+  set, which the reference's epoch does and the floor does not. With the floor it
+  splits the reference's time into matrix products, gather, and the rest (element-wise
+  passes and Python).
 
 The network is the one the notebook's ``design`` cell builds (784-256-128-10, ReLU);
 the hyper-parameters are the seed's defaults: batch 1024, learning rate 0.1,
@@ -25,7 +29,6 @@ figures as JSON (default ``build/bench/epoch.json``)::
 
 import argparse
 import importlib.util
-import json
 import os
 import pathlib
 import platform
@@ -38,7 +41,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mlpcourse import notebook, paths  # noqa: E402
+from mlpcourse import notebook, paths, records  # noqa: E402
 
 # The seed's default hyper-parameters (the issue's "batch 1024, SGD momentum 0.9").
 BATCH_SIZE = 1024
@@ -142,6 +145,14 @@ def floor_epoch(weights, x, batch_size):
                 delta = delta @ weights[i].T
 
 
+def gather_epoch(x, y, batch_size, rng):
+    """Only the mini-batch row gathers of one epoch, in the reference epoch's order."""
+    order = rng.permutation(len(x))
+    for start in range(0, len(x), batch_size):
+        batch = order[start:start + batch_size]
+        x[batch], y[batch]
+
+
 def accuracy(scores, y):
     return float(np.mean(np.argmax(scores, axis=1) == np.argmax(y, axis=1)))
 
@@ -164,6 +175,13 @@ def floor_runner(sizes, data, dtype):
     rng = np.random.default_rng(0)
     weights = [(rng.normal(size=(n, p)) * np.sqrt(2 / n)).astype(dtype) for n, p in zip(sizes[:-1], sizes[1:])]
     return (lambda: floor_epoch(weights, x, BATCH_SIZE)), None
+
+
+def gather_runner(data, dtype):
+    """``(epoch, None)``: only the batch row gathers of one epoch."""
+    x, y = (a.astype(dtype) for a in data[:2])
+    rng = np.random.default_rng(0)
+    return (lambda: gather_epoch(x, y, BATCH_SIZE, rng)), None
 
 
 def torch_runner(sizes, data, dtype):
@@ -235,6 +253,7 @@ def bench_dtype(ref, sizes, act_names, data, dtype, repeats, epochs):
         "torch": torch_runner(sizes, data, dtype),
         "sklearn": sklearn_runner(sizes, data, dtype),
         "floor": floor_runner(sizes, data, dtype),
+        "gather": gather_runner(data, dtype),
     }
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Maximum iterations.*")  # scikit-learn, one epoch per call
@@ -253,6 +272,12 @@ def bench_dtype(ref, sizes, act_names, data, dtype, repeats, epochs):
         if timing:
             timing["gflops"] = flops / timing["seconds"] / 1e9
     reference = entry["reference"]["seconds"]
+    del entry["gather"]["gflops"]  # no arithmetic
+    entry["breakdown"] = {  # the reference's epoch, in seconds
+        "matrix products (floor)": entry["floor"]["seconds"],
+        "batch gather": entry["gather"]["seconds"],
+        "the rest (element-wise passes, Python)": reference - entry["floor"]["seconds"] - entry["gather"]["seconds"],
+    }
     entry["ratios"] = {
         "reference/floor": reference / entry["floor"]["seconds"],
         "reference/torch": reference / entry["torch"]["seconds"] if entry["torch"] else None,
@@ -298,17 +323,22 @@ def table(report):
              f"{'implementation':<16}{'dtype':<9}{'s/epoch':>9}{'GFLOP/s':>9}{'accuracy':>10}"
              f"  (validation, after {report['accuracy_epochs']} epochs)"]
     for dtype, entry in report["results"].items():
-        for name in ("reference", "torch", "sklearn", "floor"):
+        for name in ("reference", "torch", "sklearn", "floor", "gather"):
             timing = entry[name]
             if timing is None:
                 lines.append(f"{name:<16}{dtype:<9}{'skipped: PyTorch is not installed':>38}")
                 continue
             acc = f"{timing['accuracy']:.2%}" if "accuracy" in timing else "-"
-            lines.append(f"{name:<16}{dtype:<9}{timing['seconds']:9.3f}{timing['gflops']:9.1f}{acc:>10}")
+            gflops = f"{timing['gflops']:9.1f}" if "gflops" in timing else f"{'-':>9}"
+            lines.append(f"{name:<16}{dtype:<9}{timing['seconds']:9.3f}{gflops}{acc:>10}")
     lines.append("ratios of the reference's epoch time:")
     for dtype, entry in report["results"].items():
         parts = [f"{key} {value:.2f}x" if value is not None else f"{key} n/a" for key, value in entry["ratios"].items()]
         lines.append(f"  {dtype}: " + ", ".join(parts))
+    lines.append("the reference's epoch: matrix products + batch gather + the rest:")
+    for dtype, entry in report["results"].items():
+        parts = [f"{seconds:.3f} s {name}" for name, seconds in entry["breakdown"].items()]
+        lines.append(f"  {dtype}: " + " + ".join(parts))
     blas = report["machine"]["blas"]
     lines.append("BLAS: " + ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']} kernel, "
                                        f"{b['num_threads']} threads)" for b in blas))
@@ -324,10 +354,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     report = run(args.rows, args.repeats, args.epochs)
     print(table(report))
-    path = pathlib.Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {path}")
+    print(f"wrote {records.write(args.json, report)}")
     return 0
 
 

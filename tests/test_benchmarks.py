@@ -26,6 +26,9 @@ def test_epoch_benchmark_runs_on_a_tiny_epoch(grading_env, tmp_path):
         assert entry["reference"]["parameters_dtype"] == dtype  # float32 stays float32 through training
         assert 0 <= entry["reference"]["accuracy"] <= 1 and entry["floor"]["gflops"] > 0
         assert entry["ratios"]["reference/floor"] > 0
+        parts = entry["breakdown"]  # matrix products + gather + the rest add up to the reference's epoch
+        assert parts["batch gather"] == entry["gather"]["seconds"] > 0
+        assert sum(parts.values()) == pytest.approx(entry["reference"]["seconds"])
         assert (entry["torch"] is None) == report["torch"].startswith("skipped")
     assert "reference/floor" in result.stdout and f"wrote {output}" in result.stdout
 
