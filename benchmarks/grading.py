@@ -144,7 +144,7 @@ def table(result):
                        ("test_cells", "test cells"), ("training_cell", "training cell"),
                        ("other_cells", "other cells (setup, data, plots)"),
                        ("nbgrader_rest", "the rest (nbgrader, sandbox, re-runs)")):
-        lines.append(f"  {label:<34}{one[key]:6.1f} s")
+        lines.append(f"  {label:<38}{one[key]:6.1f} s")
     lines.append(f"class of N={result['students']} ({', '.join(result['mix'])} in turn) on {result['cpus']} cores:")
     lines.append(f"  {'engine':<28}{'W':>3}{'seconds':>9}{'per minute':>12}{'speed-up':>10}")
     for engine, runs, count in (("grade (SQLite, shards)", result["parallel"], result["students"]),

@@ -1,5 +1,7 @@
 """Grading a class with W parallel workers, without losing or double-counting a grade.
 
+``python -m mlpcourse grade [--zip ZIP] --workers W`` runs :func:`grade_class`.
+
 nbgrader keeps grades in a SQLite gradebook, which is not safe for several
 ``nbgrader autograde`` processes writing at once. So each worker grades in a scratch
 course directory of its own, with its own copy of the gradebook, and only this
@@ -95,7 +97,8 @@ class Summary:
         else:
             lines.append("failed to grade: none")
         flagged = [o.student for o in self.outcomes if o.flags]
-        lines.append(f"flagged for review {len(flagged)}: {', '.join(flagged)} (see {records.folder('', self.assignment) / 'tamper.md'})"
+        report = records.folder("", self.assignment) / "tamper.md"
+        lines.append(f"flagged for review {len(flagged)}: {', '.join(flagged)} (see {report})"
                      if flagged else "flagged for review: none")
         return "\n".join(lines)
 

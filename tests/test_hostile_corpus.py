@@ -251,6 +251,12 @@ def test_tamper_report_lists_exactly_the_flagged_cases(batch):
     """Does the class tamper report flag the hostile cases that tamper, and no honest one?"""
     flagged = {student for student, flags in tamper.read_reports(batch["course"]).items() if flags}
     assert flagged == {case.name for case in corpus.CASES if case.flagged}
+    # The grade command's summary names the same submissions, and its progress lines count their flags.
+    summary = batch["summary"]
+    assert {o.student for o in summary.outcomes if o.flags} == flagged
+    assert f"flagged for review {len(flagged)}: " in summary.text()
+    for student in flagged:
+        assert any(f"] {student}: " in line and "tamper flag" in line for line in batch["lines"]), student
     text = (records.folder(batch["course"], "asg01") / "tamper.md").read_text()
     assert all(f"## {case.name} — FLAGGED" in text for case in corpus.CASES if case.flagged)
 
