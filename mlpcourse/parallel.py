@@ -39,9 +39,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-import warnings
 
-import sqlalchemy
 from nbgrader.api import Gradebook, MissingEntry
 
 from mlpcourse import cellgrades, grading, paths, pipeline, records, tamper
@@ -172,13 +170,13 @@ def merge_submission(db_url, student, record, assignment=paths.ASSIGNMENT):
     the submission if needed, sets every autograded score and comment, and keeps a
     manual score a grader already gave (the grade is then flagged for review).
     """
-    with Gradebook(db_url) as gradebook, warnings.catch_warnings():
-        # nbgrader's add_submission builds its rows before adding them to the session;
-        # SQLAlchemy 2 warns about that, and the rows are committed all the same.
-        warnings.simplefilter("ignore", sqlalchemy.exc.SAWarning)
+    with Gradebook(db_url) as gradebook:
         gradebook.update_or_create_student(student)
         extra = {"timestamp": record["timestamp"]} if record["timestamp"] else {}
-        gradebook.update_or_create_submission(assignment, student, **extra)
+        # nbgrader's add_submission builds its rows before adding them to the session, which
+        # SQLAlchemy's autoflush warns about. (warnings.catch_warnings is not thread-safe.)
+        with gradebook.db.no_autoflush:
+            gradebook.update_or_create_submission(assignment, student, **extra)
         for name, result in record["notebooks"].items():
             nb = gradebook.find_submission_notebook(name, assignment, student)
             nb.late_submission_penalty = result["late_submission_penalty"]

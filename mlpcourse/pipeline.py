@@ -38,7 +38,6 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 
 from nbgrader.api import Gradebook, MissingEntry
 
@@ -146,11 +145,10 @@ def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=
 
 def zero_submission(course_dir, student, reason, assignment=paths.ASSIGNMENT, db_url=None):
     """Record a submission that could not be graded: every grade cell scores 0."""
-    with Gradebook(_db_url(course_dir, db_url)) as gradebook, warnings.catch_warnings():
-        # nbgrader's add_submission trips SQLAlchemy's autoflush warnings; the rows are right.
-        warnings.filterwarnings("ignore", message=".*not in session.*")
+    with Gradebook(_db_url(course_dir, db_url)) as gradebook:
         gradebook.update_or_create_student(student)
-        submission = gradebook.update_or_create_submission(assignment, student)
+        with gradebook.db.no_autoflush:  # nbgrader adds rows late: SQLAlchemy would warn
+            submission = gradebook.update_or_create_submission(assignment, student)
         for nb in submission.notebooks:
             for grade in nb.grades:
                 grade.auto_score = 0.0
