@@ -125,6 +125,9 @@ def _collect(args):
 def _grade(args):
     from mlpcourse import collect, parallel
 
+    if args.scheduler and not args.db_url:
+        print("--scheduler needs --db-url: a gradebook all workers can write to (PostgreSQL)")
+        return 2
     if args.zip:
         for line in collect.summary(collect.collect(args.zip, args.course_dir, roster=args.roster)):
             print(line)
@@ -133,9 +136,6 @@ def _grade(args):
 
         from mlpcourse import scaleout
 
-        if not args.db_url:
-            print("--scheduler needs --db-url: a gradebook all workers can write to (PostgreSQL)")
-            return 2
         threads = {name: str(args.kernel_threads) for name in parallel.THREAD_VARIABLES} if args.kernel_threads else None
         with Client(args.scheduler) as client:
             summary = scaleout.grade_class(client, args.course_dir, args.db_url, shard_count=args.shards,

@@ -112,3 +112,13 @@ def test_grade_command_shows_progress_and_failures(ungraded, grading_env, tmp_pa
     # The class report lists the failure with the same reason.
     crashes = report.compute(course)["crashes"]
     assert {"student_id": graded_demo.BROKEN_STUDENT, "what": "failed to grade", "detail": failure.reason} in crashes
+
+
+def test_grade_on_a_cluster_needs_a_shared_gradebook_before_any_work(tmp_path):
+    """Does `grade --scheduler` without --db-url stop at once (exit 2), before collecting the zip?"""
+    course = tmp_path / "course"
+    result = subprocess.run([sys.executable, "-m", "mlpcourse", "grade", "--course-dir", str(course),
+                             "--zip", str(tmp_path / "submissions.zip"), "--scheduler", "tcp://127.0.0.1:9"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "--scheduler needs --db-url" in result.stdout
+    assert not course.exists()  # nothing collected
