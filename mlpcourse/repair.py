@@ -31,6 +31,7 @@ import copy
 import difflib
 import json
 import re
+import threading
 import uuid
 import warnings
 
@@ -45,6 +46,11 @@ CELL_ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
 
 class RepairError(Exception):
     """The upload cannot be graded (not JSON, not a notebook); the message says why."""
+
+
+# warnings.catch_warnings swaps process-wide state; class grading reads uploads in
+# several threads at once, so they take turns.
+_WARNINGS_LOCK = threading.Lock()
 
 
 def read_upload(data):
@@ -64,7 +70,7 @@ def read_upload(data):
     if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")), list):
         raise RepairError("the file is JSON but not a Jupyter notebook (it has no cells)")
     try:
-        with warnings.catch_warnings():  # nbformat warns about (and fixes) repeated cell ids
+        with _WARNINGS_LOCK, warnings.catch_warnings():  # nbformat warns about (and fixes) repeated cell ids
             warnings.simplefilter("ignore")
             return nbformat.reads(json.dumps(raw), as_version=4)
     except Exception as error:

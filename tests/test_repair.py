@@ -5,6 +5,8 @@ import hashlib
 import json
 import pathlib
 import sys
+import threading
+import warnings
 
 import nbformat
 import pytest
@@ -142,6 +144,25 @@ def test_byte_order_mark_and_version_3_are_accepted(ctx):
     assert repair.read_upload(data).nbformat == 4
     v3 = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), version=3)
     assert repair.read_upload(v3.encode()).cells[0].source == "1 + 1"
+
+
+def test_reading_uploads_in_threads_leaves_the_warning_filters_alone(ctx):
+    """Do uploads read at once by grading threads leave the process's warning filters as they were?"""
+    data = nbformat.writes(ctx.solved()).encode()
+    before = list(warnings.filters)
+    start = threading.Barrier(8)
+
+    def read_many():
+        start.wait()
+        for _ in range(20):
+            repair.read_upload(data)
+
+    threads = [threading.Thread(target=read_many) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert warnings.filters == before
 
 
 def test_repair_never_writes_to_submitted(tmp_path, ctx):
