@@ -20,14 +20,9 @@ import pathlib
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from mlpcourse import notebook, paths
+from mlpcourse import grading, notebook, paths
 
 TOTAL_COLUMNS = ("auto_score", "manual_score", "score", "max_score")
-
-
-def default_db_url(course_dir):
-    """The gradebook nbgrader uses when ``CourseDirectory.db_url`` is not configured."""
-    return f"sqlite:///{pathlib.Path(course_dir).resolve() / 'gradebook.db'}"
 
 
 def grade_cells(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
@@ -42,7 +37,7 @@ def grade_cells(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
     """
     order = _source_order(course_dir, assignment)
     cells = []
-    with Gradebook(db_url or default_db_url(course_dir)) as gradebook:
+    with Gradebook(db_url or grading.default_db_url(course_dir)) as gradebook:
         for nb in gradebook.find_assignment(assignment).notebooks:
             answers = {cell.name for cell in nb.solution_cells}
             for cell in nb.grade_cells:
@@ -82,7 +77,7 @@ def rows(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
     max_score = sum(c["max_score"] for c in cells)
     kinds = {c["grade_id"]: c["kind"] for c in cells}
     table = []
-    with Gradebook(db_url or default_db_url(course_dir)) as gradebook:
+    with Gradebook(db_url or grading.default_db_url(course_dir)) as gradebook:
         for student in sorted(gradebook.students, key=lambda s: s.id):
             row = {"student_id": student.id, **{c["grade_id"]: None for c in cells}}
             try:

@@ -146,6 +146,14 @@ def _grade(args):
     return 1 if summary.failed else 0
 
 
+def _course_dir_option(command):
+    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+
+
+def _db_url_option(command):
+    command.add_argument("--db-url", help="gradebook URL (default: COURSE_DIR/gradebook.db)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m mlpcourse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -159,26 +167,26 @@ def build_parser():
     command.set_defaults(run=_release)
 
     command = commands.add_parser("demo", help="grade the demo class end to end and print the grades")
-    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    _course_dir_option(command)
     command.set_defaults(run=_demo)
 
     command = commands.add_parser("formgrader", help="start JupyterLab with nbgrader's formgrader on 127.0.0.1")
-    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    _course_dir_option(command)
     command.add_argument("--port", type=int, default=8888, help="port on 127.0.0.1 (default: 8888)")
     command.add_argument("--token", help="access token (default: $JUPYTER_TOKEN or a random one, printed)")
     command.set_defaults(run=_formgrader)
 
     command = commands.add_parser("export-cells", help="write cell_grades.csv: one row per student, "
                                   "one column per grade cell")
-    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    _course_dir_option(command)
     command.add_argument("--output", help="CSV path (default: COURSE_DIR/cell_grades.csv)")
-    command.add_argument("--db-url", help="gradebook URL (default: COURSE_DIR/gradebook.db)")
+    _db_url_option(command)
     command.set_defaults(run=_export_cells)
 
     command = commands.add_parser("report", help="write the class report (JSON, PNG figures, HTML page)")
-    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    _course_dir_option(command)
     command.add_argument("--output-dir", help="default: COURSE_DIR/build/report/asg01")
-    command.add_argument("--db-url", help="gradebook URL (default: COURSE_DIR/gradebook.db)")
+    _db_url_option(command)
     command.set_defaults(run=_report)
 
     command = commands.add_parser("kill-matrix", help="grade the catalogue of bugs and correct variants; "
@@ -200,18 +208,18 @@ def build_parser():
 
     command = commands.add_parser("collect", help="lay out an LMS zip of uploads as submitted/<student>/asg01/")
     command.add_argument("zip", help="the archive the LMS produced (Moodle, Canvas, Blackboard or plain)")
-    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    _course_dir_option(command)
     command.add_argument("--roster", help="CSV with student_id and lms_id columns (LMS ids -> student ids)")
     command.set_defaults(run=_collect)
 
     command = commands.add_parser("grade", help="grade the class: [collect ZIP ->] repair -> contained autograde "
                                   "-> feedback -> tamper report, W at a time; exit 1 if some could not be graded")
-    command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+    _course_dir_option(command)
     command.add_argument("--zip", help="collect this LMS archive into submitted/ first")
     command.add_argument("--roster", help="with --zip: CSV with student_id and lms_id columns (LMS ids -> student ids)")
     command.add_argument("--student", action="append", help="grade only this student (repeatable)")
     command.add_argument("--workers", type=int, default=1, help="submissions graded at once (default: 1)")
-    command.add_argument("--db-url", help="gradebook URL (default: COURSE_DIR/gradebook.db)")
+    _db_url_option(command)
     command.add_argument("--scheduler", help="grade on this Dask cluster instead (tcp://host:8786); "
                          "needs a PostgreSQL --db-url")
     command.add_argument("--shards", type=int, help="with --scheduler: number of tasks (default: one per "

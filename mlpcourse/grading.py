@@ -74,6 +74,11 @@ def submit(course_dir, student, notebook_node, assignment=paths.ASSIGNMENT):
     return path
 
 
+def default_db_url(course_dir):
+    """The gradebook nbgrader uses when ``CourseDirectory.db_url`` is not configured."""
+    return f"sqlite:///{pathlib.Path(course_dir).resolve() / 'gradebook.db'}"
+
+
 def cell_scores(course_dir, assignment=paths.ASSIGNMENT):
     """Scores per student and grade cell, from the gradebook.
 
@@ -83,9 +88,8 @@ def cell_scores(course_dir, assignment=paths.ASSIGNMENT):
         ``{student: {grade_id: (score, max_score)}}`` for every autograded
         submission; manually graded cells count with their current score.
     """
-    db_url = f"sqlite:///{pathlib.Path(course_dir) / 'gradebook.db'}"
     scores = {}
-    with Gradebook(db_url) as gradebook:
+    with Gradebook(default_db_url(course_dir)) as gradebook:
         for submission in gradebook.assignment_submissions(assignment):
             for nb in submission.notebooks:
                 scores.setdefault(submission.student_id, {}).update(

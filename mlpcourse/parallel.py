@@ -289,7 +289,7 @@ def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=path
         class tamper report goes where the pipeline puts it.
     """
     course_dir = pathlib.Path(course_dir).resolve()
-    db_url = db_url or cellgrades.default_db_url(course_dir)
+    db_url = db_url or grading.default_db_url(course_dir)
     students = sorted(students if students is not None else submitted_students(course_dir, assignment))
     with Gradebook(db_url) as gradebook:
         try:
@@ -366,7 +366,7 @@ def verify(course_dir, summary, db_url=None, assignment=paths.ASSIGNMENT):
     Every graded student must have exactly one submission in the gradebook, with
     exactly one grade per grade cell, and autograded points equal to the worker's.
     """
-    db_url = db_url or cellgrades.default_db_url(course_dir)
+    db_url = db_url or grading.default_db_url(course_dir)
     cells = cellgrades.grade_cells(course_dir, db_url, assignment)
     autograded = {c["grade_id"] for c in cells if c["kind"] == "auto"}
     cells = {c["grade_id"] for c in cells}

@@ -61,10 +61,6 @@ class SubmissionResult:
     seconds: float = 0.0
 
 
-def _db_url(course_dir, db_url):
-    return db_url or f"sqlite:///{pathlib.Path(course_dir) / 'gradebook.db'}"
-
-
 def _config_value(course_dir, section, name, default):
     """A value from the course's ``nbgrader_config.py`` (the default if it sets none)."""
     from traitlets.config.loader import PyFileConfigLoader
@@ -145,7 +141,7 @@ def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=
 
 def zero_submission(course_dir, student, reason, assignment=paths.ASSIGNMENT, db_url=None):
     """Record a submission that could not be graded: every grade cell scores 0."""
-    with Gradebook(_db_url(course_dir, db_url)) as gradebook:
+    with Gradebook(db_url or grading.default_db_url(course_dir)) as gradebook:
         gradebook.update_or_create_student(student)
         with gradebook.db.no_autoflush:  # nbgrader adds rows late: SQLAlchemy would warn
             submission = gradebook.update_or_create_submission(assignment, student)
@@ -173,7 +169,7 @@ def _write_failure_feedback(course_dir, student, assignment, reason):
 
 def student_scores(course_dir, student, assignment=paths.ASSIGNMENT, db_url=None):
     """``{grade_id: (score, max_score)}`` of one student's submission in the gradebook."""
-    with Gradebook(_db_url(course_dir, db_url)) as gradebook:
+    with Gradebook(db_url or grading.default_db_url(course_dir)) as gradebook:
         try:
             submission = gradebook.find_submission(assignment, student)
         except MissingEntry:

@@ -50,7 +50,7 @@ def test_partly_wrong_submission_loses_exactly_its_bugs(graded):
 def test_written_answers_wait_for_a_grader(graded):
     """Are the four written answers left for manual grading (no automatic score)?"""
     course_dir = graded[0]
-    with demo.grading.Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
+    with demo.grading.Gradebook(demo.grading.default_db_url(course_dir)) as gradebook:
         for name in ("q_nonlinear", "q_he_init", "q_gd", "q_bias_variance"):
             grade = gradebook.find_grade(name, paths.ASSIGNMENT, paths.ASSIGNMENT, "ada")
             assert grade.needs_manual_grade and grade.max_score == GRADE_CELLS[name]

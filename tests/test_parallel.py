@@ -55,7 +55,7 @@ def test_two_workers_grade_like_one_and_like_nbgrader(ungraded, demo_course, gra
         assert [o.student for o in summary.graded] == students
         assert [o.student for o in summary.failed] == [graded_demo.BROKEN_STUDENT]
         assert parallel.verify(course, summary) == []
-        with Gradebook(cellgrades.default_db_url(course)) as gradebook:
+        with Gradebook(grading.default_db_url(course)) as gradebook:
             submissions = {s.student_id: s for s in gradebook.assignment_submissions(paths.ASSIGNMENT)}
             # The pipeline records dan's unreadable upload as a submission scoring 0 everywhere.
             assert sorted(submissions) == [*students, graded_demo.BROKEN_STUDENT]
@@ -72,7 +72,7 @@ def test_two_workers_grade_like_one_and_like_nbgrader(ungraded, demo_course, gra
 def test_regrading_keeps_manual_scores(demo_course, grading_env, tmp_path):
     """When a graded student is graded again in parallel, does a grader's manual score survive?"""
     course = graded_demo.copy_course(demo_course[0], tmp_path / "course")
-    with Gradebook(cellgrades.default_db_url(course)) as gradebook:
+    with Gradebook(grading.default_db_url(course)) as gradebook:
         grade = gradebook.find_grade("q_nonlinear", paths.ASSIGNMENT, paths.ASSIGNMENT, "cy")
         grade.manual_score = 6.0
         gradebook.db.commit()
@@ -81,7 +81,7 @@ def test_regrading_keeps_manual_scores(demo_course, grading_env, tmp_path):
     after = _cell_table(course, ["ada", "ben", "cy"])
     assert after == before
     assert after["cy"]["q_nonlinear"] == 6.0 and after["cy"]["score"] == 6.0
-    with Gradebook(cellgrades.default_db_url(course)) as gradebook:
+    with Gradebook(grading.default_db_url(course)) as gradebook:
         assert gradebook.find_grade("q_nonlinear", paths.ASSIGNMENT, paths.ASSIGNMENT, "cy").needs_manual_grade
 
 

@@ -59,7 +59,7 @@ def feedback_page(course_dir, student):
 
 def gradebook(course_dir):
     """The course's nbgrader gradebook (use it as a context manager)."""
-    return Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}")
+    return Gradebook(grading.default_db_url(course_dir))
 
 
 @pytest.fixture(scope="module")
