@@ -258,6 +258,11 @@ class _Worker:
                                    feedback, self.env, release)
         return Outcome(student, worker=self.number, **fields), record
 
+    def zero(self, student, reason, feedback):
+        """Record ``student`` here as not graded (0 everywhere, a feedback page saying why); return the record."""
+        pipeline.zero_submission(self.scratch, student, reason, self.assignment, self.db_url, feedback)
+        return read_submission(self.db_url, student, self.assignment)
+
 
 def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=paths.ASSIGNMENT,
                 db_url=None, feedback=True, log=print, scratch_dir=None):
@@ -315,9 +320,13 @@ def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=path
             started = time.perf_counter()
             try:
                 return worker.grade(student, autograded_cells, feedback, release) + (worker,)
-            except Exception as error:  # a broken submission folder must not stop the class
-                reason = f"{type(error).__name__}: {error}"
-                return Outcome(student, False, time.perf_counter() - started, worker.number, reason=reason), None, worker
+            except Exception as error:  # a broken submission folder must not stop the class: it scores 0
+                # The student reads that it failed; the TA reads why (it may name the grader's files).
+                record = worker.zero(student, f"the grader failed on this upload ({type(error).__name__}); "
+                                     "your TA has the details", feedback)
+                score, max_score = autograded_points(record, autograded_cells)
+                return Outcome(student, False, time.perf_counter() - started, worker.number, score, max_score,
+                               _one_line(f"{type(error).__name__}: {error}")), record, worker
             finally:
                 idle.put(worker)
 

@@ -41,7 +41,12 @@ import nbformat
 KEPT_CELL_METADATA = ("tags", "collapsed", "scrolled", "jupyter", "editable", "deletable")
 # Below this similarity, a cell's text is not taken to be a release cell's.
 MIN_TEXT_SIMILARITY = 0.6
-CELL_ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
+CELL_ID = re.compile(r"[a-zA-Z0-9-_]{1,64}")
+# Beyond these an upload is not a notebook a student saved: nesting (Python's JSON reader
+# and deep copies recurse) and cells (matching compares every cell with the release's).
+MAX_DEPTH = 100
+MAX_CELLS = 5000
+CELL_TYPES = ("code", "markdown", "raw")
 
 
 class RepairError(Exception):
@@ -56,7 +61,8 @@ _WARNINGS_LOCK = threading.Lock()
 def read_upload(data):
     """The notebook in ``data`` (bytes) as a version-4 NotebookNode, or RepairError.
 
-    Accepts a UTF-8 byte order mark and old (version 3) notebooks.
+    Accepts a UTF-8 byte order mark and old (version 3) notebooks. Whatever the bytes,
+    the only exception is RepairError.
     """
     try:
         text = data.decode("utf-8-sig")
@@ -67,14 +73,46 @@ def read_upload(data):
     except json.JSONDecodeError as error:
         raise RepairError(f"the file is not valid JSON ({error.msg} at line {error.lineno}, column "
                           f"{error.colno}); the notebook was probably cut off or edited by hand") from None
+    except (ValueError, RecursionError) as error:  # a number too long, nesting too deep
+        raise RepairError(f"the file is not JSON a notebook can hold ({str(error)[:100]})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")), list):
         raise RepairError("the file is JSON but not a Jupyter notebook (it has no cells)")
+    if _depth(raw) > MAX_DEPTH:
+        raise RepairError(f"the notebook's JSON is nested more than {MAX_DEPTH} levels deep")
     try:
+        text = json.dumps(raw, ensure_ascii=False)
+        text.encode()  # lone surrogates: the repaired copy could not be written
         with _WARNINGS_LOCK, warnings.catch_warnings():  # nbformat warns about (and fixes) repeated cell ids
             warnings.simplefilter("ignore")
-            return nbformat.reads(json.dumps(raw), as_version=4)
+            nb = nbformat.reads(text, as_version=4)
     except Exception as error:
-        raise RepairError(f"the notebook could not be read ({type(error).__name__}: {error})") from None
+        raise RepairError(f"the notebook could not be read ({type(error).__name__}: {str(error)[:200]})") from None
+    _check_cells(nb)
+    return nb
+
+
+def _depth(value):
+    """How deeply ``value`` (parsed JSON) nests lists and objects (without recursing)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= MAX_DEPTH:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def _check_cells(nb):
+    """RepairError unless ``nb`` has what repair and nbgrader read: typed cells with text and metadata."""
+    if len(nb.cells) > MAX_CELLS:
+        raise RepairError(f"the notebook has more than {MAX_CELLS} cells")
+    for number, cell in enumerate(nb.cells, 1):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in CELL_TYPES:
+            raise RepairError(f"cell {number} is not a Jupyter cell (of type code, markdown or raw)")
+        if not isinstance(cell.get("source"), str):
+            raise RepairError(f"cell {number}'s source is not text")
+        if not isinstance(cell.get("metadata"), dict):
+            raise RepairError(f"cell {number}'s metadata is not a JSON object")
 
 
 def saved_by(nb):
@@ -90,7 +128,9 @@ def saved_by(nb):
 
 
 def _info(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    """A cell's nbgrader metadata; {} if it has none, or none nbgrader could read (not an object, a grade id not text)."""
+    info = cell.get("metadata", {}).get("nbgrader")
+    return info if isinstance(info, dict) and isinstance(info.get("grade_id", ""), str) else {}
 
 
 def _normalised(text):
@@ -101,7 +141,7 @@ def _defined_names(source):
     """Top-level names a code cell defines (functions, classes, assignments)."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python, or too deeply nested to parse
         return set()
     names = set()
     for node in tree.body:
@@ -257,7 +297,7 @@ def repair(submission, release):
     for i, cell in enumerate(nb.cells):
         if i in position:
             continue
-        if _info(cell):
+        if "nbgrader" in cell.metadata:
             grade_id = _info(cell).get("grade_id")
             del cell.metadata["nbgrader"]
             if not any(e["action"] == "duplicate" and e["grade_id"] == grade_id for e in log.entries):
@@ -270,7 +310,7 @@ def repair(submission, release):
             log("cell type", f"cell {i + 1} was {cell.cell_type}, set back to {release_cell.cell_type}", grade_id)
             nb.cells[i] = cell = _retyped(cell, release_cell.cell_type)
         if _info(cell) != _info(release_cell):
-            if _info(cell):
+            if "nbgrader" in cell.metadata:
                 log("metadata", f"cell {i + 1}: nbgrader metadata differed from the release; restored", grade_id)
             cell.metadata["nbgrader"] = copy.deepcopy(_info(release_cell))
         for key in ("editable", "deletable"):
@@ -306,7 +346,7 @@ def repair(submission, release):
     used = set()
     for i, cell in enumerate(nb.cells):
         wanted_id = release_ids.get(i) or cell.get("id")
-        if not wanted_id or not CELL_ID.match(str(wanted_id)) or wanted_id in used:
+        if not isinstance(wanted_id, str) or not CELL_ID.fullmatch(wanted_id) or wanted_id in used:
             wanted_id = _fresh_id(used | {c.get("id") for c in release.cells})
         cell["id"] = wanted_id
         used.add(wanted_id)

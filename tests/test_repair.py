@@ -181,3 +181,50 @@ def test_repair_never_writes_to_submitted(tmp_path, ctx):
     assert not (course / records.REPAIRED / "ada" / "asg01" / "notes.txt").exists()
     log = json.loads((records.folder(course, "asg01", "ada") / "repair.json").read_text())
     assert log["status"] == "repaired" and any("notes.txt" in e["detail"] for e in log["log"])
+
+
+@pytest.mark.parametrize("grade_id, value", [
+    ("test_relu_visible", "a string"), ("relu_sigmoid", ["a", "list"]), ("q_nonlinear", None), ("linear", 5),
+    ("softmax", {"grade_id": ["softmax"], "solution": True}), ("test_sgd_hidden", {"grade_id": 7, "grade": "yes"}),
+])
+def test_unreadable_nbgrader_metadata_is_repaired(ctx, grade_id, value):
+    """Is a cell whose nbgrader metadata nbgrader cannot read recognised by its content and given the release's?"""
+    nb = ctx.solved()
+    notebook.cells_by_grade_id(nb)[grade_id].metadata["nbgrader"] = value
+    nb.cells.append(nbformat.v4.new_code_cell("extra = 1", metadata={"nbgrader": value}))
+    repaired, log = _repaired(nbformat.writes(nb).encode(), ctx)
+    assert _grade_ids(repaired) == _release_ids(ctx)
+    release = notebook.cells_by_grade_id(ctx.release)
+    assert notebook.cells_by_grade_id(repaired)[grade_id].metadata["nbgrader"] == release[grade_id].metadata["nbgrader"]
+    assert "nbgrader" not in repaired.cells[-1].metadata  # a student's cell keeps none
+    assert any(entry["grade_id"] == grade_id and entry["action"] in ("matched", "metadata") for entry in log)
+    nbformat.validate(repaired)
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b'{"cells": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "not JSON a notebook can hold"),
+    (json.dumps({"cells": [], "metadata": {"deep": json.loads("[" * 500 + "]" * 500)}}).encode(), "nested more than"),
+    (b'{"cells": [], "metadata": {"n": ' + b"9" * 10_000 + b"}}", "not JSON a notebook can hold"),
+    (b'{"cells": [], "metadata": {"s": "\\ud800"}, "nbformat": 4, "nbformat_minor": 5}', "could not be read"),
+    (b'{"cells": [5], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "could not be read"),
+    (b'{"cells": [{"cell_type": "code", "source": 5, "metadata": {}}], "metadata": {}, "nbformat": 4, '
+     b'"nbformat_minor": 4}', "source is not text"),
+    (b'{"cells": [{"cell_type": "chart", "source": "", "metadata": {}}], "metadata": {}, "nbformat": 4, '
+     b'"nbformat_minor": 4}', "not a Jupyter cell"),
+    (b'{"worksheets": [{"cells": [{"cell_type": "markdown", "source": "x", "metadata": "s"}]}], "metadata": {}, '
+     b'"nbformat": 3, "nbformat_minor": 0}', "metadata is not a JSON object"),
+])
+def test_malformed_notebooks_are_unreadable_not_crashes(data, reason):
+    """Do deep, huge, non-Unicode and mistyped notebooks raise RepairError saying why (no other exception)?"""
+    with pytest.raises(repair.RepairError, match=reason):
+        repair.read_upload(data)
+
+
+def test_repair_step_turns_a_repair_bug_into_the_students_reason(tmp_path, ctx, monkeypatch):
+    """If repair meets a bug on an upload, does the pipeline's repair step say so for that student, not raise?"""
+    folder = tmp_path / "submitted" / "ada" / "asg01"
+    folder.mkdir(parents=True)
+    (folder / "asg01.ipynb").write_bytes(nbformat.writes(ctx.solved()).encode())
+    monkeypatch.setattr(repair, "repair", lambda submission, release: {}["a bug"])
+    status, reason = pipeline.repair_submission(tmp_path, "ada", release=ctx.release)
+    assert status == "unreadable" and reason == "asg01.ipynb: the notebook could not be repaired (KeyError); tell your TA"
