@@ -40,6 +40,9 @@ from mlpcourse import cellgrades, notebook, parallel, paths, records, tamper
 KERNEL_DEATHS = ("DeadKernelError", "KernelDied", "CellTimeoutError")
 
 FIGURES = ("scores.png", "item_analysis.png", "times.png")
+# The page runs no script and loads only its own figures: text from notebooks (failure
+# messages, incidents) is escaped, and this policy would stop any markup that was not.
+POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 VISIBILITY_COLOURS = {"visible": "#4878a8", "hidden": "#dd8452", "": "#8c8c8c"}
 
 
@@ -320,7 +323,7 @@ def _number(value, spec=".1f"):
 
 
 def write_html(data, folder):
-    """Write ``index.html`` beside the figures; every text from notebooks is escaped."""
+    """Write ``index.html`` beside the figures; every text from notebooks is escaped (and see POLICY)."""
     folder = pathlib.Path(folder)
     s = data["summary"]
     parts = [
@@ -362,8 +365,10 @@ def write_html(data, folder):
     ]
     style = ("body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}")
-    page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(data['assignment'])} "
-            f"class report</title><style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+            f"<meta http-equiv='Content-Security-Policy' content=\"{POLICY}\">"
+            f"<title>{html.escape(data['assignment'])} class report</title><style>{style}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
     path = folder / "index.html"
     path.write_text(page)
     return path

@@ -155,6 +155,25 @@ def test_html_page_shows_the_report_numbers(built):
     assert "No tamper reports were found" in page or "tamper flags" in page
 
 
+def test_html_page_escapes_what_notebooks_wrote(tmp_path):
+    """Are a failure message, an input case, a student id and an incident holding markup shown as text,
+    under a policy that runs no script?"""
+    payload = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    summary = {"students": 1, "graded": 1, "failed_to_grade": 0, "not_submitted": 0, "max_auto_score": 65,
+               "mean": 1.0, "median": 1.0, "min": 1.0, "max": 1.0}
+    student = {"student_id": f"s1{payload}", "status": "graded", "auto_score": 1.0, "manual_score": 0.0,
+               "score": 1.0, "test_seconds": 1.0, "other_seconds": 1.0, "wall_seconds": None}
+    data = {"assignment": "asg01", "summary": summary, "cells": [], "students": [student],
+            "failures": {"relu": [{"message": payload, "count": 1, "students": [student["student_id"]],
+                                   "cells": ["test_relu_visible"], "example_case": payload}]},
+            "crashes": [{"student_id": student["student_id"], "what": "incident", "detail": payload}],
+            "tamper": {student["student_id"]: [payload]}}
+    page = report.write_html(data, tmp_path).read_text()
+    assert "<img src=x" not in page and "<script" not in page
+    assert page.count(html.escape(payload)) >= 4
+    assert f"content=\"{report.POLICY}\"" in page and "script-src" not in report.POLICY
+
+
 @pytest.mark.slow
 def test_report_command(demo_course, tmp_path):
     """Does `python -m mlpcourse report` write the page, the JSON and the figures?"""
