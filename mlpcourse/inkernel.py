@@ -9,8 +9,10 @@ call, get or set an attribute) until the grader says it is done.
 
 Values cross as plain data only (None, bools, numbers, strings, numeric numpy arrays,
 lists, tuples, dicts); any other object stays where it is and is passed by reference.
-Nothing either side sends can make the other side run code it did not choose to run:
-arrays travel as ``.npz`` without pickles, the rest as JSON.
+Nothing either side sends can make the other side run code it did not choose to run,
+or hold more than the wire format's limits: arrays travel as raw bytes whose dtype and
+shape are declared, and checked against the limits, before any byte of them is read;
+the rest travels as JSON of bounded size (see :func:`receive`).
 
 :func:`observe` lists what student code has changed since the kernel started (numpy,
 builtins, the check helpers, ``sys.modules``, IPython's execution machinery, trace
@@ -23,71 +25,180 @@ Needs only the standard library and numpy: the grading kernel cannot import
 """
 
 import contextlib
-import io
 import json
+import math
+import re
 import signal
 import socket
 import struct
 import sys
+import time
 import warnings
 
 import numpy as np
 
-# Largest message either side accepts (the validation set crossing once is ~16 MB).
-MAX_MESSAGE_BYTES = 128 * 2**20
+# Limits of one message (either side refuses a message over them, before reading it):
+# the JSON part (a few KB in practice; JSON grows about 25 times when parsed) ...
+MAX_HEADER_BYTES = 4 * 2**20
+# ... the arrays' bytes (the largest legitimate: test_training's 2,000 held-out digits, 13 MB) ...
+MAX_DATA_BYTES = 128 * 2**20
+# ... the number of arrays, and of dimensions of one array.
+MAX_ARRAYS = 10_000
+MAX_NDIM = 32
+# Limits of one connection as the grader receives it (see :class:`Connection`); a session
+# makes tens of requests, each answered by one message.
+MAX_SESSION_MESSAGES = 10_000
+MAX_SESSION_BYTES = 512 * 2**20
 # Longest string sent (error messages, reprs).
 TEXT_LIMIT = 4000
 # Deepest nesting of lists, tuples and dicts accepted.
 MAX_DEPTH = 20
 NUMERIC_KINDS = "biufc"
+# The dtypes that may cross: numeric (bool, ints, floats, complex) and fixed-width strings.
+DTYPE_PATTERN = re.compile(r"[<>|][biufc](1|2|4|8|16|32)|[<>|]U[1-9][0-9]{0,6}")
+# Sizes of a message's two parts, before them.
+PREFIX = struct.Struct("!QQ")
 
 
 class ProtocolError(Exception):
-    """A message that does not follow the wire format."""
+    """A message that does not follow the wire format, or is over its limits."""
 
 
 # --- wire format ----------------------------------------------------------------
+#
+# A message is PREFIX (the sizes of the envelope and of the data), a JSON envelope
+# {"header": {...}, "arrays": [[key, dtype, shape], ...]}, and the arrays' bytes one
+# after the other. Nothing is compressed or pickled: a message decodes to at most its
+# own size (plus JSON's growth), so the limits above bound what a receiver holds.
 
 def send(sock, header, arrays=None):
-    """Send one message: a JSON ``header`` and named numpy ``arrays``."""
-    payload = b""
-    if arrays:
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        payload = buffer.getvalue()
-    head = json.dumps(header, allow_nan=False).encode()
-    sock.sendall(struct.pack("!QQ", len(head), len(payload)) + head + payload)
+    """Send one message: a JSON ``header`` and named numpy ``arrays`` (numeric or str).
+
+    Raises ValueError for a message the receiver would refuse (over the limits,
+    another dtype, not JSON-able).
+    """
+    index, blobs = [], []
+    for key, array in (arrays or {}).items():
+        array = np.asarray(array)
+        if not DTYPE_PATTERN.fullmatch(array.dtype.str) or array.ndim > MAX_NDIM:
+            raise ValueError(f"cannot send an array of dtype {array.dtype} and {array.ndim} dimensions")
+        index.append([key, array.dtype.str, list(array.shape)])
+        blobs.append(array.tobytes())  # in C order, whatever the array's layout
+    data_size = sum(len(blob) for blob in blobs)
+    head = json.dumps({"header": header, "arrays": index}, allow_nan=False).encode()
+    if len(head) > MAX_HEADER_BYTES or data_size > MAX_DATA_BYTES or len(index) > MAX_ARRAYS:
+        raise ValueError(f"the message is over the limits ({len(head)} bytes of JSON, {len(index)} arrays "
+                         f"of {data_size} bytes; at most {MAX_HEADER_BYTES}, {MAX_ARRAYS}, {MAX_DATA_BYTES})")
+    sock.sendall(PREFIX.pack(len(head), data_size) + head + b"".join(blobs))
 
 
-def _read_exactly(sock, size):
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
+class Connection:
+    """A socket that bounds what it receives over its whole life (one grading session).
+
+    Pass it to :func:`send` and :func:`receive` in place of the socket: past
+    ``max_messages`` messages or ``max_bytes`` bytes received, :func:`receive` raises
+    ProtocolError.
+    """
+
+    def __init__(self, sock, max_messages=MAX_SESSION_MESSAGES, max_bytes=MAX_SESSION_BYTES):
+        self.sock = sock
+        self.messages = 0
+        self.received = 0
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+
+    def count_message(self):
+        self.messages += 1
+        if self.messages > self.max_messages:
+            raise ProtocolError(f"more than {self.max_messages} messages on one connection")
+
+    def recv_into(self, buffer, size):
+        if self.received + size > self.max_bytes:
+            raise ProtocolError(f"more than {self.max_bytes} bytes on one connection")
+        count = self.sock.recv_into(buffer, size)
+        self.received += count
+        return count
+
+    def settimeout(self, timeout):
+        self.sock.settimeout(timeout)
+
+    def gettimeout(self):
+        return self.sock.gettimeout()
+
+    def sendall(self, data):
+        self.sock.sendall(data)
+
+
+def _read_exactly(sock, size, deadline):
+    """``size`` bytes from ``sock`` (a bytearray), all of them by ``deadline`` (monotonic, or None)."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    done = 0
+    while done < size:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the message did not arrive in time")
+            sock.settimeout(remaining)
+        count = sock.recv_into(view[done:], min(size - done, 1 << 20))
+        if not count:
             raise EOFError("the other side closed the connection")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+        done += count
+    return buffer
+
+
+def _layout(index, data_size):
+    """``[(key, dtype, shape, offset)]`` for an envelope's array list, checked against the data's size."""
+    if not isinstance(index, list) or len(index) > MAX_ARRAYS:
+        raise ProtocolError("bad array list")
+    layout, offset = [], 0
+    for entry in index:
+        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                and isinstance(entry[1], str) and DTYPE_PATTERN.fullmatch(entry[1])
+                and isinstance(entry[2], list) and len(entry[2]) <= MAX_NDIM
+                and all(type(n) is int and 0 <= n <= MAX_DATA_BYTES for n in entry[2])):
+            raise ProtocolError("bad array entry")
+        key, dtype, shape = entry[0], np.dtype(entry[1]), tuple(entry[2])
+        # Counting empty dimensions as 1 bounds every size numpy computes from the shape.
+        if math.prod(max(n, 1) for n in shape) * dtype.itemsize > MAX_DATA_BYTES:
+            raise ProtocolError("array over the size limit")
+        layout.append((key, dtype, shape, offset))
+        offset += math.prod(shape) * dtype.itemsize
+    if offset != data_size or len({key for key, *_ in layout}) != len(layout):
+        raise ProtocolError("the arrays do not match the data")
+    return layout
 
 
 def receive(sock):
-    """Receive one message; return ``(header, arrays)``."""
-    head_size, payload_size = struct.unpack("!QQ", _read_exactly(sock, 16))
-    if head_size + payload_size > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"message of {head_size + payload_size} bytes is too large")
+    """Receive one message from ``sock`` (a socket or a :class:`Connection`); return ``(header, arrays)``.
+
+    Everything is checked before it is read: the sizes of the envelope and the data
+    against the limits, the arrays' dtypes and shapes against the data's size. With a
+    timeout set on ``sock``, the whole message must arrive within it. Raises
+    ProtocolError (bad or too large), EOFError (closed) or OSError (timeout).
+    """
+    if isinstance(sock, Connection):
+        sock.count_message()
+    timeout = sock.gettimeout()
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        header = json.loads(_read_exactly(sock, head_size))
-    except ValueError as error:
-        raise ProtocolError(f"bad header: {error}") from None
-    if not isinstance(header, dict):
-        raise ProtocolError("the header is not a JSON object")
-    arrays = {}
-    if payload_size:
+        head_size, data_size = PREFIX.unpack(_read_exactly(sock, PREFIX.size, deadline))
+        if head_size > MAX_HEADER_BYTES or data_size > MAX_DATA_BYTES:
+            raise ProtocolError(f"message of {head_size} + {data_size} bytes is over the limits")
         try:
-            with np.load(io.BytesIO(_read_exactly(sock, payload_size)), allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-        except (ValueError, OSError) as error:
-            raise ProtocolError(f"bad arrays: {error}") from None
+            envelope = json.loads(_read_exactly(sock, head_size, deadline))
+        except (ValueError, RecursionError) as error:
+            raise ProtocolError(f"bad header: {type(error).__name__}") from None
+        header = envelope.get("header") if isinstance(envelope, dict) else None
+        if not isinstance(header, dict):
+            raise ProtocolError("the header is not a JSON object")
+        layout = _layout(envelope.get("arrays"), data_size)
+        data = _read_exactly(sock, data_size, deadline)
+    finally:
+        if timeout is not None:
+            sock.settimeout(timeout)
+    arrays = {key: np.frombuffer(data, dtype, math.prod(shape), offset).reshape(shape)
+              for key, dtype, shape, offset in layout}
     return header, arrays
 
 
@@ -168,6 +279,8 @@ class Decoder:
     def __init__(self, arrays, extra):
         self.arrays = arrays
         self.extra = extra
+        # Each array is decoded (copied) once: a key named many times must not multiply it.
+        self.used = set()
 
     def decode(self, node, depth=0):
         if depth > MAX_DEPTH or not isinstance(node, dict):
@@ -185,8 +298,14 @@ class Decoder:
         if kind == "str" and isinstance(value, str):
             return value
         if kind in ("array", "scalar") and node.get("k") in self.arrays:
+            if node["k"] in self.used:
+                raise ProtocolError("an array named twice")
+            self.used.add(node["k"])
             array = self.arrays[node["k"]]
-            return array.copy() if kind == "array" else array[()]
+            if kind == "array":
+                return array.copy()
+            if array.ndim == 0:
+                return array[()]
         if kind in ("list", "tuple") and isinstance(value, list):
             items = [self.decode(item, depth + 1) for item in value]
             return items if kind == "list" else tuple(items)
