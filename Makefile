@@ -3,7 +3,8 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# The environment's programs (nbgrader, alembic, jupyter) first; VENV may be relative or absolute.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: demo test test-fast fixtures release check clean-demo kill-matrix kill-matrix-golden report bench
 
@@ -13,7 +14,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements-dev.txt -e .
 	touch $@
 
-## demo: generate the release, grade the demo class with nbgrader, print the grades
+## demo: fill the dataset cache, generate the release, grade the demo class with nbgrader, print the grades
 ## (COURSE_DIR=path grades in a scratch copy of the course instead of this folder)
 COURSE_DIR ?= .
 demo: $(VENV)/.installed

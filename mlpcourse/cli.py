@@ -1,11 +1,23 @@
-"""``python -m mlpcourse COMMAND``: the instructor's and TA's commands."""
+"""``python -m mlpcourse COMMAND``: the instructor's and TA's commands.
+
+They work from the virtual environment with or without activating it
+(``.venv/bin/python -m mlpcourse ...``, or ``mlpcourse ...`` once activated). What
+the user can get wrong (a course folder, a release, an archive, a roster, a student
+id, the dataset) is checked before any work, and reported as one line on stderr
+naming the fix, with exit status 2.
+"""
 
 import argparse
+import csv
 import json
+import os
 import pathlib
 import sys
 
 from mlpcourse import paths
+
+# The columns of a roster CSV (mlpcourse.collect.read_roster): LMS ids -> student ids.
+ROSTER_COLUMNS = ("student_id", "lms_id")
 
 
 def _report_staleness(reasons, prefix, subject, target):
@@ -31,13 +43,14 @@ def _fixtures(args):
 
 
 def _release(args):
-    from mlpcourse import release
+    from mlpcourse import grading, release
 
+    course_dir = grading.course_folder(args.course_dir)
     if args.check:
-        return _report_staleness(release.stale_reasons(), f"release/{paths.ASSIGNMENT}/", "release/ is",
+        return _report_staleness(release.stale_reasons(course_dir), f"release/{paths.ASSIGNMENT}/", "release/ is",
                                  "release")
-    folder = release.generate()
-    print(f"generated {folder.relative_to(paths.ROOT)} with nbgrader generate_assignment")
+    folder = release.generate(course_dir)
+    print(f"generated {folder} with nbgrader generate_assignment")
     return 0
 
 
@@ -50,16 +63,28 @@ def _demo(args):
 
 
 def _formgrader(args):
-    from mlpcourse import formgrader
+    from mlpcourse import formgrader, grading
 
-    formgrader.serve(pathlib.Path(args.course_dir), port=args.port, token=args.token)  # never returns
+    course_dir = grading.course_folder(args.course_dir)
+    grading.require_release(course_dir)
+    formgrader.serve(course_dir, port=args.port, token=args.token)  # never returns
+
+
+def _released_course(args, output):
+    """The checked --course-dir of a command that reads the gradebook and writes ``output`` (None: into the course)."""
+    from mlpcourse import grading
+
+    course_dir = grading.course_folder(args.course_dir, writable=output is None)
+    grading.require_release(course_dir, args.db_url)
+    return course_dir
 
 
 def _export_cells(args):
     from mlpcourse import cellgrades
 
-    path = cellgrades.export(args.course_dir, args.output, db_url=args.db_url)
-    columns, table = cellgrades.rows(args.course_dir, db_url=args.db_url)
+    course_dir = _released_course(args, args.output)
+    path = cellgrades.export(course_dir, args.output, db_url=args.db_url)
+    columns, table = cellgrades.rows(course_dir, db_url=args.db_url)
     print(f"wrote {path}: {len(table)} students x {len(columns) - 1 - len(cellgrades.TOTAL_COLUMNS)} grade cells")
     return 0
 
@@ -67,7 +92,8 @@ def _export_cells(args):
 def _report(args):
     from mlpcourse import report
 
-    page = report.build(args.course_dir, args.output_dir, db_url=args.db_url)
+    course_dir = _released_course(args, args.output_dir)
+    page = report.build(course_dir, args.output_dir, db_url=args.db_url)
     print(f"wrote {page} (with report.json and the figures beside it)")
     return 0
 
@@ -113,24 +139,66 @@ def _loops(args):
     return 0
 
 
-def _collect(args):
-    from mlpcourse import collect
+def _check_archive(path):
+    """Raise CourseError unless ``path`` is a file this user can read (``collect`` checks what is in it)."""
+    from mlpcourse.grading import CourseError
 
-    report = collect.collect(args.zip, args.course_dir, roster=args.roster)
+    try:
+        pathlib.Path(path).open("rb").close()
+    except OSError as error:
+        raise CourseError(f"cannot read the zip {path} ({error.strerror or error}): download the submissions "
+                          "from the LMS again and pass that file's path to --zip") from None
+
+
+def _check_roster(path):
+    """Raise CourseError unless ``path`` is a CSV whose header has the roster's columns."""
+    from mlpcourse.grading import CourseError
+
+    try:
+        with open(path, newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError) as error:
+        raise CourseError(f"cannot read the roster {path} ({getattr(error, 'strerror', None) or error}): "
+                          "pass a CSV file to --roster") from None
+    missing = [column for column in ROSTER_COLUMNS if column not in header]
+    if missing:
+        raise CourseError(f"the roster {path} has no {' or '.join(missing)} column (its header: "
+                          f"{','.join(header) or 'empty'}): its first line must name the columns "
+                          f"{','.join(ROSTER_COLUMNS)}")
+
+
+def _collect(args):
+    from mlpcourse import collect, grading
+
+    _check_archive(args.zip)
+    if args.roster:
+        _check_roster(args.roster)
+    course_dir = grading.writable_folder(args.course_dir)
+    report = collect.collect(args.zip, course_dir, roster=args.roster)
     for line in collect.summary(report):
         print(line)
     return 0
 
 
 def _grade(args):
-    from mlpcourse import collect, parallel
+    from mlpcourse import collect, dataset, grading, parallel
 
+    # What the user gave is checked before any work, the data before any kernel starts.
     if args.scheduler and not args.db_url:
-        print("--scheduler needs --db-url: a gradebook all workers can write to (PostgreSQL)")
-        return 2
+        raise grading.CourseError("--scheduler needs --db-url: a gradebook all workers can write to (PostgreSQL)")
+    if args.roster and not args.zip:
+        raise grading.CourseError("--roster maps the LMS ids in a --zip: pass the zip with --zip too")
+    course_dir = grading.course_folder(args.course_dir)
     if args.zip:
-        for line in collect.summary(collect.collect(args.zip, args.course_dir, roster=args.roster)):
+        _check_archive(args.zip)
+    if args.roster:
+        _check_roster(args.roster)
+    grading.require_release(course_dir, args.db_url)
+    if args.zip:
+        for line in collect.summary(collect.collect(args.zip, course_dir, roster=args.roster)):
             print(line)
+    grading.require_submissions(course_dir, args.student or [])
+    dataset.prepare(course_dir)  # before any kernel starts: grading kernels have no network
     if args.scheduler:
         from dask.distributed import Client
 
@@ -138,10 +206,10 @@ def _grade(args):
 
         threads = {name: str(args.kernel_threads) for name in parallel.THREAD_VARIABLES} if args.kernel_threads else None
         with Client(args.scheduler) as client:
-            summary = scaleout.grade_class(client, args.course_dir, args.db_url, shard_count=args.shards,
+            summary = scaleout.grade_class(client, course_dir, args.db_url, shard_count=args.shards,
                                            students=args.student, env=threads, feedback=not args.no_feedback)
     else:
-        summary = parallel.grade_class(args.course_dir, workers=args.workers, students=args.student,
+        summary = parallel.grade_class(course_dir, workers=args.workers, students=args.student,
                                        db_url=args.db_url, feedback=not args.no_feedback)
     return 1 if summary.failed else 0
 
@@ -162,7 +230,9 @@ def build_parser():
     command.add_argument("--check", action="store_true", help="only check that they are fresh")
     command.set_defaults(run=_fixtures)
 
-    command = commands.add_parser("release", help="regenerate release/ with nbgrader generate_assignment")
+    command = commands.add_parser("release", help="regenerate release/ with nbgrader generate_assignment "
+                                  "(and put the assignment in the gradebook)")
+    _course_dir_option(command)
     command.add_argument("--check", action="store_true", help="only check that it is fresh")
     command.set_defaults(run=_release)
 
@@ -232,8 +302,17 @@ def build_parser():
 
 
 def main(argv=None):
+    from mlpcourse.grading import CourseError, search_path
+
+    # nbgrader's gradebook starts `alembic` by name, and nbgrader the kernels: from this
+    # environment, whether or not it was activated.
+    os.environ["PATH"] = search_path()
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except CourseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

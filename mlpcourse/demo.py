@@ -5,14 +5,15 @@
   an SGD left unwritten, everything else right;
 - ``cy`` submits the release untouched: zero.
 
-``python -m mlpcourse demo`` generates the release, lays these out in ``submitted/``,
-runs ``nbgrader autograde``, ``generate_feedback`` and ``export``, and prints a table.
+``python -m mlpcourse demo`` fills the dataset cache, generates the release, lays
+these out in ``submitted/``, runs ``nbgrader autograde``, ``generate_feedback`` and
+``export``, and prints a table.
 """
 
 import csv
 import pathlib
 
-from mlpcourse import grading, notebook, paths, release
+from mlpcourse import dataset, grading, notebook, paths, release
 
 # ben's softmax: exponentiates first and normalises over the whole array, a common
 # mistake that only shows with several rows or large logits.
@@ -56,11 +57,20 @@ def run(course_dir=paths.ROOT, log=print):
     -------
     dict
         ``{student: {grade_id: (score, max_score)}}`` from the gradebook.
+
+    Raises
+    ------
+    grading.CourseError
+        Before grading anyone: ``course_dir`` cannot be written, or the dataset
+        cannot be had (``dataset.DataUnavailable``).
     """
-    course_dir = pathlib.Path(course_dir)
+    course_dir = grading.writable_folder(course_dir)
     if not (course_dir / "nbgrader_config.py").exists():
         log(f"creating a course directory in {course_dir}")
         grading.make_course(course_dir)
+    splits = dataset.grading_splits()
+    log(f"checking the Kannada-MNIST cache: training split {splits.train!r}, holdout split {splits.holdout!r}")
+    dataset.prepare(course_dir, log=log)
     log("generating the release (nbgrader generate_assignment)")
     release_dir = release.generate(course_dir)
     release_nb = notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb")

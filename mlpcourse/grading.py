@@ -1,8 +1,12 @@
-"""Running nbgrader on a course directory, and reading grades back.
+"""Running nbgrader on a course directory, checking the course is ready, reading grades back.
 
 nbgrader is always run as a separate process (``python -m nbgrader``), exactly as a
 TA would run it, with this interpreter's ``bin/`` first on PATH (nbgrader starts
 ``alembic`` and the kernel by name).
+
+What a user can get wrong (a course folder that is not one, or not writable, an
+assignment not released yet, a student without a submission) raises
+:class:`CourseError`, whose message is one line naming the fix.
 """
 
 import os
@@ -10,8 +14,10 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import tempfile
 
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy.exc import SQLAlchemyError
 
 from mlpcourse import paths
 
@@ -19,10 +25,18 @@ from mlpcourse import paths
 COURSE_FILES = ("nbgrader_config.py", "source", "release", "tests_assets")
 
 
+class CourseError(Exception):
+    """Something the user fixes: the message is one line saying what is wrong and the fix."""
+
+
+def search_path():
+    """``$PATH`` with this interpreter's ``bin/`` first, whether its environment is activated or not."""
+    return os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 def environment(extra=None):
     """The environment for nbgrader and its kernels: this venv's bin/ first on PATH."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(pathlib.Path(sys.executable).parent), env.get("PATH", "")])
+    env = dict(os.environ, PATH=search_path())
     env.update(extra or {})
     return env
 
@@ -95,3 +109,80 @@ def cell_scores(course_dir, assignment=paths.ASSIGNMENT):
                 scores.setdefault(submission.student_id, {}).update(
                     {grade.name: (grade.score, grade.max_score) for grade in nb.grades})
     return scores
+
+
+def course_folder(course_dir, writable=True):
+    """``course_dir`` as an absolute path, after checking it is a course folder (this user can write).
+
+    Raises
+    ------
+    CourseError
+        If it holds no ``nbgrader_config.py``, or, with ``writable``, nothing can be
+        written in it.
+    """
+    course_dir = pathlib.Path(course_dir).resolve()
+    if not (course_dir / "nbgrader_config.py").is_file():
+        raise CourseError(f"{course_dir} is not a course folder (no nbgrader_config.py): "
+                          f"pass --course-dir with a copy of {paths.ROOT}, or run the command there")
+    return writable_folder(course_dir) if writable else course_dir
+
+
+def writable_folder(folder):
+    """``folder`` as an absolute path, created if needed, after checking that files can be written in it.
+
+    Raises
+    ------
+    CourseError
+        If the folder cannot be created or written to (permissions, read-only file system).
+    """
+    folder = pathlib.Path(folder).resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise CourseError(f"cannot write in the course folder {folder} ({error.strerror or error}): "
+                          "make it writable for this user, or pass --course-dir with a folder you can write") from None
+    return folder
+
+
+def require_release(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
+    """Check that ``assignment`` is released in ``course_dir``: its release folder and its gradebook entry.
+
+    Raises
+    ------
+    CourseError
+        Naming the command that releases it, when either is missing or the gradebook
+        cannot be opened.
+    """
+    fix = (f"run `nbgrader generate_assignment {assignment} --force --CourseDirectory.db_url={db_url}` "
+           f"in {course_dir}" if db_url else f"run `python -m mlpcourse release --course-dir {course_dir}`")
+    if not (pathlib.Path(course_dir) / "release" / assignment / f"{assignment}.ipynb").is_file():
+        raise CourseError(f"{assignment} is not released in {course_dir} (no release/{assignment}/): {fix}")
+    db_url = db_url or default_db_url(course_dir)
+    # Opening a gradebook that does not exist would create an empty one.
+    if db_url.startswith("sqlite:///") and not pathlib.Path(db_url.removeprefix("sqlite:///")).is_file():
+        raise CourseError(f"{assignment} is not released yet: there is no gradebook {db_url}: {fix}")
+    try:
+        with Gradebook(db_url) as gradebook:
+            gradebook.find_assignment(assignment)
+    except MissingEntry:
+        raise CourseError(f"{assignment} is not in the gradebook {db_url}: {fix}") from None
+    except SQLAlchemyError as error:  # an unreachable server, a file that is not a gradebook
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())
+        raise CourseError(f"cannot open the gradebook {db_url} ({reason}): check --db-url") from None
+
+
+def require_submissions(course_dir, students, assignment=paths.ASSIGNMENT):
+    """Check that every student in ``students`` has a folder ``submitted/<student>/<assignment>/``.
+
+    Raises
+    ------
+    CourseError
+        Naming the unknown students and how submissions get there.
+    """
+    missing = [s for s in students if not (pathlib.Path(course_dir) / "submitted" / s / assignment).is_dir()]
+    if missing:
+        raise CourseError(f"no submission of {assignment} for {', '.join(missing)} in {course_dir}/submitted/: "
+                          "check the student id, or collect the uploads first "
+                          "(python -m mlpcourse grade --zip ZIP --student ID)")

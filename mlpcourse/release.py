@@ -2,13 +2,68 @@
 
 ``python -m mlpcourse release`` regenerates ``release/asg01/``;
 ``--check`` regenerates it in a scratch copy and fails if the committed one differs.
+
+Colab links come from one course setting: the master holds placeholders for the
+Open-in-Colab badge (``@COLAB_NOTEBOOK_URL@``) and for the base URL the setup cell
+fetches the helper files from (``@COLAB_FILES_URL@``), and :class:`ColabLinks`, a
+step of ``generate_assignment`` set up in ``nbgrader_config.py``, fills them in from
+``c.ColabLinks.repository`` (and ``branch``), the public GitHub copy of the course.
 """
 
 import filecmp
 import pathlib
+import re
 import tempfile
 
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import TraitError, Unicode, validate
+
 from mlpcourse import grading, paths
+
+NOTEBOOK_URL = "@COLAB_NOTEBOOK_URL@"
+FILES_URL = "@COLAB_FILES_URL@"
+# The links ColabLinks writes, as found in a release notebook.
+COLAB_LINK = re.compile(r"https://(?:colab\.research\.google\.com/github|raw\.githubusercontent\.com)/[^\s)\"'<>\\]+")
+
+
+class ColabLinks(NbGraderPreprocessor):
+    """Fill the master's Colab placeholders with links to the course's public GitHub copy.
+
+    ``@COLAB_NOTEBOOK_URL@`` becomes the Colab address of the released notebook,
+    ``https://colab.research.google.com/github/OWNER/NAME/blob/BRANCH/release/ASSIGNMENT/NOTEBOOK.ipynb``;
+    ``@COLAB_FILES_URL@`` the folder of the released files,
+    ``https://raw.githubusercontent.com/OWNER/NAME/BRANCH/release/ASSIGNMENT/``.
+    """
+
+    repository = Unicode(
+        "", help="The course's public GitHub repository, OWNER/NAME, that holds release/").tag(config=True)
+    branch = Unicode("main", help="The branch of `repository` students open").tag(config=True)
+
+    @validate("repository")
+    def _valid_repository(self, proposal):
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", proposal["value"]):
+            raise TraitError(f"c.ColabLinks.repository = {proposal['value']!r}: expected OWNER/NAME on GitHub")
+        return proposal["value"]
+
+    def links(self, assignment, notebook):
+        """``{placeholder: URL}`` for one released notebook."""
+        release = f"release/{assignment}"
+        return {NOTEBOOK_URL: f"https://colab.research.google.com/github/{self.repository}/blob/{self.branch}/"
+                              f"{release}/{notebook}.ipynb",
+                FILES_URL: f"https://raw.githubusercontent.com/{self.repository}/{self.branch}/{release}/"}
+
+    def preprocess(self, nb, resources):
+        if not self.repository:
+            raise TraitError("set c.ColabLinks.repository (OWNER/NAME on GitHub) in nbgrader_config.py")
+        info = resources["nbgrader"]
+        for placeholder, url in self.links(info["assignment"], info["notebook"]).items():
+            cells = [cell for cell in nb.cells if placeholder in cell.source]
+            if not cells:
+                raise ValueError(f"{placeholder} is not in {info['notebook']}.ipynb: put it back where the "
+                                 "Colab link belongs (see the README's Google Colab section)")
+            for cell in cells:
+                cell.source = cell.source.replace(placeholder, url)
+        return nb, resources
 
 
 def generate(course_dir=paths.ROOT):
@@ -17,12 +72,21 @@ def generate(course_dir=paths.ROOT):
     return pathlib.Path(course_dir) / "release" / paths.ASSIGNMENT
 
 
+def colab_links(path):
+    """The Colab links in a release notebook (badge, helper files' base URL), sorted."""
+    return sorted(set(COLAB_LINK.findall(pathlib.Path(path).read_text())))
+
+
 def _tree(folder):
     return sorted(p.relative_to(folder) for p in pathlib.Path(folder).rglob("*") if p.is_file())
 
 
 def stale_reasons(course_dir=paths.ROOT):
-    """Files in which the committed release differs from a fresh generation."""
+    """Files in which the committed release differs from a fresh generation.
+
+    A notebook whose Colab links differ says which links it was built with and which
+    the current ``c.ColabLinks`` gives.
+    """
     committed = pathlib.Path(course_dir) / "release" / paths.ASSIGNMENT
     with tempfile.TemporaryDirectory() as scratch:
         copy = grading.make_course(pathlib.Path(scratch) / "course", source_root=course_dir)
@@ -35,5 +99,8 @@ def stale_reasons(course_dir=paths.ROOT):
             elif not new.exists():
                 reasons.append(f"{name} is no longer generated")
             elif not filecmp.cmp(old, new, shallow=False):
-                reasons.append(f"{name} differs")
+                built, current = (colab_links(old), colab_links(new)) if name.suffix == ".ipynb" else ([], [])
+                reasons.append(f"{name} differs" + (
+                    f": built with the Colab links {' '.join(built) or '(none)'}, but c.ColabLinks in "
+                    f"nbgrader_config.py now gives {' '.join(current)}" if built != current else ""))
         return reasons

@@ -1,4 +1,5 @@
-"""The README's make commands, run as a user runs them, in a scratch copy of the repo."""
+"""The README's commands, run as a user runs them: make targets in a scratch copy of the
+repo, and the one-line errors of ``python -m mlpcourse`` when the user got something wrong."""
 
 import filecmp
 import os
@@ -6,27 +7,31 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
-from mlpcourse import paths
+from mlpcourse import grading, paths, release
 
 VENV = pathlib.Path(sys.executable).parent.parent
+
+
+def fresh_clone(destination):
+    """A copy of the repository's files as a clone would have them (tracked and new, not ignored)."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=paths.ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    root = pathlib.Path(destination)
+    for name in filter(None, files):
+        if (paths.ROOT / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(paths.ROOT / name, root / name)
+    return root
 
 
 @pytest.fixture
 def checkout(tmp_path):
     """A copy of the repository's tracked files (like a fresh clone), sharing this venv."""
-    files = subprocess.run(["git", "ls-files"], cwd=paths.ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
-    files += subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=paths.ROOT,
-                            capture_output=True, text=True, check=True).stdout.split()
-    root = tmp_path / "checkout"
-    for name in files:
-        if (paths.ROOT / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(paths.ROOT / name, root / name)
-    return root
+    return fresh_clone(tmp_path / "checkout")
 
 
 def make(root, *targets):
@@ -69,3 +74,135 @@ def test_make_clean_demo_removes_only_working_state(checkout):
     for name in ("submitted", "feedback", "gradebook.db"):
         assert not (checkout / name).exists()
     assert (checkout / "source" / "asg01" / "asg01.ipynb").exists()
+
+
+# ---------------------------------------------------------------- user errors: one line, the fix, exit 2
+
+
+def mlpcourse(*args, env=None):
+    """``.venv/bin/python -m mlpcourse ARGS`` as a user runs it: the environment not activated."""
+    env = {**os.environ, "PATH": "/usr/bin:/bin", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "mlpcourse", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=paths.ROOT)
+
+
+def error_line(result):
+    """The one line a user error prints on stderr (checked: exit 2, nothing else, no traceback)."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def unreleased(tmp_path_factory):
+    """A course folder whose assignment was never released (no gradebook)."""
+    return grading.make_course(tmp_path_factory.mktemp("unreleased") / "course")
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """A course folder with asg01 released (nbgrader generate_assignment) and ada's submission."""
+    course = grading.make_course(tmp_path_factory.mktemp("released") / "course")
+    release.generate(course)
+    (course / "submitted" / "ada" / paths.ASSIGNMENT).mkdir(parents=True)
+    return course
+
+
+@pytest.mark.parametrize("command", [["grade"], ["export-cells"], ["report"]])
+def test_no_release_in_the_gradebook_names_the_release_command(unreleased, command):
+    """Before the release is in the gradebook, do grade, export-cells and report say to run `release`, in one line?"""
+    line = error_line(mlpcourse(*command, "--course-dir", unreleased))
+    assert "asg01 is not released yet" in line
+    assert f"run `python -m mlpcourse release --course-dir {unreleased}`" in line
+    assert not (unreleased / "gradebook.db").exists()  # no empty gradebook left behind
+
+
+@pytest.mark.slow
+def test_release_command_puts_the_assignment_in_the_gradebook(tmp_path, grading_env):
+    """Does the command the error names fix it: after `release --course-dir`, does grade get past the check?"""
+    course = grading.make_course(tmp_path / "course")
+    assert mlpcourse("release", "--course-dir", course).returncode == 0
+    result = mlpcourse("grade", "--course-dir", course)  # nobody submitted: nothing to grade
+    assert result.returncode == 0, result.stderr
+    assert "grading 0 submissions of asg01" in result.stdout
+
+
+@pytest.mark.parametrize("make_zip, why", [
+    (lambda folder: folder / "missing.zip", "(No such file or directory)"),
+    (lambda folder: folder, "(Is a directory)"),
+])
+def test_a_missing_or_unreadable_zip_is_one_line(unreleased, tmp_path, make_zip, why):
+    """Is a zip that is missing or not a file reported in one line, before anything is collected or graded?"""
+    path = make_zip(tmp_path)
+    line = error_line(mlpcourse("grade", "--course-dir", unreleased, "--zip", path))
+    assert line == (f"error: cannot read the zip {path} {why}: download the submissions from the LMS again and "
+                    "pass that file's path to --zip")
+    assert not (unreleased / "downloaded").exists()
+
+
+@pytest.mark.parametrize("content", [b"<html>session expired</html>", "truncated"])
+def test_a_file_that_is_not_a_zip_is_one_line(tmp_path, content):
+    """Is an archive that is not one (an HTML page, a zip cut short) reported in one line, with nobody collected?"""
+    path = tmp_path / "submissions.zip"
+    if content == "truncated":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("s1234567_asg01.ipynb", "{}" * 5000)
+        content = path.read_bytes()[:-30]
+    path.write_bytes(content)
+    line = error_line(mlpcourse("collect", path, "--course-dir", tmp_path / "course"))
+    assert line.startswith(f"error: {path}: ") and "download the submissions from the LMS again" in line
+    assert not (tmp_path / "course" / "submitted").exists()
+
+
+def test_a_roster_without_its_columns_is_one_line(unreleased, tmp_path):
+    """Does a roster without student_id/lms_id stop grade and collect, naming the columns it needs?"""
+    archive = tmp_path / "uploads.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("s1234567_asg01.ipynb", "{}")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Student ID,Canvas ID\ns1,100\n")
+    for command in (["grade", "--zip", archive, "--course-dir", unreleased], ["collect", archive, "--course-dir",
+                                                                             tmp_path / "elsewhere"]):
+        line = error_line(mlpcourse(*command, "--roster", roster))
+        assert line == (f"error: the roster {roster} has no student_id or lms_id column (its header: "
+                        "Student ID,Canvas ID): its first line must name the columns student_id,lms_id")
+    assert not (tmp_path / "elsewhere").exists()
+    assert "--roster maps the LMS ids in a --zip" in error_line(
+        mlpcourse("grade", "--course-dir", unreleased, "--roster", roster))
+
+
+@pytest.mark.slow
+def test_an_unknown_student_is_one_line(released, grading_env):
+    """Does `grade --student` with an id that has no submission say so, before grading anyone?"""
+    line = error_line(mlpcourse("grade", "--course-dir", released, "--student", "ada", "--student", "s999"))
+    assert line.startswith(f"error: no submission of asg01 for s999 in {released}/submitted/: check the student id")
+    assert not (released / "autograded").exists()
+
+
+def test_not_a_course_folder_is_one_line(tmp_path):
+    """Is a --course-dir without nbgrader_config.py reported with the fix?"""
+    line = error_line(mlpcourse("grade", "--course-dir", tmp_path))
+    assert line == (f"error: {tmp_path} is not a course folder (no nbgrader_config.py): pass --course-dir with a "
+                    f"copy of {paths.ROOT}, or run the command there")
+
+
+@pytest.mark.parametrize("command", [["grade"], ["demo"], ["release"], ["export-cells"]])
+def test_an_unwritable_course_folder_is_one_line(unreleased, command):
+    """On a read-only course folder, does each command stop in one line that says so, before any work?"""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare to mount the course folder read-only")
+    script = ('mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"')
+    result = subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", str(unreleased), sys.executable, "-m",
+                             "mlpcourse", *command, "--course-dir", str(unreleased)],
+                            capture_output=True, text=True, cwd=paths.ROOT, env={**os.environ, "PATH": "/usr/bin:/bin"})
+    assert error_line(result) == (f"error: cannot write in the course folder {unreleased} (Read-only file system): "
+                                  "make it writable for this user, or pass --course-dir with a folder you can write")
+
+
+def test_console_script_reports_the_same_error_after_activation(unreleased):
+    """Does `mlpcourse grade`, the console script of an activated environment, behave like `python -m mlpcourse`?"""
+    result = subprocess.run([VENV / "bin" / "mlpcourse", "grade", "--course-dir", unreleased], capture_output=True,
+                            text=True, env={**os.environ, "PATH": f"{VENV / 'bin'}:/usr/bin:/bin",
+                                            "VIRTUAL_ENV": str(VENV)})
+    assert "asg01 is not released yet" in error_line(result)

@@ -25,6 +25,14 @@ def graded(tmp_path_factory, kannada_cache):
 
 
 @pytest.mark.slow
+def test_demo_checks_the_data_before_grading(graded):
+    """Does `make demo` check the training and holdout splits in the cache before it generates or grades anything?"""
+    lines = graded[1].splitlines()
+    check = lines.index("[demo] checking the Kannada-MNIST cache: training split 'test', holdout split 'dig'")
+    assert check < lines.index("[demo] generating the release (nbgrader generate_assignment)")
+
+
+@pytest.mark.slow
 def test_complete_submission_gets_full_autograded_marks(graded):
     """Does ada (the master's solutions in the release) get every autograded point?"""
     scores = demo.grading.cell_scores(graded[0])["ada"]

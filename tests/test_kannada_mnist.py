@@ -1,4 +1,5 @@
-"""Tests for the Kannada-MNIST loader released beside the notebook.
+"""Tests for the Kannada-MNIST loader released beside the notebook, and for how grading
+uses it to fill the cache before any kernel starts (``mlpcourse.dataset``).
 
 The real files are read from the pre-filled cache in ``$KANNADA_MNIST_DIR`` (on CI and
 here, ``../shared/kannada-mnist``, read-only and without the 60k training images).
@@ -300,7 +301,7 @@ def test_http_404_names_the_url(server, tmp_path):
         km.fetch(TEST_LABELS, cache_dir=cache, base_url=server.url, progress=False)
     message = str(info.value)
     assert server.url + TEST_LABELS in message
-    assert "HTTP 404" in message and "KANNADA_MNIST_DIR" in message
+    assert "HTTP 404" in message and "KANNADA_MNIST_DIR" in message and "KANNADA_MNIST_URL" in message
     assert list(cache.iterdir()) == []
 
 
@@ -396,3 +397,103 @@ def test_read_idx_rejects_cut_gzip_stream(tmp_path, shared_cache):
     path.write_bytes((shared_cache / TEST_IMAGES).read_bytes()[:50_000])
     with pytest.raises(ValueError, match="download it again"):
         km.read_idx(path)
+
+
+# ---------------------------------------------------------------- the cache before grading
+
+COURSE = Path(__file__).resolve().parents[1]
+DIG_IMAGES, DIG_LABELS = km.SPLITS["dig"]
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty cache folder named by KANNADA_MNIST_DIR."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("KANNADA_MNIST_DIR", str(cache))
+    return cache
+
+
+@pytest.mark.parametrize("train, holdout", [("train", "test"), ("test", "dig"), ("", "test")])
+def test_grading_splits_pair_each_training_split_with_its_holdout(monkeypatch, train, holdout):
+    """Does grading evaluate on the test digits after the real training set, and on Dig-MNIST after the stand-in?"""
+    from mlpcourse import dataset
+
+    monkeypatch.setenv("ASG01_TRAIN_SPLIT", train)
+    assert dataset.grading_splits() == ((train or "train"), holdout)
+
+
+def test_an_unknown_training_split_is_one_line_naming_the_choices(monkeypatch):
+    """Is ASG01_TRAIN_SPLIT=dig refused, saying which values work?"""
+    from mlpcourse import dataset
+
+    monkeypatch.setenv("ASG01_TRAIN_SPLIT", "dig")
+    with pytest.raises(dataset.DataUnavailable, match="ASG01_TRAIN_SPLIT='dig' is not a training split: set it "
+                                                      "to train .* or test"):
+        dataset.grading_splits()
+
+
+def test_prepare_downloads_the_stand_in_and_its_holdout_only(server, shared_cache, fresh_cache, monkeypatch):
+    """With ASG01_TRAIN_SPLIT=test, does prepare download and verify the test and dig files, and nothing else?"""
+    from mlpcourse import dataset
+
+    _serve(server, shared_cache, TEST_IMAGES, TEST_LABELS, DIG_IMAGES, DIG_LABELS)
+    monkeypatch.setenv("KANNADA_MNIST_URL", server.url)
+    monkeypatch.setenv("ASG01_TRAIN_SPLIT", "test")
+    lines = []
+    assert dataset.prepare(COURSE, log=lines.append) == fresh_cache
+    assert sorted(p.name for p in fresh_cache.iterdir()) == sorted([TEST_IMAGES, TEST_LABELS, DIG_IMAGES, DIG_LABELS])
+    assert len(lines) == 4 and all(line.startswith("downloading ") for line in lines)
+    served = len(server.requests)
+    dataset.prepare(COURSE, log=lines.append)  # all cached now: verified, not downloaded again
+    assert len(server.requests) == served and len(lines) == 4
+
+
+def test_prepare_names_the_missing_training_images_and_the_settings(server, shared_cache, fresh_cache, monkeypatch):
+    """When the 60k training images cannot be downloaded, is the one-line error about them, naming both settings?"""
+    from mlpcourse import dataset
+
+    _serve(server, shared_cache, TEST_IMAGES, TEST_LABELS, TRAIN_LABELS)
+    monkeypatch.setenv("KANNADA_MNIST_URL", server.url)
+    monkeypatch.delenv("ASG01_TRAIN_SPLIT", raising=False)
+    with pytest.raises(dataset.DataUnavailable) as info:
+        dataset.prepare(COURSE, log=lambda line: None)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("cannot grade: the training split 'train' of Kannada-MNIST")
+    assert TRAIN_IMAGES in message and "HTTP 404" in message
+    assert "KANNADA_MNIST_URL" in message and "KANNADA_MNIST_DIR" in message
+
+
+def test_prepare_refuses_a_corrupt_cached_holdout(shared_cache, tmp_path, monkeypatch):
+    """Is a cached holdout file that is not the official one reported (one line), not graded with?"""
+    from mlpcourse import dataset
+
+    cache = tmp_path / "cache"
+    shutil.copytree(shared_cache, cache)
+    (cache / DIG_LABELS).chmod(0o644)
+    (cache / DIG_LABELS).write_bytes(b"not the labels")
+    monkeypatch.setenv("KANNADA_MNIST_DIR", str(cache))
+    monkeypatch.setenv("ASG01_TRAIN_SPLIT", "test")
+    with pytest.raises(dataset.DataUnavailable, match=f"the holdout split 'dig' .*The cached file {cache / DIG_LABELS} "
+                                                      "is not the official"):
+        dataset.prepare(COURSE, log=lambda line: None)
+
+
+def test_autograde_hook_prepares_once_and_stops_nbgrader_when_it_cannot(server, shared_cache, fresh_cache,
+                                                                        monkeypatch):
+    """Does the nbgrader hook fetch the data before the first submission only, and exit (not raise) when it cannot?"""
+    from mlpcourse import dataset
+
+    monkeypatch.setenv("ASG01_TRAIN_SPLIT", "test")
+    monkeypatch.setenv("KANNADA_MNIST_URL", server.url)  # serves nothing yet
+    with pytest.raises(SystemExit) as info:
+        dataset.autograde_hook(COURSE)(assignment="asg01", student="ada", notebooks=[])
+    assert str(info.value.code).startswith("error: cannot grade: the training split 'test'")
+    _serve(server, shared_cache, TEST_IMAGES, TEST_LABELS, DIG_IMAGES, DIG_LABELS)
+    hook = dataset.autograde_hook(COURSE)
+    hook(assignment="asg01", student="ada", notebooks=[])
+    served = len(server.requests)
+    for name in (TEST_IMAGES, DIG_LABELS):
+        (fresh_cache / name).unlink()
+    hook(assignment="asg01", student="ben", notebooks=[])  # not checked again within one nbgrader run
+    assert len(server.requests) == served and not (fresh_cache / TEST_IMAGES).exists()

@@ -120,5 +120,5 @@ def test_grade_on_a_cluster_needs_a_shared_gradebook_before_any_work(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mlpcourse", "grade", "--course-dir", str(course),
                              "--zip", str(tmp_path / "submissions.zip"), "--scheduler", "tcp://127.0.0.1:9"],
                             capture_output=True, text=True)
-    assert result.returncode == 2 and "--scheduler needs --db-url" in result.stdout
+    assert result.returncode == 2 and "--scheduler needs --db-url" in result.stderr
     assert not course.exists()  # nothing collected

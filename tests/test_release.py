@@ -66,6 +66,46 @@ def test_release_is_colab_ready():
         assert marker.lower() not in text, marker
 
 
+def _colab_setting(course_dir):
+    """``(repository, branch)`` of ``c.ColabLinks`` in a course's nbgrader_config.py."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
+    return config.ColabLinks.repository, config.ColabLinks.get("branch", "main")
+
+
+def test_release_links_colab_from_the_course_setting():
+    """Do the release's badge and helper-file URL come from c.ColabLinks, and the master hold only placeholders?"""
+    repository, branch = _colab_setting(paths.ROOT)
+    cells = notebook.cells_by_grade_id(notebook.read(paths.RELEASE_NOTEBOOK))
+    badge = (f"(https://colab.research.google.com/github/{repository}/blob/{branch}/release/asg01/asg01.ipynb)")
+    assert badge in cells["header"].source
+    files = f'"https://raw.githubusercontent.com/{repository}/{branch}/release/asg01/"'
+    assert f'os.environ.get("ASG01_BASE_URL", {files})' in cells["setup"].source
+    master = notebook.cells_by_grade_id(notebook.read(paths.MASTER))
+    assert release.NOTEBOOK_URL in master["header"].source and release.FILES_URL in master["setup"].source
+    assert release.colab_links(paths.MASTER) == []
+
+
+@pytest.mark.slow
+def test_a_new_colab_setting_is_reported_stale_then_released(course):
+    """After the one-line Colab change, does the check name old and new links, and `release` write the new ones?"""
+    config = course / "nbgrader_config.py"
+    text = config.read_text()
+    line = f'c.ColabLinks.repository = "{_colab_setting(course)[0]}"'
+    assert text.count(line) == 1
+    config.write_text(text.replace(line, 'c.ColabLinks.repository = "uni-example/ml-101"'))
+    old = release.colab_links(course / "release" / "asg01" / "asg01.ipynb")
+    new = ["https://colab.research.google.com/github/uni-example/ml-101/blob/main/release/asg01/asg01.ipynb",
+           "https://raw.githubusercontent.com/uni-example/ml-101/main/release/asg01/"]
+    reasons = [reason for reason in release.stale_reasons(course) if reason.startswith("asg01.ipynb")]
+    assert reasons == [f"asg01.ipynb differs: built with the Colab links {' '.join(old)}, but c.ColabLinks in "
+                       f"nbgrader_config.py now gives {' '.join(new)}"]
+    release.generate(course)
+    assert release.colab_links(course / "release" / "asg01" / "asg01.ipynb") == new
+    assert release.stale_reasons(course) == []
+
+
 def test_release_points_table_matches_the_grade_cells():
     """Do the points in the notebook's header table add up from the grade cells' metadata?"""
     nb = notebook.read(paths.MASTER)

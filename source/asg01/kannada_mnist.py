@@ -169,8 +169,9 @@ def _verify(path, filename, what, fix):
 def _download_error(url, filename, reason):
     return DownloadError(
         f"Could not download {filename} from {url}: {reason}. Check your internet "
-        "connection and try again, or, to work offline, set KANNADA_MNIST_DIR to a "
-        "folder that already holds the official Kannada-MNIST files."
+        "connection and try again, set KANNADA_MNIST_URL to a mirror that serves the "
+        "files, or, to work offline, set KANNADA_MNIST_DIR to a folder that already "
+        "holds the official Kannada-MNIST files."
     )
 
 
