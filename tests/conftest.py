@@ -44,3 +44,22 @@ def grading_env(kannada_cache, monkeypatch):
 def course(tmp_path, grading_env):
     """A scratch copy of the course (config, source, release, tests_assets)."""
     return grading.make_course(tmp_path / "course")
+
+
+@pytest.fixture(scope="module")
+def ref():
+    """The master notebook's solution as a module (relu, MLP, SGD, ...)."""
+    from mlpcourse import notebook
+
+    return notebook.reference_module()
+
+
+@pytest.fixture(scope="module")
+def checks():
+    """The check helpers (``source/asg01/asg01_checks.py``) loaded in this process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("asg01_checks", paths.SOURCE / "asg01_checks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

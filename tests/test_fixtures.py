@@ -80,3 +80,19 @@ def test_write_npz_is_byte_stable(tmp_path):
     fixtures.write_npz(tmp_path / "two.npz", dict(reversed(list(arrays.items()))))
     assert (tmp_path / "one.npz").read_bytes() == (tmp_path / "two.npz").read_bytes()
     assert fixtures.read_npz(tmp_path / "one.npz")["c"].shape == ()
+
+
+def test_edge_cases_hold_what_the_tests_say():
+    """Do the integer, float32 and very negative cases have the dtype and range that make them edge cases?"""
+    public, hidden = fixtures.read_npz(paths.PUBLIC_FIXTURES), fixtures.read_npz(paths.HIDDEN_FIXTURES)
+    for arrays, key in [(public, "act/int/x"), (public, "softmax/int/logits"), (hidden, "act/integers/x"),
+                        (hidden, "softmax/integers/logits")]:
+        assert arrays[key].dtype == np.int64, key
+    float32_overflow = np.log(np.finfo(np.float32).max)  # 88.7
+    for arrays, key in [(public, "softmax/float32_overflow/logits"), (hidden, "softmax/float32_large/logits")]:
+        logits = arrays[key]
+        assert logits.dtype == np.float32 and logits.max() > float32_overflow, key
+        assert logits.max() < 700, key  # below the threshold a "shift only when large" softmax uses
+    float64_underflow = np.log(np.finfo(np.float64).smallest_subnormal)  # -744.4
+    for arrays, key in [(public, "softmax/very_negative/logits"), (hidden, "softmax/negative_rows/logits")]:
+        assert arrays[key].max() < float64_underflow, key

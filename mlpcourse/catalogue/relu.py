@@ -104,6 +104,14 @@ EQUIVALENTS = [
             out[out < 0] = 0
             return out
     """),
+    equivalent("relu", "relu_zeros_like",
+               "fills np.zeros_like(x): integer in, integer out, and the values are exact", """
+        def relu(x, deriv=False):
+            out = np.zeros_like(x)
+            positive = x > 0
+            out[positive] = 1 if deriv else x[positive]
+            return out
+    """),
     equivalent("relu", "relu_logs_warning", "correct, but logs a debugging line (to stderr) at every call", """
         import logging
 

@@ -73,6 +73,40 @@ MUTANTS = [
                 return (sigmoid(x + h) - sigmoid(x - h)) / (2 * h)
             return 1 / (1 + np.exp(-x))
     """),
+    mutant("sigmoid", "sigmoid_deriv_exp_ratio",
+           "derivative as exp(-x) / (1 + exp(-x))**2: inf / inf = nan for x = -1000", """
+        def sigmoid(x, deriv=False):
+            if deriv:
+                return np.exp(-x) / (1 + np.exp(-x)) ** 2
+            return 1 / (1 + np.exp(-x))
+    """),
+    mutant("sigmoid", "sigmoid_deriv_exp_ratio_positive",
+           "derivative as exp(x) / (1 + exp(x))**2: inf / inf = nan for x = 1000", """
+        def sigmoid(x, deriv=False):
+            if deriv:
+                return np.exp(x) / (1 + np.exp(x)) ** 2
+            return 1 / (1 + np.exp(-x))
+    """),
+    mutant("sigmoid", "sigmoid_zeros_like",
+           "stable two-branch form filling np.zeros_like(x): integer input gives truncated integers", """
+        def sigmoid(x, deriv=False):
+            s = np.zeros_like(x)
+            positive = x >= 0
+            s[positive] = 1 / (1 + np.exp(-x[positive]))
+            e = np.exp(x[~positive])
+            s[~positive] = e / (1 + e)
+            return s * (1 - s) if deriv else s
+    """),
+    mutant("sigmoid", "sigmoid_inplace_on_copy",
+           "works in place on x.copy() (np.exp(s, out=s)): an integer copy cannot hold the floats", """
+        def sigmoid(x, deriv=False):
+            s = x.copy()
+            np.negative(s, out=s)
+            np.exp(s, out=s)
+            s += 1
+            np.reciprocal(s, out=s)
+            return s * (1 - s) if deriv else s
+    """),
 ]
 
 EQUIVALENTS = [
@@ -106,6 +140,16 @@ EQUIVALENTS = [
             if deriv:
                 return e / (1 + e) ** 2
             return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    """),
+    equivalent("sigmoid", "sigmoid_zeros_float",
+               "stable two-branch form filling np.zeros(np.shape(x)) (floats, whatever the input's dtype)", """
+        def sigmoid(x, deriv=False):
+            s = np.zeros(np.shape(x))
+            positive = x >= 0
+            s[positive] = 1 / (1 + np.exp(-x[positive]))
+            e = np.exp(x[~positive])
+            s[~positive] = e / (1 + e)
+            return s * (1 - s) if deriv else s
     """),
     equivalent("sigmoid", "sigmoid_clipped_input", "clips x to [-500, 500] before the naive formula", """
         def sigmoid(x, deriv=False):
