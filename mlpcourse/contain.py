@@ -20,18 +20,29 @@ hang the grader with one loop, and score by replacing what the tests use.
   happened and the cells after it as not run; the submission keeps the points of
   the cells before; other submissions never notice (each has its own kernel);
 - **output**: at most ``output_limit`` bytes of output per cell are kept;
-- **scores**: a test cell that passes in the kernel is run again by the grader with
-  trusted code (:mod:`mlpcourse.judge`); it keeps its points only if that passes
-  too. Output on stderr no longer zeroes a test cell: a test fails by raising.
+- **structure**: before anything runs, the cells are laid out as the release does
+  (:mod:`mlpcourse.structure`): a moved locked cell goes back to its place;
+- **scores come from verdicts only**: a test cell keeps its points only if it raised
+  nothing in the kernel and nothing when the grader ran it again with trusted code
+  (:mod:`mlpcourse.judge`). Visible tests are re-run right after their cell; hidden
+  tests after the notebook's last cell (then the kernel is stopped), so that hidden
+  inputs never reach a later cell's output. When all cells have run, every test
+  cell's outputs are rebuilt from its verdict (:func:`verdict_outputs`): nothing
+  student code prints, displays or returns (an ``execute_result``, a replaced
+  display hook, a stderr stream) can change what nbgrader scores;
+- **what the kernel sees**: the released helper files and the student's own files
+  (never a notebook: nbgrader's working copy holds the restored locked cells), and
+  only the data files named in ``data_files``.
 
-What the run did (cells, times, timeouts, crashes, the grader's verdicts, what
-student code changed) is written to ``run.json`` (see :mod:`mlpcourse.records`), for
-:mod:`mlpcourse.tamper` and the TA.
+What the run did (cells, times, timeouts, crashes, the grader's verdicts and their
+student-safe messages, what student code changed) is written to ``run.json`` (see
+:mod:`mlpcourse.records`), for :mod:`mlpcourse.tamper`, the feedback and the TA.
 """
 
 import json
 import os
 import pathlib
+import resource
 import secrets
 import time
 from queue import Empty
@@ -47,7 +58,10 @@ from nbgrader.preprocessors import Execute
 from nbconvert.preprocessors.execute import NotebookClient
 from traitlets import Bool, Dict, Integer, List, Unicode
 
-from mlpcourse import inkernel, judge, records, sandbox
+from mlpcourse import inkernel, judge, records, sandbox, structure
+
+# Verdicts of a test cell (run.json's "verdict").
+PASSED, FAILED, NOT_RUN = "passed", "failed", "not run"
 
 
 def _error_output(ename, message):
@@ -59,13 +73,44 @@ def _has_error(cell):
     return any(output.output_type == "error" for output in cell.get("outputs", []))
 
 
+def verdict_outputs(outputs, verdict, message):
+    """A test cell's outputs rebuilt so that nbgrader's scoring reads only ``verdict``.
+
+    nbgrader's ``determine_grade`` scores a code cell by its first error, stderr
+    stream or ``execute_result``; all three are in student code's reach. Here an
+    ``execute_result`` becomes a ``display_data`` and a stderr stream becomes stdout
+    (both still shown), an error output is kept only under a failed verdict, and a
+    failed or not-run verdict puts the grader's own error output first.
+    """
+    rebuilt = []
+    for output in outputs:
+        kind = output.get("output_type")
+        if kind == "execute_result":
+            rebuilt.append(nbformat.v4.new_output("display_data", data=output.get("data", {}),
+                                                  metadata=output.get("metadata", {})))
+        elif kind == "stream" and output.get("name") != "stdout":
+            text = "".join(f"[stderr] {line}" for line in str(output.get("text", "")).splitlines(keepends=True))
+            rebuilt.append(nbformat.v4.new_output("stream", name="stdout", text=text))
+        elif kind == "error" and verdict == PASSED:
+            text = f"[an error output, although the test passed] {output.get('ename')}: {output.get('evalue')}\n"
+            rebuilt.append(nbformat.v4.new_output("stream", name="stdout", text=text))
+        elif kind in ("stream", "display_data", "error"):
+            rebuilt.append(output)
+    if verdict != PASSED:
+        rebuilt.insert(0, _error_output("NotRun" if verdict == NOT_RUN else "TestFailed", message))
+    return rebuilt
+
+
 class ContainedExecute(Execute):
     """nbgrader's Execute, run in a sandbox, with time limits per cell and per
     notebook, crash handling, output limits, and test cells re-run by the grader."""
 
     timeout = Integer(
         120, allow_none=True,
-        help="Seconds any one cell may run (unless cell_timeouts names it)").tag(config=True)
+        help="Seconds any one cell that is not a test may run (unless cell_timeouts names it)").tag(config=True)
+    test_timeout = Integer(
+        60, help="Seconds a test cell may run, in the kernel and again in the grader's re-run "
+                 "(unless cell_timeouts names it)").tag(config=True)
     cell_timeouts = Dict(
         {}, help="Seconds for named cells (grade_id -> seconds), e.g. the training cell").tag(config=True)
     total_timeout = Integer(
@@ -74,6 +119,12 @@ class ContainedExecute(Execute):
         10, help="Seconds a timed-out cell has to stop after the interrupt before the kernel is killed"
     ).tag(config=True)
     memory_limit = Integer(4 * 2**30, help="Bytes of address space per kernel process").tag(config=True)
+    grader_memory_limit = Integer(
+        6 * 2**30,
+        help="Bytes of address space of the grading process (nbgrader autograde, run by the course's grade "
+             "command). RLIMIT_AS counts virtual memory: the reference run's grader peaks at 0.85 GiB with 2 "
+             "BLAS threads, and a session may hold 0.5 GiB the kernel sent. Kernels start under it and can "
+             "only lower their own limit, so it must not be below memory_limit").tag(config=True)
     process_limit = Integer(256, help="Processes and threads of one kernel").tag(config=True)
     file_size_limit = Integer(256 * 2**20, help="Largest file the kernel may write (bytes)").tag(config=True)
     open_files_limit = Integer(1024, help="Open files per kernel process").tag(config=True)
@@ -84,32 +135,55 @@ class ContainedExecute(Execute):
     data_env = Dict(
         {}, help="Environment variables naming data folders (name -> folder): the kernel gets them, "
                  "and may read the folders (it has no network to download anything)").tag(config=True)
+    data_files = Dict(
+        {}, help="For a data folder of data_env (name -> list of file names): the only files of it the "
+                 "kernel may read. A folder not named here is readable whole").tag(config=True)
     hidden_directory = Unicode(
         "", help="Folder of the hidden test modules (never visible to the kernel)").tag(config=True)
     use_sandbox = Bool(
         True, help="Run kernels in a sandbox when the machine allows it").tag(config=True)
     rerun_tests = Bool(
-        True, help="Re-run passing test cells in the grader's process. If False, the hidden tests run in "
-                   "the kernel as in plain nbgrader, and the kernel can read their folder").tag(config=True)
+        True, help="Re-run passing test cells in the grader's process and score by verdicts. False is for "
+                   "testing the containment alone: tests then score as in plain nbgrader, and the hidden "
+                   "tests run in the kernel, which can read their folder").tag(config=True)
 
     # --- setup ---------------------------------------------------------------------
 
-    def _trusted_code(self):
-        """The instructor's cells of this notebook (from the gradebook) and modules."""
+    def _course_cells(self):
+        """The release's cells, and ``{grade_id: (source, locked, is_test)}`` from the gradebook."""
         info = self.resources["nbgrader"]
+        coursedir = CourseDirectory(config=self.config)
+        release = pathlib.Path(coursedir.format_path(coursedir.release_directory, ".", info["assignment"]))
+        path = release / f"{info['notebook']}.ipynb"
+        if not path.exists():
+            raise RuntimeError(f"{path} does not exist: run `python -m mlpcourse release` first")
+        release_cells = nbformat.read(str(path), as_version=4).cells
         with Gradebook(info["db_url"]) as gradebook:
             notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
-            sources = {cell.name: (cell.source, cell.locked) for cell in notebook.source_cells}
             tests = {cell.name for cell in notebook.grade_cells if cell.cell_type == "code"}
-        cells = []
-        for cell in self.nb.cells:
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if cell.cell_type == "code" and grade_id in sources and (sources[grade_id][1] or grade_id in tests):
-                cells.append((grade_id, sources[grade_id][0], grade_id in tests))
+            cells = {cell.name: (cell.source, cell.locked, cell.name in tests) for cell in notebook.source_cells}
+        return release_cells, cells
+
+    def _trusted_code(self, release_cells, cells):
+        """The instructor's code cells (from the gradebook, in the release's order) and modules."""
+        code = []
+        for cell in release_cells:
+            grade_id = structure.grade_id(cell)
+            if cell.cell_type == "code" and grade_id in cells and (cells[grade_id][1] or cells[grade_id][2]):
+                code.append((grade_id, cells[grade_id][0], cells[grade_id][2]))
         coursedir = CourseDirectory(config=self.config)
-        source_dir = coursedir.format_path(coursedir.source_directory, ".", info["assignment"])
+        source_dir = coursedir.format_path(coursedir.source_directory, ".", self.resources["nbgrader"]["assignment"])
         module_dirs = [source_dir] + ([self.hidden_directory] if self.hidden_directory else [])
-        return judge.TrustedCode(module_dirs, cells)
+        return judge.TrustedCode(module_dirs, code)
+
+    def _readable_data(self, env):
+        """The data paths the kernel may read: each data_env folder, or only its data_files."""
+        paths = []
+        for name in self.data_env:
+            folder = pathlib.Path(env[name])
+            files = self.data_files.get(name)
+            paths += [str(folder)] if files is None else [str(folder / file) for file in files]
+        return paths
 
     def create_kernel_manager(self):
         self.km = AsyncKernelManager(
@@ -119,9 +193,14 @@ class ContainedExecute(Execute):
             connection_file=str(self._scratch.connection_file), config=self.config)
         return self.km
 
+    def _test_limit(self, grade_id):
+        """Seconds for the grader's re-run of a test (not bounded by the notebook's deadline)."""
+        return self.cell_timeouts.get(grade_id, self.test_timeout)
+
     def _cell_limit(self, cell):
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        limit = self.cell_timeouts.get(grade_id, self.timeout) or self.total_timeout
+        default = self.test_timeout if self._is_test(grade_id) else self.timeout
+        limit = self.cell_timeouts.get(grade_id, default) or self.total_timeout
         remaining = self._deadline - time.monotonic()
         return max(1, int(min(limit, remaining)))
 
@@ -135,7 +214,17 @@ class ContainedExecute(Execute):
         self._record = {"student": info["student"], "assignment": info["assignment"],
                         "notebook": info["notebook"], "cells": [], "observations": [], "incidents": []}
         self._output_used, self._output_dropped = {}, {}
-        trusted = self._trusted_code() if self.rerun_tests else None
+        _, cap = resource.getrlimit(resource.RLIMIT_AS)
+        if cap != resource.RLIM_INFINITY and cap < self.memory_limit:
+            raise RuntimeError(f"the grading process may use {cap} bytes, less than the kernel's memory_limit "
+                               f"({self.memory_limit}): raise c.ContainedExecute.grader_memory_limit")
+        trusted = None
+        if self.rerun_tests:
+            release_cells, course_cells = self._course_cells()
+            self.nb.cells, self._record["structure"] = structure.restore(
+                self.nb.cells, release_cells,
+                {name: source for name, (source, locked, test) in course_cells.items() if locked or test})
+            trusted = self._trusted_code(release_cells, course_cells)
         mode = sandbox.sandbox_mode() if self.use_sandbox else None
         if mode is None:
             self._incident("the kernel ran without a sandbox (namespaces unavailable or disabled)")
@@ -151,7 +240,7 @@ class ContainedExecute(Execute):
         workdir = self.resources.get("metadata", {}).get("path") or "."
         env = dict(os.environ, NBGRADER_EXECUTION=os.environ.get("NBGRADER_EXECUTION", "autograde"))
         env.update({name: str(pathlib.Path(folder).expanduser()) for name, folder in self.data_env.items()})
-        readable = [*self.readable_paths, *(env[name] for name in self.data_env)]
+        readable = [*self.readable_paths, *self._readable_data(env)]
         in_kernel = [self.hidden_directory] if trusted is None and self.hidden_directory else []
         self._scratch = sandbox.Scratch(workdir, mode, limits, readable + in_kernel, stubs, env, in_kernel)
         self._judge = judge.Judge(self._scratch.judge_socket, trusted)
@@ -160,6 +249,9 @@ class ContainedExecute(Execute):
         self.iopub_timeout = self.interrupt_grace
         # The sandbox goes with the kernel: no need to wait for a polite shutdown.
         self.shutdown_kernel = "immediate"
+        self._replies = {}
+        self._hidden_pending = []  # (index, cell, grade_id, entry) of hidden tests that passed in the kernel
+        self._kernel_lost = False
         started = time.monotonic()
         self._stopped = None
         try:
@@ -171,15 +263,22 @@ class ContainedExecute(Execute):
                 self._deadline = time.monotonic() + self.total_timeout
                 for index, cell in enumerate(self.nb.cells):
                     self._run_cell(index, cell)
+                self._rerun_hidden()
         finally:
             self._judge.close()
             self._record["seconds"] = round(time.monotonic() - started, 2)
             if self._stopped:
                 self._record["kernel_log_tail"] = self._scratch.kernel_log()
             self._scratch.remove()
+            self._apply_verdicts()
             self._write_record()
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    def on_cell_executed(self, **kwargs):
+        """nbgrader's hook (it records a reply's error the outputs lack), plus the reply's status."""
+        super().on_cell_executed(**kwargs)
+        self._replies[kwargs["cell_index"]] = kwargs["execute_reply"]["content"].get("status")
 
     def _incident(self, text, index=None):
         self._record["incidents"].append({"cell": index, "what": text})
@@ -187,7 +286,7 @@ class ContainedExecute(Execute):
     def _run_cell(self, index, cell):
         if cell.cell_type != "code" or not cell.source.strip():
             return
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        grade_id = structure.grade_id(cell)
         entry = {"index": index, "grade_id": grade_id, "test": self._is_test(grade_id)}
         self._record["cells"].append(entry)
         if self._stopped is None and self._deadline - time.monotonic() < 1:
@@ -199,10 +298,12 @@ class ContainedExecute(Execute):
         started = time.monotonic()
         try:
             self.preprocess_cell(cell, self.resources, index)
-            entry["status"] = "error" if _has_error(cell) else "ok"
+            failed = _has_error(cell) or self._replies.get(index) != "ok"
+            entry["status"] = "error" if failed else "ok"
         except DeadKernelError:
             cell.outputs.append(_error_output("KernelDied", self._death_message()))
             entry["status"] = "kernel died"
+            self._kernel_lost = True
             self._stop("the kernel died while running an earlier cell", index)
         except CellTimeoutError:
             cell.outputs.append(_error_output(
@@ -221,47 +322,110 @@ class ContainedExecute(Execute):
                 "stream", name="stdout", text=f"\n[{dropped} bytes of output not kept: limit {self.output_limit}]\n"))
             self._incident(f"output over the limit: {dropped} bytes dropped", index)
         _shorten_errors(cell, self.output_limit)
-        if entry["test"]:
-            _stderr_to_stdout(cell)
         if self._stopped:
             return
         self._judge.sweep()
-        trusted = self._judge.trusted
-        if trusted is None or entry["status"] != "ok":
+        if not entry["test"] or entry["status"] != "ok":
             return
-        if entry["test"]:
+        if self._judge.trusted.cells[grade_id]["hidden"]:
+            self._hidden_pending.append((index, cell, grade_id, entry))
+        else:
             self._rerun(index, cell, grade_id, entry)
-        elif grade_id in trusted.to_record:
-            started = time.monotonic()
-            self._session(lambda session: trusted.record(session, grade_id), index, 60)
-            entry["record_seconds"] = round(time.monotonic() - started, 2)
 
     def _is_test(self, grade_id):
         trusted = self._judge.trusted
         return trusted is not None and grade_id in trusted.cells and trusted.cells[grade_id]["is_test"]
 
+    def _rerun_hidden(self):
+        """Re-run the hidden tests that passed in the kernel, now that no student cell is left to run;
+        then read once more what student code changed."""
+        for index, cell, grade_id, entry in self._hidden_pending:
+            if self._kernel_lost:
+                entry["rerun"] = "not run"
+                entry["rerun_message"] = ("The hidden checks of this test run after the notebook's last cell, "
+                                          f"and the kernel had stopped by then ({self._stopped}), so it scores 0.")
+                continue
+            self._rerun(index, cell, grade_id, entry)
+        if not self._kernel_lost:
+            # What student code changed, read once more at the end: the tamper report must not
+            # depend on whether any test passed (observations arrive with each session).
+            self._session(lambda session: None, None, self.test_timeout)
+
     def _rerun(self, index, cell, grade_id, entry):
-        hidden = self._judge.trusted.cells[grade_id]["hidden"]
         started = time.monotonic()
         result = self._session(lambda session: self._judge.trusted.rerun(session, grade_id), index,
-                               self._cell_limit(cell))
+                               self._test_limit(grade_id))
         entry["rerun_seconds"] = round(time.monotonic() - started, 2)
         if "error" in result:
             entry["rerun"] = "no verdict"
-            message = (f"The grader could not re-run this test outside your notebook's kernel "
-                       f"({result['error']}), so it scores 0.")
-        elif result.get("value") is None:
+            entry["rerun_message"] = (f"The grader could not re-run this test outside your notebook's kernel "
+                                      f"({result['error']}), so it scores 0.")
+            return
+        if result.get("value") is None:
             entry["rerun"] = "passed"
             return
-        else:
-            entry["rerun"] = "failed"
-            message = result["value"]
-            if not hidden:
-                entry["inconsistent"] = True
-                message = ("This test passed in the notebook but failed when the grader re-ran it "
-                           f"outside your kernel:\n{message}")
+        entry["rerun"] = "failed"
+        message = result["value"]
+        if not self._judge.trusted.cells[grade_id]["hidden"]:
+            message = self._explain_inconsistency(index, cell, grade_id, entry, message)
         entry["rerun_message"] = message
-        cell.outputs.append(_error_output("CheckFailure", message))
+
+    def _explain_inconsistency(self, index, cell, grade_id, entry, message):
+        """Why a visible test that passed in the kernel failed in the grader's re-run.
+
+        The test's code runs once more in the kernel, silently. If it fails there too,
+        the student's code keeps state between calls or between objects (a mutable
+        default argument, a class attribute): an honest bug, named as such. If it
+        passes again there, only the grader's trusted run disagrees with the kernel:
+        the record marks the cell ``inconsistent`` for the tamper report.
+        """
+        source = self._judge.trusted.cells[grade_id]["source"]
+        try:
+            reply = self._silent(source, self._test_limit(grade_id))
+            if reply is None:
+                run_sync(self.km.interrupt_kernel)()
+                self._silent(None, self.interrupt_grace)
+        except DeadKernelError:
+            reply = None
+        if reply is not None and reply["content"].get("status") != "ok":
+            entry["state_carried"] = True
+            return ("This test passed when your notebook ran it, but failed when it ran again (the grader "
+                    "re-runs every test with fresh inputs and fresh objects, and running it once more in "
+                    "your kernel fails too). Your code keeps state between calls or between objects: for "
+                    "example a mutable default argument (def __init__(self, velocity=[])), a class "
+                    "attribute shared by all instances, or a global. Make each call and each object start "
+                    f"fresh.\n{message}")
+        entry["inconsistent"] = True
+        return ("This test passed in the notebook but failed when the grader re-ran it "
+                f"outside your kernel:\n{message}")
+
+    def _apply_verdicts(self):
+        """Set every test cell's verdict, message and outputs (see :func:`verdict_outputs`)."""
+        cells = {entry["index"]: entry for entry in self._record["cells"]}
+        for index, cell in enumerate(self.nb.cells):
+            grade_id = structure.grade_id(cell)
+            if cell.cell_type != "code" or not self._is_test(grade_id):
+                continue
+            entry = cells.get(index) or {"index": index, "grade_id": grade_id, "test": True, "status": "not run"}
+            if index not in cells:
+                self._record["cells"].append(entry)
+            entry["verdict"], entry["message"] = self._verdict(entry, cell)
+            cell.outputs = verdict_outputs(cell.get("outputs", []), entry["verdict"], entry["message"])
+        self._record["cells"].sort(key=lambda entry: entry["index"])
+
+    def _verdict(self, entry, cell):
+        """``(verdict, student-safe message)`` of a test cell from what the kernel and the grader found."""
+        if entry.get("status") in (None, "not run"):
+            return NOT_RUN, f"This test was not run: {self._stopped or 'the notebook stopped earlier'}."
+        if entry["status"] != "ok":
+            # The kernel's own run, before any hidden input entered it: its error is the student's to see.
+            error = next((o for o in cell.outputs if o.output_type == "error"), None)
+            if error is None:
+                return FAILED, "This test failed when your notebook ran it."
+            return FAILED, f"{error.get('ename')}: {error.get('evalue')}"
+        if entry.get("rerun") == "passed":
+            return PASSED, ""
+        return FAILED, entry.get("rerun_message") or "This test was not re-run by the grader, so it scores 0."
 
     def _session(self, work, index, timeout):
         """Let the grader run ``work(session)`` against this kernel; return its result."""
@@ -272,9 +436,10 @@ class ContainedExecute(Execute):
             reply = self._silent(code, timeout + self.interrupt_grace)
         except DeadKernelError:
             reply = None
+            self._kernel_lost = True
             self._incident("the kernel died while the grader re-ran a test", index)
             self._stop("the kernel died while the grader re-ran an earlier test", index)
-        if reply is None and not self._stopped:
+        if reply is None and not self._kernel_lost:
             run_sync(self.km.interrupt_kernel)()
             try:
                 reply = self._silent(None, self.interrupt_grace)
@@ -318,6 +483,7 @@ class ContainedExecute(Execute):
                 return msg
 
     def _kill_kernel(self):
+        self._kernel_lost = True
         try:
             run_sync(self.km.shutdown_kernel)(now=True)
         except Exception as error:  # already gone
@@ -356,11 +522,3 @@ def _shorten_errors(cell, limit):
         if output.output_type == "error":
             output.evalue = output.evalue[:limit]
             output.traceback = [line[:limit] for line in output.traceback[:200]]
-
-
-def _stderr_to_stdout(cell):
-    """Keep a test cell's stderr output, as stdout: nbgrader would score it 0."""
-    for output in cell.outputs:
-        if output.output_type == "stream" and output.name == "stderr":
-            output.name = "stdout"
-            output.text = "".join(f"[stderr] {line}" for line in output.text.splitlines(keepends=True))

@@ -188,13 +188,15 @@ def build_public(ref, checks):
     """The arrays behind the visible tests: small, readable cases."""
     b = _Builder(ref, checks)
     b.activations("act", _rng("act").integers(-10, 11, size=(6, 7)) / 2.0)
-    big = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
-    b.put("act/big_x", big)
-    b.put("act/sigmoid_big", ref.sigmoid(big))
+    b.activations("act/big", np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0]))
+    b.activations("act/int", np.array([-3, -1, 0, 1, 3], dtype=np.int64))
     b.net("ff/two_layer", [6, 5, 4], ["tanh", "identity"], batch=3)
     b.softmax("softmax/random", _rng("softmax/random").normal(size=(7, 5)))
     b.softmax("softmax/equal", np.array([[10.0] * 4, [0.0] * 4]))
     b.softmax("softmax/large", np.array([[1000.0, 999.0, 0.0], [-1000.0, -999.0, -1000.0]]))
+    b.softmax("softmax/very_negative", np.array([[-1000.0, -1001.0, -1002.0], [-2000.0, -1999.0, -1998.0]]))
+    b.softmax("softmax/float32_overflow", np.array([[95.0, 90.0, 80.0], [0.0, 1.0, 2.0]], dtype=np.float32))
+    b.softmax("softmax/int", np.array([[10, 1, 1], [0, -1, 9], [100, -9, 9], [0, 12, 10]], dtype=np.int64))
     b.cross_entropy("cce/small", np.array([0, 2, 0, 1]),
                     np.array([[10, 1, 1], [0, -1, 9], [100, -9, 9], [0.1, 12, 10]], dtype=np.float64))
     b.cross_entropy("cce/random", _one_hot_labels("cce/random", 16, 10),
@@ -213,6 +215,7 @@ def build_hidden(ref, checks):
                                            [30.0, 710.0, 1000.0, 1e5, -1e-8]]))
     b.activations("act/float32", _rng("act/float32").normal(scale=4, size=(5, 6)).astype(np.float32))
     b.activations("act/row", _rng("act/row").normal(size=(1, 9)))
+    b.activations("act/integers", _rng("act/integers").integers(-8, 9, size=(3, 4)))
 
     b.net("ff/batch1", [7, 3, 2], ["tanh", "identity"], batch=1)
     b.net("ff/one_layer", [4, 6], ["logistic"], batch=5)
@@ -233,6 +236,11 @@ def build_hidden(ref, checks):
                                           [-1000.0, -1000.5, -1001.0], [5e4, -5e4, 0.0]]))
     b.softmax("softmax/float32", _rng("softmax/float32").normal(scale=2, size=(5, 4)).astype(np.float32))
     b.softmax("softmax/wide", _rng("softmax/wide").normal(scale=5, size=(3, 50)))
+    # The batch's maximum stays low in both: a softmax that shifts only above some threshold fails.
+    b.softmax("softmax/float32_large",
+              _rng("softmax/float32_large").normal(loc=100, scale=10, size=(4, 5)).astype(np.float32))
+    b.softmax("softmax/negative_rows", _rng("softmax/negative_rows").normal(loc=-900, scale=50, size=(3, 4)))
+    b.softmax("softmax/integers", _rng("softmax/integers").integers(-20, 21, size=(5, 4)))
 
     b.cross_entropy("cce/batch1", np.array([7]), _rng("cce/batch1").normal(size=(1, 10)))
     b.cross_entropy("cce/large_batch", _one_hot_labels("cce/large_batch", 64, 10),

@@ -9,10 +9,12 @@ entry's source (which redefines just that function or class):
   after nbgrader restores the locked cells, in one namespace, up to (not including)
   the data section (``DATA_SECTION``): training needs the digits and ~10 s, and its
   grade cell depends on every function at once (see :func:`skipped_grade_cells`);
-- it scores every grade cell as this course's autograde does: nbgrader's rule
-  (:func:`nbgrader_score`: an error gives 0, an expression result that is a number
-  gives that partial credit, anything else the cell's points), changed as the
-  contained execution of ``nbgrader_config.py`` changes it (see ``CONTAINED``);
+- it scores every grade cell as this course's contained autograde does
+  (:mod:`mlpcourse.contain`): by verdicts only. A test cell keeps its points if it
+  raised nothing where the kernel runs it (hidden checks are stand-ins there) and
+  nothing when run again with the real hidden checks: visible tests right after
+  their cell, hidden tests after the last cell. Nothing a cell prints or returns
+  counts;
 - each entry runs in its own forked process (a mutant may patch numpy or
   ``sys.modules``), in a fresh copy of ``source/asg01`` as working directory and with
   ``tests_assets/asg01`` importable, like a grading kernel under ``nbgrader_config.py``;
@@ -40,16 +42,7 @@ import tempfile
 import time
 import types
 
-from mlpcourse import notebook, paths
-
-# True while nbgrader_config.py grades through mlpcourse.contain.ContainedExecute, which
-# changes nbgrader's rule in three ways: a test cell's stderr output is kept as stdout
-# (plain nbgrader scores the cell 0); in the kernel the hidden checks are stubs that do
-# nothing; and every test cell that passed there is run a second time by the grader,
-# with the real hidden checks, against the student's objects left in the kernel
-# (mlpcourse.judge): the cell keeps its points only if that passes too. The slow test
-# in tests/test_harness.py checks the fast path against real autograde.
-CONTAINED = True
+from mlpcourse import judge, notebook, paths
 
 # The first cell of the training section; the fast path stops before it.
 DATA_SECTION = "load_data"
@@ -126,35 +119,6 @@ def submission(release_nb, entry, master_nb=None):
     target = notebook.cells_by_grade_id(result)[entry.cell]
     target.source = solution_source(notebook.cells_by_grade_id(master_nb)[entry.cell].source, entry.source)
     return result
-
-
-def nbgrader_score(outputs, max_points):
-    """The score nbgrader gives a grade cell with these outputs.
-
-    Mirrors ``nbgrader.utils.determine_grade`` for code cells (importing nbgrader
-    takes seconds, too long for a worker; ``tests/test_harness.py`` checks that the two
-    agree): the first error or stderr stream scores 0, the first execute_result
-    scores its value if it is a number in [0, max_points].
-
-    Parameters
-    ----------
-    outputs : list of dict
-        nbformat outputs (``output_type``, ``name``, ``data``).
-    max_points : float
-    """
-    for output in outputs:
-        kind = output["output_type"]
-        if kind == "error" or (kind == "stream" and output["name"] == "stderr"):
-            return 0.0
-        if kind == "execute_result":
-            try:
-                grade = float(output["data"]["text/plain"])
-            except ValueError:
-                return max_points
-            if grade > max_points:
-                raise ValueError("partial credit cannot be greater than maximum points for cell")
-            return grade if grade >= 0 else max_points
-    return max_points
 
 
 # How each graded function is called in the student's notebook, as messages must name it.
@@ -291,43 +255,31 @@ def autograde(entries, course_dir, nb=None):
 # Worker side: runs in `python -m mlpcourse.harness JOB.json`, prints one JSON line
 # per entry.
 
-class _Capture:
-    """Everything written to file descriptors 1 and 2, per cell (Python and C writes)."""
+def _silence_output():
+    """Send this process's file descriptors 1 and 2 (Python and C writes) to /dev/null.
 
-    def __init__(self):
-        self.files = {fd: tempfile.TemporaryFile() for fd in (1, 2)}
-        for fd, handle in self.files.items():
-            os.dup2(handle.fileno(), fd)
-
-    def reset(self):
-        for handle in self.files.values():
-            handle.seek(0)
-            handle.truncate()
-
-    def read(self, fd):
-        (sys.stdout if fd == 1 else sys.stderr).flush()
-        handle = self.files[fd]
-        handle.seek(0)
-        return handle.read().decode("utf-8", "replace")
+    The worker's stdout carries its results: nothing a cell prints may reach it.
+    """
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
 
 def _execute(source, namespace, filename):
-    """Run one cell like a kernel; return its nbformat outputs (streams excluded)."""
-    outputs = []
+    """Run one cell like a kernel; return the exception it raised, or None."""
     try:
         tree = ast.parse(source, filename)
-        last = None
-        # Like IPython: the value of a final expression is displayed unless ';' ends it.
-        if tree.body and isinstance(tree.body[-1], ast.Expr) and not source.rstrip().endswith(";"):
+        # Like IPython, the value of a final expression is evaluated (and shown: not scored).
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
-        exec(compile(tree, filename, "exec"), namespace)
-        if last is not None:
-            value = eval(compile(last, filename, "eval"), namespace)
-            if value is not None:
-                outputs.append({"output_type": "execute_result", "data": {"text/plain": repr(value)}})
+            exec(compile(tree, filename, "exec"), namespace)
+            eval(compile(last, filename, "eval"), namespace)
+        else:
+            exec(compile(tree, filename, "exec"), namespace)
     except BaseException as error:  # noqa: B036 (a kernel reports SystemExit too)
-        outputs.append({"output_type": "error", "ename": type(error).__name__, "evalue": str(error)})
-    return outputs
+        return error
+    return None
 
 
 _ABSENT = object()
@@ -346,49 +298,53 @@ def _child(job, entry, write_fd):
     """Execute the cells for one entry; send one JSON line per cell to write_fd."""
     os.chdir(job["workdir"])
     hidden = {name: sys.modules[name] for name in job["hidden_modules"]}
-    # What the kernel imports: with contained grading, the hidden checks run only in the re-run.
-    kernel_modules = {name: _stub(module) for name, module in hidden.items()} if CONTAINED else hidden
-    sys.modules.update(kernel_modules)
-    capture = _Capture()
+    # What the kernel imports: the hidden checks run only in the grader's re-run.
+    sys.modules.update({name: _stub(module) for name, module in hidden.items()})
+    _silence_output()
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    deferred = []  # hidden tests that passed in the "kernel": re-run after the last cell
+
+    def rerun(number, cell, source):
+        # The grader's run sees the state the kernel's left (class attributes, say), but
+        # imports the real hidden checks; the kernel's modules are put back after.
+        kernel_state = {name: sys.modules.get(name, _ABSENT) for name in hidden}
+        sys.modules.update(hidden)
+        error = _execute(source, namespace, f"<cell {number} {cell['grade_id']}, re-run>")
+        for name, module in kernel_state.items():
+            if module is _ABSENT:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+        if error is None:
+            report(cell, None)
+        elif judge.HIDDEN_BEGIN in source:
+            report(cell, judge.hidden_message(error) if isinstance(error, AssertionError) else judge.HIDDEN_UNEXPECTED)
+        else:
+            report(cell, f"in the grader's re-run: {type(error).__name__}: {error}")
+
+    def report(cell, message):
+        score = cell["points"] if message is None else 0.0
+        channel.write(json.dumps({"grade_id": cell["grade_id"], "score": score,
+                                  "max": cell["points"], "message": message}) + "\n")
+
     with os.fdopen(write_fd, "w", buffering=1) as channel:
         for number, cell in enumerate(job["cells"]):
             source = cell["source"]
             if cell["grade_id"] == entry["cell"]:
                 source = solution_source(source, entry["source"])
-            capture.reset()
-            outputs = _execute(source, namespace, f"<cell {number} {cell['grade_id']}>")
-            stderr = capture.read(2)
+            error = _execute(source, namespace, f"<cell {number} {cell['grade_id']}>")
             if cell["points"] is None:
-                error = next((o for o in outputs if o["output_type"] == "error"), None)
-                if error:
+                if error is not None:
                     channel.write(json.dumps({"grade_id": cell["grade_id"], "ungraded_error":
-                                              f"{error['ename']}: {error['evalue']}"}) + "\n")
-                continue
-            if stderr and not CONTAINED:
-                outputs.insert(0, {"output_type": "stream", "name": "stderr", "text": stderr})
-            if CONTAINED and not any(o["output_type"] == "error" for o in outputs):
-                # The grader's run sees the state the kernel's left (class attributes, say),
-                # but imports the real hidden checks; the kernel's modules are put back after.
-                kernel_state = {name: sys.modules.get(name, _ABSENT) for name in hidden}
-                sys.modules.update(hidden)
-                rerun = _execute(source, namespace, f"<cell {number} {cell['grade_id']}, re-run>")
-                for name, module in kernel_state.items():
-                    if module is _ABSENT:
-                        sys.modules.pop(name, None)
-                    else:
-                        sys.modules[name] = module
-                outputs += [dict(o, evalue=f"in the grader's re-run: {o['evalue']}")
-                            for o in rerun if o["output_type"] == "error"]
-            score = nbgrader_score(outputs, cell["points"])
-            message = None
-            if score < cell["points"]:
-                first = next(o for o in outputs if o["output_type"] in ("error", "stream", "execute_result"))
-                message = (f"{first['ename']}: {first['evalue']}" if first["output_type"] == "error"
-                           else f"stderr: {first['text']}" if first["output_type"] == "stream"
-                           else f"partial credit {first['data']['text/plain']}")
-            channel.write(json.dumps({"grade_id": cell["grade_id"], "score": score,
-                                      "max": cell["points"], "message": message}) + "\n")
+                                              f"{type(error).__name__}: {error}"}) + "\n")
+            elif error is not None:
+                report(cell, f"{type(error).__name__}: {error}")
+            elif judge.HIDDEN_BEGIN in source:
+                deferred.append((number, cell, source))
+            else:
+                rerun(number, cell, source)
+        for number, cell, source in deferred:
+            rerun(number, cell, source)
 
 
 def _run_entry(job, entry):

@@ -6,23 +6,24 @@ check helpers, ``sys.modules``, IPython's exception handling, the kernel's repli
 So while grading (see :class:`mlpcourse.contain.ContainedExecute`), every test cell
 that passes in the kernel is run a second time here, in the grader's process:
 
-- with trusted code only: the instructor's cells as stored in the gradebook (the
-  imports, functions and classes of the locked cells, then the test cell itself),
-  the check helpers and hidden checks loaded from the course's own files, numpy as
-  imported by the grader;
-- with data recorded by the grader: values that locked cells computed (``x_val``,
-  ``y_val``) are fetched right after those cells ran, so later student cells cannot
-  swap them;
-- with the student's functions, classes and objects left in the kernel: a name the
-  trusted code does not define is looked up in the kernel, and calls, attribute reads
-  and writes go there through :func:`mlpcourse.inkernel.serve` (a Unix socket). Only
-  plain data comes back (numbers, strings, numeric arrays, lists, tuples, dicts),
-  so no object of the student's (an ``__eq__`` that always says yes, an ndarray
-  subclass) ever reaches a comparison.
+- with trusted code only: the instructor's cells as stored in the gradebook, in the
+  release's order (the imports, functions and classes of the locked cells before the
+  test, then the test cell itself), the check helpers and hidden checks loaded from
+  the course's own files, numpy as imported by the grader;
+- with the student's functions, classes, objects and data left in the kernel: a name
+  the trusted code does not define is looked up in the kernel, and calls, attribute
+  reads and writes go there through :func:`mlpcourse.inkernel.serve` (a Unix
+  socket). Only plain data comes back (numbers, strings, numeric arrays, lists,
+  tuples, dicts), so no object of the student's (an ``__eq__`` that always says yes,
+  an ndarray subclass) ever reaches a comparison. Values a locked cell computed in
+  the kernel (``x_val``) are the student's data like any other: a check that needs
+  trusted data computes it here from the course's files (test_training's held-out
+  digits, whose labels never enter the kernel).
 
-The hidden fixtures are read here and never enter the kernel; failure messages of
-hidden checks are stripped of reference values (:func:`redact`). The cell scores its
-points only if both runs pass.
+The hidden fixtures are read here and never enter the kernel. A hidden check's
+failure message is built from an allow-list (:func:`hidden_message`): the check's
+own words, never values nor anything the student's code produced. The cell scores
+its points only if both runs pass.
 """
 
 import ast
@@ -30,7 +31,6 @@ import builtins
 import functools
 import importlib
 import pathlib
-import re
 import socket
 import threading
 import time
@@ -43,14 +43,12 @@ from mlpcourse import inkernel
 # nbgrader's markers around hidden tests (ClearHiddenTests' default delimiters).
 HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
 
-# Statements of locked cells that the grader runs to define its trusted names (imports
-# are bound lazily: a test that never uses matplotlib does not pay for importing it).
-DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# Statements of locked cells that the grader runs to define its trusted names; their
+# imports are bound lazily (a test that never uses matplotlib does not pay for importing it).
 FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
-
-# Characters of a student's own exception message shown for a hidden check.
-OWN_MESSAGE_LIMIT = 200
+# Shown for a hidden check that stopped on something other than the check helpers' failure.
+HIDDEN_UNEXPECTED = "a hidden check stopped on an error in your code"
 
 
 class JudgeError(Exception):
@@ -86,14 +84,21 @@ class Remote:
         return self._node.get("repr", "<remote object>")
 
 
-@functools.lru_cache(maxsize=None)
+# The kernel names the types it sends: the caches of classes made for them are bounded,
+# and so are the names.
+CLASS_CACHE = 256
+NAME_LIMIT = 64
+
+
+@functools.lru_cache(maxsize=CLASS_CACHE)
 def _remote_class(type_name):
-    name = type_name if type_name.isidentifier() else "object"
+    name = type_name[:NAME_LIMIT] if type_name.isidentifier() else "object"
     return type(name, (Remote,), {"__module__": "kernel"})
 
 
 def remote_exception(type_name, message):
     """The exception to raise here for one raised by student code in the kernel."""
+    type_name = type_name[:NAME_LIMIT]
     cls = getattr(builtins, type_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Exception)):
         cls = _exception_class(type_name if type_name.isidentifier() else "Exception")
@@ -103,7 +108,7 @@ def remote_exception(type_name, message):
         return _exception_class(type_name)(message)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=CLASS_CACHE)
 def _exception_class(name):
     return type(name, (Exception,), {"__module__": "kernel"})
 
@@ -113,8 +118,8 @@ class Session:
 
     Parameters
     ----------
-    sock : socket.socket
-        Connected, with the kernel's hello already read.
+    sock : mlpcourse.inkernel.Connection
+        The kernel's connection (bounded per session), its hello already read.
     trusted : TrustedCode
         For sending trusted functions and objects by name.
     deadline : float
@@ -125,21 +130,19 @@ class Session:
         self.sock = sock
         self.trusted = trusted
         self.deadline = deadline
-        self.requests = 0
 
     def _request(self, header, arrays=None):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise JudgeError("the time for this test ran out")
         self.sock.settimeout(remaining)
-        self.requests += 1
         try:
             inkernel.send(self.sock, header, arrays)
             reply, arrays = inkernel.receive(self.sock)
         except (OSError, EOFError, inkernel.ProtocolError) as error:
             raise JudgeError(f"lost contact with the kernel ({type(error).__name__}: {error})") from None
         if reply.get("op") == "raise":
-            raise remote_exception(str(reply.get("type")), str(reply.get("message")))
+            raise remote_exception(str(reply.get("type")), str(reply.get("message"))[:inkernel.TEXT_LIMIT])
         return reply, arrays
 
     def _decoder(self, arrays):
@@ -251,77 +254,32 @@ def _same_kind(a, b):
     return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or (type(a) is type(b) and type(a) in (list, dict))
 
 
-def redact(message):
-    """A hidden check's failure message without reference values.
+def hidden_message(error):
+    """The student's message for hidden check failure ``error``, from an allow-list.
 
-    Keeps what helps the student (what, case, shape, index, the value they
-    returned, the hint) and drops the expected value and the size of the error,
-    from which it could be worked out. A message of the student's own exception is
-    cut short, so that it cannot carry the hidden inputs out in bulk.
+    Only the parts that the course's own check code wrote are used (``what``,
+    ``case``, ``hint``, and ``problem`` if it is one of the class's fixed phrases), and
+    the name of the exception the student's code raised if it is a Python builtin.
+    Values, shapes the student's code returned, its exception messages and its names
+    never appear: hidden inputs cannot be carried out through a message. ``error`` must
+    be an instance of a class from a trusted module (see
+    :meth:`TrustedCode.is_trusted_failure`), else only a generic line is given.
     """
-    number = r"[-+]?(?:\d[\d.]*(?:e[-+]?\d+)?|nan|inf)"
-    lines = []
-    for line in message.splitlines():
-        if re.match(r"\s*(absolute|relative) error\b", line):
-            continue
-        line = re.sub(rf"\bexpected {number}, got ({number})(?: \(absolute error {number}\))?",
-                      r"got \1 (the error is larger than allowed)", line)
-        line = re.sub(rf"(expected a finite value) \({number}\)", r"\1", line)
-        raised = re.match(r"(.* raised \w+: )(.*)", line)
-        if raised and len(raised.group(2)) > OWN_MESSAGE_LIMIT:
-            line = raised.group(1) + raised.group(2)[:OWN_MESSAGE_LIMIT] + " [...]"
-        lines.append(line)
+    problems = getattr(type(error), "PROBLEMS", ())
+    problem = getattr(error, "problem", None)
+    if problem not in problems:
+        return HIDDEN_UNEXPECTED
+    error_type = getattr(error, "error_type", "")
+    if error_type:
+        builtin = getattr(builtins, error_type, None)
+        problem += f" ({error_type})" if isinstance(builtin, type) and issubclass(builtin, BaseException) else ""
+    lines = [f"{error.what or 'your code'} {problem}"]
+    if error.case:
+        lines.append(f"  case: {error.case}")
+    if error.hint:
+        lines.append(f"  hint: {error.hint}")
+    lines.append("  (hidden checks do not show values)")
     return "\n".join(lines)
-
-
-def _assigned_names(tree):
-    """Names bound at module level by the statements of ``tree``."""
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.With)):
-            targets = getattr(node, "targets", None) or [getattr(node, "target", None)]
-            if isinstance(node, ast.With):
-                targets = [item.optional_vars for item in node.items if item.optional_vars]
-            for target in targets:
-                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
-        elif isinstance(node, DEFINITIONS):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
-            else:
-                names.add(node.name)
-    return names
-
-
-def _data_names(tree):
-    """Names that the module-level statements of ``tree`` assign values to."""
-    names = set()
-    for node in tree.body:
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
-            targets = [node.target]
-        elif isinstance(node, ast.With):
-            targets = [item.optional_vars for item in node.items if item.optional_vars]
-        for target in targets:
-            names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
-    return names
-
-
-def _function_free_names(node):
-    """Names a function reads that are neither its parameters nor assigned in it."""
-    arguments = node.args
-    params = {a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
-                              *filter(None, [arguments.vararg, arguments.kwarg])]}
-    stored = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    loaded = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return loaded - params - stored
-
-
-def _free_names(tree):
-    """Names read by ``tree`` that it does not bind at module level (an over-estimate)."""
-    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return loaded - _assigned_names(tree)
 
 
 def python_source(cell_source):
@@ -346,7 +304,7 @@ class TrustedCode:
         Later folders win on a name clash.
     cells : list of (str, str, bool)
         ``(grade_id, source, is_test)`` of the notebook's locked and test cells as
-        stored in the gradebook, in the notebook's order.
+        stored in the gradebook, in the release's order.
     """
 
     def __init__(self, module_dirs, cells):
@@ -362,27 +320,12 @@ class TrustedCode:
             tree = ast.parse(python_source(source))
             definitions = ast.Module(body=[n for n in tree.body if isinstance(n, FUNCTIONS)], type_ignores=[])
             self.cells[grade_id] = {
-                "tree": tree, "is_test": is_test, "hidden": HIDDEN_BEGIN in source,
+                "source": source, "tree": tree, "is_test": is_test, "hidden": HIDDEN_BEGIN in source,
                 "code": compile(tree, f"<test {grade_id}>", "exec"),
                 "definitions": compile(definitions, f"<cell {grade_id}>", "exec"),
                 "imports": _imports(tree),
             }
             self.order.append(grade_id)
-        reads = set()
-        for cell in self.cells.values():
-            if cell["is_test"]:
-                reads |= _free_names(cell["tree"])
-            for node in ast.walk(cell["tree"]):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    reads |= _function_free_names(node)
-        self.recorded = {}
-        self.to_record = {}
-        for grade_id in self.order:
-            cell = self.cells[grade_id]
-            if not cell["is_test"]:
-                data = _data_names(cell["tree"]) & reads
-                if data:
-                    self.to_record[grade_id] = sorted(data)
 
     # --- trusted modules -------------------------------------------------------------
 
@@ -416,7 +359,10 @@ class TrustedCode:
 
     def name_of(self, value):
         """``(module, name)`` of a trusted function, or of the class of a trusted object, or None."""
-        named = value if isinstance(value, types.FunctionType) else type(value)
+        return self.name_of_class(value if isinstance(value, types.FunctionType) else type(value))
+
+    def name_of_class(self, named):
+        """``(module, name)`` of a trusted function or class, or None."""
         module = self.modules.get(getattr(named, "__module__", None))
         if module is not None and getattr(module, named.__name__, None) is named:
             return module.__name__, named.__name__
@@ -446,7 +392,6 @@ class TrustedCode:
             if not cell["is_test"]:
                 namespace.lazy.update(cell["imports"])
                 exec(cell["definitions"], namespace)
-                namespace.update(self.recorded.get(earlier, {}))
         return namespace
 
     def resolve(self, module, attribute):
@@ -455,19 +400,6 @@ class TrustedCode:
             return self._import(module, fromlist=("_",) if "." in module else ())
         value = self._import(module, fromlist=(attribute,))
         return getattr(value, attribute)
-
-    def record(self, session, grade_id):
-        """Fetch the data that locked cell ``grade_id`` just computed; return the names kept."""
-        kept = {}
-        for name in self.to_record.get(grade_id, ()):
-            try:
-                value = session.name(name)
-            except KeyError:
-                continue
-            if not _contains_remote(value):
-                kept[name] = value
-        self.recorded[grade_id] = kept
-        return sorted(kept)
 
     def rerun(self, session, grade_id):
         """Run test ``grade_id`` here; return None if it passes, else the failure message."""
@@ -478,20 +410,15 @@ class TrustedCode:
         except JudgeError:
             raise
         except Exception as error:
+            if cell["hidden"]:
+                return hidden_message(error) if self.is_trusted_failure(error) else HIDDEN_UNEXPECTED
             # CheckFailure (an AssertionError) carries a message written for students.
-            message = str(error) if isinstance(error, AssertionError) else f"{type(error).__name__}: {error}"
-            return redact(message) if cell["hidden"] else message
+            return str(error) if isinstance(error, AssertionError) else f"{type(error).__name__}: {error}"
         return None
 
-
-def _contains_remote(value):
-    if isinstance(value, Remote):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_contains_remote(v) for v in value)
-    if isinstance(value, dict):
-        return any(_contains_remote(v) for v in value.values())
-    return False
+    def is_trusted_failure(self, error):
+        """True if ``error``'s class is defined by a trusted module (not rebuilt from the kernel's)."""
+        return self.name_of_class(type(error)) is not None
 
 
 def _imports(tree):
@@ -542,51 +469,73 @@ class Judge:
         sandbox's lifeline.
     """
 
+    # Connections handled at once (each in a thread: a session, or a first message being
+    # read; a grading run needs one at a time), connections left waiting to be accepted
+    # (more wait in the kernel: its connect blocks), and seconds a new connection has to
+    # send its first message.
+    THREADS = 4
+    BACKLOG = 8
+    HELLO_SECONDS = 10
+
     def __init__(self, path, trusted):
         self.path = str(path)
         self.trusted = trusted
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(self.path)
         pathlib.Path(self.path).chmod(0o666)
-        self.server.listen(8)
+        self.server.listen(self.BACKLOG)
         self.observations = []
         self._lock = threading.Lock()
         self._lifelines = []
         self._pending = {}  # token -> (work, result dict, event)
+        self._slots = threading.BoundedSemaphore(self.THREADS)
         self._closed = False
         self._thread = threading.Thread(target=self._accept_loop, name="judge", daemon=True)
         self._thread.start()
 
     def _accept_loop(self):
         while not self._closed:
+            self._slots.acquire()  # accept only when a thread may handle the connection
             try:
                 sock, _ = self.server.accept()
             except OSError:
+                self._slots.release()
                 return
-            threading.Thread(target=self._handle, args=(sock,), daemon=True).start()
+            threading.Thread(target=self._handle, args=(sock,), name="judge-connection", daemon=True).start()
 
     def _handle(self, sock):
-        sock.settimeout(10)
+        """Act on one connection: its first message must arrive within HELLO_SECONDS; every
+        message is bounded by the wire format, and the session's total by inkernel.Connection."""
+        connection = inkernel.Connection(sock)
         try:
-            header, _ = inkernel.receive(sock)
-        except (OSError, EOFError, inkernel.ProtocolError):
-            sock.close()
-            return
-        if header.get("op") == "lifeline":
+            sock.settimeout(self.HELLO_SECONDS)
+            try:
+                header, _ = inkernel.receive(connection)
+            except (OSError, EOFError, inkernel.ProtocolError):
+                sock.close()
+                return
             with self._lock:
-                self._lifelines.append(sock)
-            return
-        with self._lock:
-            pending = self._pending.pop(header.get("token"), None)
-        if header.get("op") != "hello" or pending is None:
-            sock.close()  # a connection the grader did not ask for
-            return
-        work, result, done = pending
+                # The sandbox's lifeline is the first connection, made before the kernel starts.
+                lifeline = header.get("op") == "lifeline" and not self._lifelines
+                if lifeline:
+                    self._lifelines.append(sock)
+                pending = self._pending.pop(header.get("token"), None) if header.get("op") == "hello" else None
+            if lifeline:
+                return
+            if pending is None:
+                sock.close()  # a connection the grader did not ask for
+                return
+            self._run(connection, header, *pending)
+        finally:
+            self._slots.release()
+
+    def _run(self, connection, hello, work, result, done):
+        """Run ``work`` in a session over ``connection``; the kernel's ``hello`` came first."""
         result["connected"] = True
-        observations = header.get("observations")
+        observations = hello.get("observations")
         if isinstance(observations, list):
             result["observations"] = [str(o)[:300] for o in observations[:50]]
-        session = Session(sock, self.trusted, result["deadline"])
+        session = Session(connection, self.trusted, result["deadline"])
         try:
             result["value"] = work(session)
         except JudgeError as error:
@@ -595,7 +544,7 @@ class Judge:
             result["error"] = f"the grader's re-run failed: {type(error).__name__}: {error}"
         finally:
             session.done()
-            sock.close()
+            connection.sock.close()
             done.set()
 
     def expect(self, token, work, timeout):

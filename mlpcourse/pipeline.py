@@ -29,10 +29,12 @@ feedback=True, env=None, release=None)`` grades one submission and returns a
   ``build/submissions/<assignment>/<student>`` and merge the grades.
 """
 
+import contextlib
 import dataclasses
 import html
 import os
 import pathlib
+import resource
 import shutil
 import signal
 import subprocess
@@ -75,11 +77,22 @@ def _config_value(course_dir, section, name, default):
 def run_nbgrader(course_dir, args, timeout, env=None):
     """Run ``nbgrader ARGS`` in ``course_dir``, killed with its kernels after ``timeout`` s.
 
-    Returns ``(returncode or None on timeout, output)``.
+    The process runs under a memory cap (``c.ContainedExecute.grader_memory_limit``): should it ever
+    run away (whatever the wire format's limits missed), it gets a MemoryError and this
+    student is zeroed with the reason, instead of the machine's OOM killer choosing
+    among every grading. Returns ``(returncode or None on timeout, output)``.
     """
+    from mlpcourse.contain import ContainedExecute
+
+    memory = _config_value(course_dir, "ContainedExecute", "grader_memory_limit",
+                           ContainedExecute.class_traits()["grader_memory_limit"].default())
     process = subprocess.Popen(
         [sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=grading.environment(env),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    # Set on the new process (not with preexec_fn: callers run this from threads) before
+    # its interpreter has imported anything.
+    with contextlib.suppress(ProcessLookupError):  # it has already ended
+        resource.prlimit(process.pid, resource.RLIMIT_AS, (memory, memory))
     try:
         output, _ = process.communicate(timeout=timeout)
         return process.returncode, output
@@ -107,8 +120,11 @@ def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=
     """Write the repaired copy of a student's upload; return ``(status, reason)``.
 
     ``status`` is ``"repaired"``, ``"unreadable"`` or ``"no notebook"``; the log goes
-    to ``repair.json``.
+    to ``repair.json``. Whatever the upload holds, it raises only if the course is not
+    ready (no release).
     """
+    from mlpcourse import collect
+
     course_dir = pathlib.Path(course_dir)
     folder = course_dir / "submitted" / student / assignment
     target = course_dir / records.REPAIRED / student / assignment
@@ -116,15 +132,23 @@ def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=
     upload = folder / f"{assignment}.ipynb"
     log_path = records.folder(course_dir, assignment, student) / "repair.json"
     if not upload.exists():
-        others = sorted(p.name for p in folder.glob("*") if p.name != "timestamp.txt") if folder.exists() else []
-        reason = "no notebook was uploaded" + (f" (only {', '.join(others)})" if others else "")
+        if (folder / collect.NO_NOTEBOOK).exists():  # collect says why (e.g. an archive it could not open)
+            reason = "; ".join((folder / collect.NO_NOTEBOOK).read_text().splitlines())
+        else:
+            others = sorted(p.name for p in folder.glob("*") if p.name != "timestamp.txt") if folder.exists() else []
+            reason = "no notebook was uploaded" + (f" (only {', '.join(others)})" if others else "")
         records.write(log_path, {"status": "no notebook", "reason": reason, "log": []})
         return "no notebook", reason
+    release = release or release_notebook(course_dir, assignment)
     try:
-        nb, log = repair.repair(repair.read_upload(upload.read_bytes()), release or release_notebook(course_dir, assignment))
+        nb, log = repair.repair(repair.read_upload(upload.read_bytes()), release)
     except repair.RepairError as error:
         records.write(log_path, {"status": "unreadable", "reason": str(error), "log": []})
         return "unreadable", f"{upload.name}: {error}"
+    except Exception as error:  # a repair bug this upload meets must cost this student only
+        reason = f"the notebook could not be repaired ({type(error).__name__}); tell your TA"
+        records.write(log_path, {"status": "unreadable", "reason": f"{reason}: {error}", "log": []})
+        return "unreadable", f"{upload.name}: {reason}"
     target.mkdir(parents=True)
     import nbformat
 
@@ -139,8 +163,8 @@ def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=
     return "repaired", ""
 
 
-def zero_submission(course_dir, student, reason, assignment=paths.ASSIGNMENT, db_url=None):
-    """Record a submission that could not be graded: every grade cell scores 0."""
+def zero_submission(course_dir, student, reason, assignment=paths.ASSIGNMENT, db_url=None, feedback=True):
+    """Record a submission that could not be graded: every grade cell scores 0; with ``feedback``, a page says why."""
     with Gradebook(db_url or grading.default_db_url(course_dir)) as gradebook:
         gradebook.update_or_create_student(student)
         with gradebook.db.no_autoflush:  # nbgrader adds rows late: SQLAlchemy would warn
@@ -153,6 +177,8 @@ def zero_submission(course_dir, student, reason, assignment=paths.ASSIGNMENT, db
                 comment.auto_comment = reason
         gradebook.db.commit()
     shutil.rmtree(pathlib.Path(course_dir) / "autograded" / student / assignment, ignore_errors=True)
+    if feedback:
+        _write_failure_feedback(course_dir, student, assignment, reason)
 
 
 def _write_failure_feedback(course_dir, student, assignment, reason):
@@ -215,9 +241,7 @@ def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url
         status, reason = _autograde(course_dir, student, assignment, db_url, env)
     if status != "graded":
         # Zero what could not be graded, and tell the student why.
-        zero_submission(course_dir, student, reason, assignment, db_url)
-        if feedback:
-            _write_failure_feedback(course_dir, student, assignment, reason)
+        zero_submission(course_dir, student, reason, assignment, db_url, feedback)
     elif feedback:
         args = ["generate_feedback", assignment, "--student", student, "--force"]
         if db_url:
@@ -235,22 +259,13 @@ def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url
 
 
 def prefetch_data(course_dir, assignment=paths.ASSIGNMENT, log=print):
-    """Fill the dataset cache before grading: kernels have no network.
+    """Fill and verify the dataset cache before grading anyone: kernels have no network.
 
-    Uses the assignment's own loader (``kannada_mnist.py`` in ``source/``) for the
-    splits the notebook reads: ``ASG01_TRAIN_SPLIT`` (default ``train``), plus ``dig``
-    for the offline stand-in. A failure is logged, not raised: the notebooks will
-    then fail to load the data, which their feedback shows.
+    :func:`mlpcourse.dataset.prepare`: the training and holdout splits, with the
+    course's own loader and checksums. Raises ``dataset.DataUnavailable`` (one line:
+    what failed, the setting that fixes it) rather than let every notebook lose the
+    training points.
     """
-    import importlib.util
+    from mlpcourse import dataset
 
-    path = pathlib.Path(course_dir) / "source" / assignment / "kannada_mnist.py"
-    spec = importlib.util.spec_from_file_location("kannada_mnist_prefetch", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    split = os.environ.get("ASG01_TRAIN_SPLIT", "train")
-    for name in [split] if split == "train" else [split, "dig"]:
-        try:
-            module.load_kannada_mnist(name, progress=False)
-        except Exception as error:  # no network, say: grading goes on
-            log(f"could not fill the dataset cache ({name}): {error}")
+    return dataset.prepare(course_dir, assignment, log)

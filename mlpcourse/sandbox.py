@@ -266,7 +266,7 @@ class Scratch:
     ----------
     workdir : path
         The notebook's folder (nbgrader's ``autograded/<student>/<assignment>``);
-        the kernel gets a scratch copy of it at the same path.
+        the kernel gets a scratch copy of it, without notebooks, at the same path.
     mode : str or None
         From :func:`sandbox_mode`; None runs the kernel without a sandbox.
     limits : Limits
@@ -300,7 +300,9 @@ class Scratch:
         self.log = self.kernel_dir / "kernel.log"
         # A user id per kernel: the scratch folder's inode is unique while it exists.
         self.uid = (100000 + self.base.stat().st_ino % 2_000_000_000) if mode == "root" else None
-        shutil.copytree(self.workdir, self.work, symlinks=True)
+        # No notebook: nbgrader's working copy holds the locked cells restored from the
+        # gradebook (hidden tests, mark schemes), and student code could read it.
+        shutil.copytree(self.workdir, self.work, symlinks=True, ignore=shutil.ignore_patterns("*.ipynb"))
         # Sticky and root-owned: the kernel may add files but not delete or replace ours.
         self.work.chmod(0o1777)
         _copy_font_cache(self.home / "matplotlib")
@@ -311,7 +313,6 @@ class Scratch:
             "PYTHONPATH": os.pathsep.join([str(self.grader_dir), *pythonpath]), "PYTHONNOUSERSITE": "1",
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         })
-        self.kernel_env = kernel_env
         settings = {
             "mode": mode, "uid": self.uid, "root": str(self.base / "root"),
             "readable": _outermost([*readable, sys.prefix, sys.base_prefix, sys.exec_prefix,

@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
@@ -72,6 +74,7 @@ def kernel(tmp_path_factory):
         pytest.skip("namespaces are not available here: the sandbox cannot run")
     workdir = tmp_path_factory.mktemp("work")
     (workdir / "given.txt").write_text("released file")
+    (workdir / "asg01.ipynb").write_text('{"cells": [], "hidden": "BEGIN MARK SCHEME"}')
     started = _Kernel(workdir)
     yield started, workdir
     started.close()
@@ -85,6 +88,14 @@ def test_kernel_runs_as_its_own_user_in_a_copy_of_the_folder(kernel):
     uid, cwd = out.split()
     assert error is None and int(uid) != 0 and cwd == str(workdir)
     assert not (workdir / "mine.txt").exists()
+
+
+@pytest.mark.slow
+def test_kernel_sees_no_notebook(kernel):
+    """Is nbgrader's working copy of the notebook (locked cells restored: mark schemes, hidden tests) out of the kernel's sight?"""
+    k, workdir = kernel
+    out, error = k.run("import os; print(sorted(os.listdir('.')))")
+    assert error is None and "given.txt" in out and "ipynb" not in out
 
 
 @pytest.mark.slow
@@ -170,19 +181,6 @@ def test_sandbox_ends_when_the_grader_goes(tmp_path):
 
 # --- the trusted re-run -------------------------------------------------------------------
 
-def test_wire_format_refuses_pickles():
-    """Does a message whose arrays would need pickle (object arrays) get refused, not unpickled?"""
-    left, right = socket.socketpair()
-    with left, right:
-        buffer = io.BytesIO()
-        np.savez(buffer, a0=np.array([object()], dtype=object))
-        payload = buffer.getvalue()
-        head = b'{"op": "value"}'
-        left.sendall(len(head).to_bytes(8, "big") + len(payload).to_bytes(8, "big") + head + payload)
-        with pytest.raises(inkernel.ProtocolError):
-            inkernel.receive(right)
-
-
 def test_values_cross_as_plain_data_only():
     """Do ndarray subclasses and odd objects arrive as plain arrays or stand-ins, never as themselves?"""
     class Liar(np.ndarray):
@@ -210,8 +208,8 @@ def test_in_place_changes_are_mirrored_back():
     assert given[0]["w"].sum() == 4
 
 
-def _hidden_messages():
-    """Failure messages of the hidden checks for a few wrong implementations (run in this process)."""
+def _hidden_checks():
+    """The hidden checks module and the check helpers, loaded in this process."""
     import importlib.util
     import sys
 
@@ -222,32 +220,68 @@ def _hidden_messages():
         spec.loader.exec_module(hidden)
     finally:
         del sys.path[:2]
+    return hidden
+
+
+class PayloadError(Exception):
+    """An exception of the student's own, named and worded to carry data out."""
+
+
+def _hidden_failures():
+    """``(full message, hidden_message)`` of the hidden checks on wrong implementations.
+
+    Among them, implementations that return or raise their (hidden) input, as a
+    student fishing for the hidden inputs would.
+    """
+    hidden = _hidden_checks()
     ref = notebook.reference_module()
+
+    def raise_input(x, deriv=False):
+        raise PayloadError("HIDDEN-INPUT " + repr(np.asarray(x).ravel()[:5]))
+
+    def raise_builtin(y):
+        raise ValueError("HIDDEN-INPUT " + repr(np.asarray(y).ravel()[:5]))
+
     wrong = [
         (hidden.check_relu, lambda x, deriv=False: ref.relu(x, deriv) + 0.1),
         (hidden.check_sigmoid, lambda x, deriv=False: 2 * ref.sigmoid(x, deriv)),
         (hidden.check_softmax, lambda y: np.exp(y) / np.exp(y).sum()),
         (hidden.check_cross_entropy, lambda y, s: 2 * ref.categorical_cross_entropy(y, s)),
+        (hidden.check_relu, lambda x, deriv=False: np.asarray(x) * 1e6 + 12345.678),
+        (hidden.check_relu, raise_input),
+        (hidden.check_softmax, raise_builtin),
     ]
-    messages = []
+    failures = []
     for check, func in wrong:
         with pytest.raises(AssertionError) as failure:
             check(func)
-        messages.append(str(failure.value))
-    return messages
+        failures.append((str(failure.value), judge.hidden_message(failure.value)))
+    return failures
 
 
-def test_hidden_failure_messages_are_redacted():
-    """Do the hidden checks' messages lose the reference values and error sizes, keeping what and got?"""
-    number = r"[-+]?(?:\d[\d.]*(?:e[-+]?\d+)?|nan|inf)"
+def test_hidden_failure_messages_come_from_an_allow_list():
+    """Do hidden checks' messages keep the check's own words and lose every value and the student's own text?"""
     import re
 
-    for message in _hidden_messages():
-        redacted = judge.redact(message)
-        assert re.search(rf"expected {number}", message) or "finite" in message
-        assert not re.search(rf"expected {number}", redacted), redacted
-        assert "absolute error" not in redacted and "relative error" not in redacted
-        assert "case:" in redacted and ("got" in redacted or "finite" in redacted)
+    number = r"[-+]?(?:\d[\d.]*(?:e[-+]?\d+)?|nan|inf)"
+    failures = _hidden_failures()
+    for full, shown in failures:
+        assert re.search(rf"(expected|got) {number}", full) or "HIDDEN-INPUT" in full, full
+        assert not re.search(rf"(expected|got) {number}", shown), shown
+        assert "HIDDEN-INPUT" not in shown and "PayloadError" not in shown and "12345" not in shown, shown
+        assert "case:" in shown and "hidden checks do not show values" in shown, shown
+    assert "raised an exception (ValueError)" in failures[-1][1]
+    assert "raised an exception\n" in failures[-2][1]  # the student's own class is not named
+
+
+def test_a_failure_of_untrusted_origin_gets_the_generic_line():
+    """Does an exception whose class the kernel named (not the course's CheckFailure) say nothing of its own?"""
+    forged = judge.remote_exception("CheckFailure", "expected 1.5, got HIDDEN")
+    forged.problem, forged.what = "has wrong values", "HIDDEN-INPUT"
+    trusted = judge.TrustedCode([str(paths.SOURCE), str(paths.TESTS_ASSETS)], [])
+    assert not trusted.is_trusted_failure(forged)
+    assert trusted.is_trusted_failure(trusted.module("asg01_checks").CheckFailure("x"))
+    assert judge.hidden_message(forged) == judge.HIDDEN_UNEXPECTED
 
 
 # --- ContainedExecute on small notebooks -----------------------------------------------------
@@ -323,3 +357,34 @@ def test_output_is_cut_at_the_limit(tmp_path):
     nb, record = _contained_run(tmp_path, ["for i in range(20000):\n    print('x' * 100)"], output_limit=10_000)
     text = "".join(output.get("text", "") for output in nb.cells[0].outputs)
     assert len(text) < 20_000 and "bytes of output not kept" in text
+
+
+# --- scores come from verdicts only ----------------------------------------------------------
+
+_TEXT = st.text(max_size=20)
+_OUTPUT = st.one_of(
+    st.builds(lambda name, text: {"output_type": "stream", "name": name, "text": text},
+              st.sampled_from(["stdout", "stderr"]), _TEXT),
+    st.builds(lambda text: {"output_type": "execute_result", "data": {"text/plain": text}, "metadata": {},
+                            "execution_count": 1}, st.one_of(_TEXT, st.sampled_from(["1", "0.5", "-1", "'x'"]))),
+    st.builds(lambda text: {"output_type": "display_data", "data": {"text/plain": text}, "metadata": {}}, _TEXT),
+    st.builds(lambda text: {"output_type": "error", "ename": "CheckFailure", "evalue": text, "traceback": []}, _TEXT),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(outputs=st.lists(_OUTPUT, max_size=6), verdict=st.sampled_from(["passed", "failed", "not run"]))
+def test_nbgrader_scores_only_the_verdict(outputs, verdict):
+    """Whatever outputs student code produced, does nbgrader's own scoring of the rebuilt cell give exactly the verdict?"""
+    import nbformat
+    from nbgrader.utils import determine_grade
+
+    from mlpcourse.contain import verdict_outputs
+
+    cell = nbformat.v4.new_code_cell("pass")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "test_x", "points": 3,
+                                 "locked": True, "schema_version": 3}
+    cell.outputs = verdict_outputs([nbformat.from_dict(o) for o in outputs], verdict, "why")
+    assert determine_grade(cell)[0] == (3 if verdict == "passed" else 0)
+    shown = [o for o in cell.outputs if o.output_type != "error"]
+    assert len(shown) == len([o for o in outputs if o["output_type"] != "error" or verdict == "passed"])

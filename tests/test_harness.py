@@ -14,8 +14,8 @@ from mlpcourse.catalogue.entry import equivalent, mutant
 
 # A correct sigmoid that writes to file descriptor 2 behind Python's back (the redirect
 # in asg01_checks.quiet only catches Python-level writes). Plain nbgrader would score
-# the test cells that call it 0; this course's contained autograde keeps stderr as
-# stdout (harness.CONTAINED). Not a catalogue entry: a probe of that rule.
+# the test cells that call it 0; this course's contained autograde scores by verdicts
+# and keeps stderr as stdout. Not a catalogue entry: a probe of that rule.
 STDERR_PROBE = equivalent("sigmoid", "probe_sigmoid_writes_fd2", "a correct sigmoid that writes to file descriptor 2", """
     import os
 
@@ -54,25 +54,20 @@ def test_fast_path_stops_before_the_data_section():
     assert harness.skipped_grade_cells(nb) == {"test_training": 5}
 
 
-@pytest.mark.parametrize("outputs", [
-    [],
-    [{"output_type": "stream", "name": "stdout", "text": "passed: relu\n"}],
-    [{"output_type": "stream", "name": "stderr", "text": "RuntimeWarning: overflow\n"}],
-    [{"output_type": "error", "ename": "CheckFailure", "evalue": "wrong", "traceback": []}],
-    [{"output_type": "stream", "name": "stdout", "text": "x\n"},
-     {"output_type": "execute_result", "data": {"text/plain": "1.5"}, "metadata": {}, "execution_count": 1}],
-    [{"output_type": "execute_result", "data": {"text/plain": "'fine'"}, "metadata": {}, "execution_count": 1}],
-    [{"output_type": "execute_result", "data": {"text/plain": "-1.0"}, "metadata": {}, "execution_count": 1}],
-], ids=["nothing", "stdout", "stderr", "error", "partial", "text-result", "negative-result"])
-def test_nbgrader_score_is_nbgraders_rule(outputs):
-    """Does the fast path score a grade cell's outputs exactly as nbgrader.utils.determine_grade does?"""
-    from nbgrader.utils import determine_grade
+def test_outputs_never_score():
+    """Does a wrong softmax keep losing its points when it forges outputs (display hook, an expression result)?"""
+    forger = mutant("softmax", "probe_forged_outputs", "uniform softmax that displays a string as a result", """
+        import sys
 
-    cell = nbformat.v4.new_code_cell("pass")
-    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "test_x", "points": 3,
-                                 "locked": True, "schema_version": 3}
-    cell.outputs = [nbformat.from_dict(output) for output in outputs]
-    assert harness.nbgrader_score(outputs, 3.0) == determine_grade(cell)[0]
+        def softmax(y_hat):
+            sys.displayhook("full marks, please")
+            return np.ones_like(y_hat) / y_hat.shape[1]
+
+        "full marks, please"
+    """)
+    grades = harness.run([forger])["probe_forged_outputs"]["grades"]
+    assert grades["test_softmax_visible"]["score"] == grades["test_softmax_hidden"]["score"] == 0
+    assert grades["test_relu_visible"]["score"] == 2
 
 
 def test_reference_keeps_every_point_and_no_cell_raises():
@@ -112,8 +107,7 @@ def test_an_entry_that_hangs_is_stopped_and_scores_zero_from_there():
 def test_stderr_output_is_scored_by_the_course_rule():
     """Does stderr output cost a test cell its points exactly when the course's autograde says so?"""
     result = harness.run([STDERR_PROBE])[STDERR_PROBE.id]["grades"]
-    expected = 2 if harness.CONTAINED else 0
-    assert result["test_sigmoid_visible"]["score"] == expected
+    assert result["test_sigmoid_visible"]["score"] == 2
     assert result["test_relu_visible"]["score"] == 2
 
 
@@ -121,9 +115,8 @@ def test_a_passing_test_is_rerun_against_the_state_it_left():
     """Does a test that passes once but not twice (state kept on the class) lose its points, as the grader's re-run makes it?"""
     result = harness.run([catalogue.by_id()["sgd_class_level_velocity"]])["sgd_class_level_velocity"]["grades"]
     visible = result["test_sgd_visible"]
-    assert visible["score"] == (0 if harness.CONTAINED else 5)
-    if harness.CONTAINED:
-        assert visible["message"].startswith("CheckFailure: in the grader's re-run: SGD.velocity[0]['w']")
+    assert visible["score"] == 0
+    assert visible["message"].startswith("in the grader's re-run: CheckFailure: SGD.velocity[0]['w']")
 
 
 def test_feedback_check_flags_a_message_without_function_or_case():

@@ -21,7 +21,7 @@ import pytest
 from mlpcourse import grading, notebook, parallel, pipeline, records, release, tamper
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from hostile import cases as corpus  # noqa: E402
+from hostile import cases as corpus, ingest  # noqa: E402
 
 # Limits of the corpus course (appended to its nbgrader_config.py).
 TEST_LIMITS = """
@@ -33,9 +33,9 @@ c.ContainedExecute.memory_limit = 3 * 2**30
 c.ContainedExecute.process_limit = 64
 c.ContainedExecute.output_limit = 256 * 2**10
 """
-# The whole batch (32 submissions, a dozen of which hit a limit) must end within this;
-# it takes about 4 minutes on 2 idle cores.
-BATCH_SECONDS = 600
+# The whole batch (about 65 submissions, a dozen of which hit a limit) must end within
+# this; it takes about 8 minutes on 2 idle cores.
+BATCH_SECONDS = 1200
 # Graded a second time: by the CLI (grade --student), and one through grade_submission.
 REGRADED = ("os_exit", "sys_modules_tamper")
 REGRADED_ALONE = "fast_control"
@@ -62,17 +62,21 @@ class _CountingServer:
             conn.close()
 
 
-def lms_zip(uploads, path):
-    """A zip as Moodle and Canvas give it: half the students each, plus macOS junk."""
-    roster = ["student_id,lms_id"]
+def lms_zip(uploads, path, extra=lambda ids: {}, absent=()):
+    """A zip as Canvas gives it (one LMS scheme per archive), plus macOS junk; and its roster.
+
+    Each student's upload is named ``<lastfirst>_<user id>_<submission id>_<file>``;
+    ``extra(ids)`` (``ids``: every roster student's Canvas user id) gives more files
+    some students upload, ``{student: [(file name, bytes)]}``, named the same way.
+    ``absent`` students are on the roster with nothing uploaded.
+    """
+    ids = {student: 200000 + n for n, student in enumerate([*uploads, *absent])}
+    roster = ["student_id,lms_id", *(f"{student},{lms}" for student, lms in ids.items())]
+    more = extra(ids)
     with zipfile.ZipFile(path, "w") as archive:
         for n, (student, (filename, data)) in enumerate(uploads.items()):
-            if n % 2:
-                archive.writestr(f"Student Number{n}_{100000 + n}_assignsubmission_file_/{filename}", data)
-                roster.append(f"{student},{100000 + n}")
-            else:
-                archive.writestr(f"student{n}_{200000 + n}_{300000 + n}_{filename}", data)
-                roster.append(f"{student},{200000 + n}")
+            for filename, data in [(filename, data), *more.get(student, ())]:
+                archive.writestr(f"student{n}_{ids[student]}_{300000 + n}_{filename}", data)
         archive.writestr("__MACOSX/._asg01.ipynb", b"\x00\x05\x16\x07")
     path.with_suffix(".csv").write_text("\n".join(roster) + "\n")
     return path, path.with_suffix(".csv")
@@ -105,7 +109,9 @@ def batch(tmp_path_factory, kannada_cache):
         server = _CountingServer()
         ctx = corpus.Context(notebook.read(release_dir / "asg01.ipynb"), notebook.read(), server.port)
         uploads = {case.name: case.build(ctx) for case in corpus.CASES}
-        zip_path, roster = lms_zip(uploads, root / "submissions.zip")
+        attacks = [case for case in corpus.CASES if isinstance(case, ingest.Attack)]
+        zip_path, roster = lms_zip(uploads, root / "submissions.zip",
+                                   lambda ids: {case.name: case.entries(ctx, ids) for case in attacks}, ingest.ABSENT)
         definition = _gradebook_definition(course)
         lines = []
         started = time.monotonic()
@@ -181,6 +187,10 @@ def test_case_gets_declared_outcome(batch, case):
     if case.incident:
         run = records.read(records.folder(course, "asg01", case.name) / "run.json")
         assert any(case.incident in incident["what"] for incident in run["incidents"]), run["incidents"]
+    if case.says:
+        messages = "\n".join(cell.get("message", "") for cell in
+                             records.read(records.folder(course, "asg01", case.name) / "run.json")["cells"])
+        assert all(phrase in messages for phrase in case.says), messages
     for text in case.absent:
         for path in [course / "autograded" / case.name, course / "feedback" / case.name]:
             for file in path.rglob("*"):

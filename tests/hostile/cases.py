@@ -12,83 +12,37 @@ Every case is a small generator: from the release and the reference solution
 - ``status``: ``graded``, or ``unreadable`` / ``no notebook`` (all zero);
 - ``flagged``: whether the tamper report must flag it (honest cases never);
 - ``incident``: a phrase the run's incidents must contain (timeouts, crashes);
-- ``absent``: strings that must not appear in the graded notebook and feedback.
+- ``absent``: strings that must not appear in the graded notebook and feedback;
+- ``says``: phrases the grader's messages (``run.json``) must contain.
 
 The **control** (the reference solution with its own design, full training) must get
 full marks. Cases name themselves after what they test.
 """
 
 import copy
-import dataclasses
 import json
-import textwrap
 
 import nbformat
 
-from mlpcourse import notebook
-
-# Appended to the reference design so a case trains one epoch of a linear model.
-FAST_DESIGN = """
-# Fast variant for the hostile corpus: one linear layer, one epoch.
-mlp = MLP(x_train.shape[1])
-mlp.add_layer(10, linear)
-epochs = 1
-"""
-
-
-@dataclasses.dataclass
-class Context:
-    """What case generators build from."""
-
-    release: nbformat.NotebookNode
-    master: nbformat.NotebookNode
-    port: int  # a loopback port with a listening server (the network probe's target)
-
-    def solved(self, fast=True):
-        nb = notebook.solved(self.release, self.master)
-        if fast:
-            cells = notebook.cells_by_grade_id(nb)
-            cells["design"].source += "\n" + FAST_DESIGN
-        return nb
-
-
-@dataclasses.dataclass
-class Case:
-    name: str
-    build: callable  # Context -> (upload file name, bytes)
-    zero: tuple = ()
-    status: str = "graded"
-    flagged: bool = False
-    incident: str = ""
-    absent: tuple = ()
-
-
-def _bytes(nb):
-    return nbformat.writes(nb).encode()
-
-
-def _source(nb, grade_id):
-    return notebook.cells_by_grade_id(nb)[grade_id]
-
-
-def _index(nb, grade_id):
-    return next(i for i, c in enumerate(nb.cells) if notebook.grade_id(c) == grade_id)
-
-
-def _with_cell(nb, after, code):
-    """``nb`` with a new student code cell after cell ``after`` (a grade id)."""
-    nb.cells.insert(_index(nb, after) + 1, nbformat.v4.new_code_cell(textwrap.dedent(code).strip()))
-    return nb
-
-
-def _replace(nb, grade_id, code):
-    _source(nb, grade_id).source = textwrap.dedent(code).strip()
-    return nb
-
-
-def _append(nb, grade_id, code):
-    _source(nb, grade_id).source += "\n\n" + textwrap.dedent(code).strip()
-    return nb
+from hostile.kit import (  # noqa: F401 (Context, Case and the groups are part of this module's API)
+    ALL_TESTS,
+    CCE,
+    Case,
+    Context,
+    FAST_DESIGN,
+    GRADIENTS,
+    PERSONAL,
+    RELU,
+    SGD,
+    SIGMOID,
+    SOFTMAX,
+    _append,
+    _bytes,
+    _index,
+    _replace,
+    _source,
+    _with_cell,
+)
 
 
 def control(ctx):
@@ -465,18 +419,14 @@ def ipython_hooks(ctx):
     return "asg01.ipynb", _bytes(nb)
 
 
-RELU = ("test_relu_visible", "test_relu_hidden")
-SIGMOID = ("test_sigmoid_visible", "test_sigmoid_hidden")
-SOFTMAX = ("test_softmax_visible", "test_softmax_hidden")
-CCE = ("test_cross_entropy_visible", "test_cross_entropy_hidden")
-GRADIENTS = ("test_mlp_gradients_visible", "test_mlp_gradients_hidden")
-SGD = ("test_sgd_visible", "test_sgd_hidden")
-ALL_TESTS = ("test_relu_visible", "test_relu_hidden", "test_sigmoid_visible", "test_sigmoid_hidden",
-             "test_feed_forward_visible", "test_feed_forward_hidden", *SOFTMAX, *CCE, *GRADIENTS, *SGD,
-             "test_training")
-PERSONAL = ("Ada Secretname", "private-photo", "01234567890123456789", "ABX9TyColabAuthor")
 
-CASES = (
+# Hidden tests run after the notebook's last cell: a kernel that dies or is stopped
+# before then takes the hidden tests of the functions before it along (cell -> those tests).
+_HIDDEN_ORDER = ("test_relu_hidden", "test_sigmoid_hidden", "test_feed_forward_hidden", "test_softmax_hidden",
+                 "test_cross_entropy_hidden", "test_mlp_gradients_hidden")
+HIDDEN_BEFORE = {"cross_entropy": _HIDDEN_ORDER[:4], "mlp_gradients": _HIDDEN_ORDER[:5], "sgd": _HIDDEN_ORDER}
+
+BASE_CASES = (
     Case("control", control),
     Case("fast_control", fast_control),
     Case("copy_of_name", copy_of_name),
@@ -492,14 +442,17 @@ CASES = (
     Case("stderr_in_tests", stderr_in_tests),
     Case("loop_top_level", loop_top_level, incident="timed out"),
     Case("loop_in_function", loop_in_function, zero=SOFTMAX, incident="timed out"),
-    Case("sigint_ignored_loop", sigint_ignored_loop, zero=(*SGD, "test_training"), incident="stopped", flagged=True),
+    Case("sigint_ignored_loop", sigint_ignored_loop, zero=(*HIDDEN_BEFORE["sgd"], *SGD, "test_training"),
+         incident="stopped", flagged=True),
     Case("huge_allocation", huge_allocation),
     Case("output_flood", output_flood, incident="output over the limit"),
     Case("fork_burst", fork_burst),
     Case("file_deletion", file_deletion),
     Case("network_probe", network_probe, absent=("CONNECTED",)),
-    Case("os_exit", os_exit, zero=(*CCE, *GRADIENTS, *SGD, "test_training"), incident="kernel died"),
-    Case("segfault", segfault, zero=(*GRADIENTS, *SGD, "test_training"), incident="kernel died", flagged=True),
+    Case("os_exit", os_exit, zero=(*HIDDEN_BEFORE["cross_entropy"], *CCE, *GRADIENTS, *SGD, "test_training"),
+         incident="kernel died"),
+    Case("segfault", segfault, zero=(*HIDDEN_BEFORE["mlp_gradients"], *GRADIENTS, *SGD, "test_training"),
+         incident="kernel died", flagged=True),
     Case("system_exit", system_exit),
     Case("allclose_patched", allclose_patched, zero=RELU, flagged=True),
     Case("helpers_replaced", helpers_replaced, zero=SIGMOID, flagged=True),
@@ -507,7 +460,14 @@ CASES = (
     Case("ndarray_subclass", ndarray_subclass, zero=SIGMOID, flagged=True),
     Case("read_hidden_fixtures", read_hidden_fixtures, zero=RELU, flagged=True,
          absent=("hidden fixtures found",)),
-    Case("sys_modules_tamper", sys_modules_tamper, zero=RELU, flagged=True),
+    # Its fake asg01_hidden lacks check_training: the kernel's own run of test_training fails.
+    Case("sys_modules_tamper", sys_modules_tamper, zero=(*RELU, "test_training"), flagged=True),
     Case("signal_timer", signal_timer, zero=(*SOFTMAX, "test_training"), flagged=True),
     Case("ipython_hooks", ipython_hooks, zero=CCE, flagged=True),
 )
+
+
+# Cases by attack class, each in its own module (they build on the helpers above).
+from hostile import bounds, ingest, integrity, markup  # noqa: E402
+
+CASES = BASE_CASES + integrity.CASES + markup.CASES + bounds.CASES + ingest.CASES

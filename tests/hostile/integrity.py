@@ -1,0 +1,280 @@
+"""Hostile corpus: forged scores, moved structure, trusted data read back, leaks into feedback.
+
+Each group is a class of attack on the grader's integrity (issue 10, items 1-4 and 9),
+with several variants, so that a fix must hold at the root rather than for one case.
+"""
+
+import copy
+
+import nbformat
+
+from hostile.kit import ALL_TESTS, SGD, SOFTMAX, Case, _append, _bytes, _index, _replace, _with_cell
+
+
+def _release(ctx):
+    """The untouched release: every answer raises NotImplementedError, so every test deserves 0."""
+    return copy.deepcopy(ctx.release)
+
+
+# --- 1. forged scores: outputs never score -----------------------------------------------
+
+def forged_pre_run_cell(ctx):
+    """The untouched release plus one cell that makes every later cell's first output a string result."""
+    nb = _with_cell(_release(ctx), "setup", """
+        shell = get_ipython()
+        shell.events.register("pre_run_cell", lambda *args: shell.displayhook("full marks"))
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+def forged_partial_credit(ctx):
+    """The untouched release, every cell's first output a number (nbgrader's partial credit)."""
+    nb = _with_cell(_release(ctx), "setup", """
+        import sys
+        get_ipython().events.register("pre_run_cell", lambda *args: sys.displayhook(2))
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+def forged_displayhook_in_softmax(ctx):
+    """A wrong softmax that puts a string result out first whenever it is called."""
+    nb = _append(ctx.solved(), "softmax", """
+        import sys
+
+        def softmax(y_hat):
+            sys.displayhook("all good")
+            return np.ones_like(y_hat) / y_hat.shape[1]
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+def forged_error_swallowed(ctx):
+    """The untouched release, errors swallowed by a custom handler that displays a result instead."""
+    nb = _with_cell(_release(ctx), "setup", """
+        shell = get_ipython()
+        shell.set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: shell.displayhook("ok"))
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+# --- 2. moved structure: the release's order is put back ---------------------------------
+
+FAKE_HELPERS = """
+import types
+
+def call(func, *args, case=None, **kwargs):
+    return None
+
+def check_array(*args, **kwargs):
+    pass
+
+check_scalar = check_true = check_array
+frozen = lambda value: value
+passed = print
+asg01_checks = types.SimpleNamespace(load_public_fixtures=lambda: {}, call=call, check_array=check_array,
+                                     check_scalar=check_array, check_true=check_array, frozen=frozen)
+"""
+
+
+def setup_moved_to_end(ctx):
+    """The untouched release with the setup cell last and look-alike check helpers first."""
+    nb = _release(ctx)
+    setup = nb.cells.pop(_index(nb, "setup"))
+    nb.cells.append(setup)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(FAKE_HELPERS.strip()))
+    return "asg01.ipynb", _bytes(nb)
+
+
+def tests_moved_first(ctx):
+    """An honest solution whose relu tests were dragged above the setup cell: graded as the release orders them."""
+    nb = ctx.solved()
+    tests = [nb.cells.pop(_index(nb, grade_id)) for grade_id in ("test_relu_hidden", "test_relu_visible")]
+    nb.cells[1:1] = tests
+    return "asg01.ipynb", _bytes(nb)
+
+
+def given_function_shadowed(ctx):
+    """An untrained network, and the given accuracy() redefined to say 100% after the cell that defines it."""
+    nb = _with_cell(ctx.solved(), "prepare_data", """
+        def accuracy(y, y_hat):
+            return 1.0
+    """)
+    _append(nb, "design", "epochs = 0")
+    return "asg01.ipynb", _bytes(nb)
+
+
+# --- 3. trusted data comes from the grader -------------------------------------------------
+
+def fake_validation_set(ctx):
+    """An untrained network; the in-kernel server patched to hand the grader a 10-row 'validation set'."""
+    nb = _append(ctx.solved(), "design", """
+        epochs = 0
+        import _asg01_grading
+
+        _real_answer = _asg01_grading._KernelSide.answer
+
+        def _answer(self, header, arrays):
+            if header.get("op") == "name" and header.get("name") in ("x_val", "y_val"):
+                fake = {"x_val": np.zeros((10, 784)), "y_val": np.eye(10)[np.zeros(10, dtype=int)]}
+                return self._value(fake[header["name"]])
+            return _real_answer(self, header, arrays)
+
+        _asg01_grading._KernelSide.answer = _answer
+        x_val, y_val = np.zeros((10, 784)), np.eye(10)[np.zeros(10, dtype=int)]
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+def recognises_validation_digits(ctx):
+    """An untrained network whose feed_forward looks its input up among the validation digits."""
+    nb = _append(ctx.solved(), "design", """
+        epochs = 0
+        _known = {row.tobytes(): label for row, label in zip(x_val, y_val)}
+        _real_forward = MLP.feed_forward
+
+        def _lookup(self, X):
+            out = _real_forward(self, X)
+            answers = [_known.get(row.tobytes()) for row in np.asarray(X)]
+            if all(answer is not None for answer in answers):
+                return np.array(answers) * 100.0
+            return out
+
+        MLP.feed_forward = _lookup
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+def reads_holdout_labels(ctx):
+    """An untrained network that tries to read every split's labels from the data cache to look digits up."""
+    nb = _append(ctx.solved(), "design", """
+        epochs = 0
+        from kannada_mnist import load_kannada_mnist
+
+        _known = {}
+        for _split in ("train", "test", "dig"):
+            try:
+                _images, _labels = load_kannada_mnist(_split, progress=False)
+            except Exception:
+                continue
+            for _image, _label in zip(_images, _labels):
+                _known[(_image.reshape(-1) / 255.0).tobytes()] = _label
+        _real_forward = MLP.feed_forward
+
+        def _lookup(self, X):
+            out = _real_forward(self, X)
+            labels = [_known.get(row.tobytes()) for row in np.asarray(X, dtype=np.float64)]
+            if all(label is not None for label in labels):
+                return np.eye(10)[labels] * 100.0
+            return out
+
+        MLP.feed_forward = _lookup
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+# --- 4. nothing hidden reaches the student -------------------------------------------------
+
+# Printed (or raised) only if the attack works; the sources build them from halves, so that
+# the marker itself never stands in a notebook.
+LEAK_MARKER = "HIDDEN-INPUT-SEEN"
+SCHEME_MARKER = "MARK-SCHEME-FOUND"
+
+
+def _built(marker):
+    """Python source of an expression that evaluates to ``marker`` without containing it."""
+    half = len(marker) // 2
+    return f"{marker[:half]!r} + {marker[half:]!r}"
+
+
+def logs_hidden_inputs(ctx):
+    """A relu that logs its inputs, and a last cell that prints the log if a hidden-only shape is in it."""
+    nb = _append(ctx.solved(), "relu_sigmoid", """
+        _seen = []
+        _real_relu = relu
+
+        def relu(x, deriv=False):
+            _seen.append(np.array(x, copy=True))
+            return _real_relu(x, deriv)
+    """)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        f"for _x in _seen:\n    if np.ndim(_x) == 3:\n        print({_built(LEAK_MARKER)}, _x.ravel()[:8])"))
+    return "asg01.ipynb", _bytes(nb)
+
+
+def reads_graded_notebook(ctx):
+    """A cell that searches every readable notebook for mark schemes and hidden tests and prints them."""
+    nb = _with_cell(ctx.solved(), "setup", f"""
+        import os
+
+        for _root, _dirs, _files in os.walk("/"):
+            _dirs[:] = [d for d in _dirs if d not in ("proc", "sys", "dev", "usr", "lib", "lib64", "bin", "sbin")]
+            for _name in _files:
+                if _name.endswith(".ipynb"):
+                    try:
+                        _text = open(os.path.join(_root, _name), errors="replace").read()
+                    except OSError:
+                        continue
+                    if "MARK SCHEME" in _text or "BEGIN HIDDEN TESTS" in _text:
+                        print({_built(SCHEME_MARKER)}, os.path.join(_root, _name))
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+def hidden_input_in_exception(ctx):
+    """A sigmoid that raises, with its input in the message and the class name, on 3-D input only."""
+    nb = _append(ctx.solved(), "relu_sigmoid", f"""
+        _real_sigmoid = sigmoid
+
+        def sigmoid(x, deriv=False):
+            if np.ndim(x) == 3:
+                Carrier = type({_built(LEAK_MARKER.replace('-', '_'))}, (ValueError,), {{}})
+                raise Carrier({_built(LEAK_MARKER)} + repr(np.asarray(x).ravel()[:8]))
+            return _real_sigmoid(x, deriv)
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+# --- 9. honest state between calls is named, not flagged -----------------------------------
+
+def sgd_mutable_default(ctx):
+    """An honest SGD whose velocity is a mutable default argument: shared by every optimiser."""
+    nb = _replace(ctx.solved(), "sgd", """
+        class SGD:
+            def __init__(self, lr=0.01, momentum=0.9, velocity=[]):
+                self.lr = lr
+                self.momentum = momentum
+                self.velocity = velocity
+
+            def step(self, parameters, grads):
+                if not self.velocity:
+                    self.velocity.extend({'w': np.zeros_like(p['w']), 'b': np.zeros_like(p['b'])} for p in parameters)
+                updated = []
+                for p, g, v in zip(parameters, grads, self.velocity):
+                    for key in ('w', 'b'):
+                        v[key] = self.momentum * v[key] - self.lr * g[key]
+                    updated.append({'w': p['w'] + v['w'], 'b': p['b'] + v['b']})
+                return updated
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+TRAINING = ("test_training",)
+
+CASES = (
+    Case("forged_pre_run_cell", forged_pre_run_cell, zero=ALL_TESTS, flagged=True),
+    Case("forged_partial_credit", forged_partial_credit, zero=ALL_TESTS, flagged=True),
+    Case("forged_displayhook_in_softmax", forged_displayhook_in_softmax, zero=(*SOFTMAX, *TRAINING)),
+    Case("forged_error_swallowed", forged_error_swallowed, zero=ALL_TESTS, flagged=True),
+    Case("setup_moved_to_end", setup_moved_to_end, zero=ALL_TESTS),
+    Case("tests_moved_first", tests_moved_first),
+    Case("given_function_shadowed", given_function_shadowed, zero=TRAINING),
+    Case("fake_validation_set", fake_validation_set, zero=TRAINING, flagged=True),
+    Case("recognises_validation_digits", recognises_validation_digits, zero=TRAINING),
+    Case("reads_holdout_labels", reads_holdout_labels, zero=TRAINING),
+    Case("logs_hidden_inputs", logs_hidden_inputs, absent=(LEAK_MARKER,)),
+    Case("reads_graded_notebook", reads_graded_notebook,
+         absent=(SCHEME_MARKER,)),
+    Case("hidden_input_in_exception", hidden_input_in_exception, zero=("test_sigmoid_hidden",),
+         absent=(LEAK_MARKER, LEAK_MARKER.replace("-", "_"))),
+    Case("sgd_mutable_default", sgd_mutable_default, zero=(*SGD, *TRAINING), says=("keeps state",)),
+)

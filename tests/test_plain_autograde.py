@@ -1,0 +1,43 @@
+"""Plain ``nbgrader autograde`` (no repair, no TA command) holds against the integrity attacks too.
+
+The TA may grade with nbgrader's own command from the course folder; what protects
+the grades must then live in what ``nbgrader_config.py`` installs (the contained
+execution), not in the course's wrapper around it.
+"""
+
+import pathlib
+import sys
+
+import pytest
+
+from mlpcourse import grading, notebook, release
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from hostile import integrity, kit  # noqa: E402
+
+STUDENTS = {
+    "honest": lambda ctx: ("asg01.ipynb", kit._bytes(ctx.solved())),
+    "forger": integrity.forged_pre_run_cell,
+    "mover": integrity.setup_moved_to_end,
+    "shadower": integrity.given_function_shadowed,
+}
+
+
+@pytest.mark.slow
+def test_plain_autograde_scores_verdicts_in_the_release_structure(tmp_path, kannada_cache, monkeypatch):
+    """Does `nbgrader autograde` alone give forged outputs and moved cells nothing, and the honest student every test point?"""
+    import nbformat
+
+    monkeypatch.setenv("KANNADA_MNIST_DIR", str(kannada_cache))
+    monkeypatch.setenv("ASG01_TRAIN_SPLIT", "test")
+    course = grading.make_course(tmp_path / "course")
+    ctx = kit.Context(notebook.read(release.generate(course) / "asg01.ipynb"), notebook.read(), port=9)
+    for student, build in STUDENTS.items():
+        grading.submit(course, student, nbformat.reads(build(ctx)[1].decode(), as_version=4))
+    grading.nbgrader("autograde", "asg01", course_dir=course)
+    scores = grading.cell_scores(course)
+    tests = {student: {g: s for g, (s, _) in cells.items() if g.startswith("test_")} for student, cells in scores.items()}
+    full = {g: m for g, (_, m) in scores["honest"].items() if g.startswith("test_")}
+    assert tests["honest"] == full
+    assert not any(tests["forger"].values()) and not any(tests["mover"].values()), tests
+    assert tests["shadower"] == {**full, "test_training": 0.0}
