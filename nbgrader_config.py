@@ -17,9 +17,10 @@ c.CourseDirectory.course_id = "mlp-course"
 # Hidden tests import asg01_hidden (and read its fixtures) from tests_assets/, which
 # is never released: the grading kernels inherit this environment variable.
 HIDDEN_TESTS = ROOT / "tests_assets" / "asg01"
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    path for path in (str(HIDDEN_TESTS), os.environ.get("PYTHONPATH", "")) if path
-)
+# (Once: the grading commands load this file again for every student.)
+if str(HIDDEN_TESTS) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        path for path in (str(HIDDEN_TESTS), os.environ.get("PYTHONPATH", "")) if path)
 
 # The same Python kernel for every submission, whatever its metadata says.
 c.Execute.kernel_name = "python3"
@@ -27,17 +28,26 @@ c.Execute.kernel_name = "python3"
 # under autograde (a few seconds here); 300 s leaves room for a slow machine.
 c.Execute.timeout = 300
 
+# Colab: the course's public GitHub copy (OWNER/NAME; c.ColabLinks.branch defaults to
+# "main"). generate_assignment writes it into the release: the Open-in-Colab badge and
+# the URL the setup cell fetches the helper files from. Change it, then `make release`.
+c.ColabLinks.repository = "your-org/mlp-course"
+from nbgrader.converters import GenerateAssignment  # noqa: E402
+
+# (Set as a whole: nbgrader applies a lazy .prepend() twice.)
+c.GenerateAssignment.preprocessors = [
+    "mlpcourse.release.ColabLinks", *GenerateAssignment.class_traits()["preprocessors"].default()]
+
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Each written question's mark scheme sits between <!-- BEGIN MARK SCHEME --> and
 # <!-- END MARK SCHEME --> in its locked prompt cell: generate_assignment strips it from
 # the release, autograde restores the locked cell from the gradebook (so formgrader
-# shows it above the student's answer), and generate_feedback strips it again.
+# shows it above the student's answer); feedback shows the release's cells only.
 # nbgrader's default check wants such regions in task cells only; a locked cell with a
 # grade_id is restored too (tests/browser/test_browser_formgrader.py checks all this).
 c.ClearMarkScheme.enforce_metadata = False
-c.GenerateFeedback.preprocessors.append("nbgrader.preprocessors.ClearMarkScheme")
 
 # Autograde runs every kernel contained (mlpcourse.contain): in a sandbox without
 # network or access to this folder, with time, memory and process limits; every test
@@ -47,18 +57,37 @@ c.GenerateFeedback.preprocessors.append("nbgrader.preprocessors.ClearMarkScheme"
 from nbgrader.converters import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
+# After the run, the graded notebook (what formgrader, JupyterLab, the feedback and the
+# class report show) is made safe to render: no student markup or output can run script.
 c.Autograde.autograde_preprocessors = [
-    "mlpcourse.contain.ContainedExecute" if step is Execute else step
-    for step in Autograde.class_traits()["autograde_preprocessors"].default()
+    replacement for step in Autograde.class_traits()["autograde_preprocessors"].default()
+    for replacement in (["mlpcourse.contain.ContainedExecute", "mlpcourse.markup.SanitiseNotebook"]
+                        if step is Execute else [step])
 ]
 c.ContainedExecute.hidden_directory = str(HIDDEN_TESTS)
 c.ContainedExecute.data_env = {
     "KANNADA_MNIST_DIR": os.environ.get("KANNADA_MNIST_DIR") or str(pathlib.Path.home() / ".cache" / "kannada-mnist")
 }
+# Before the first notebook, the dataset cache must hold the training and holdout splits,
+# verified (mlpcourse.dataset); otherwise autograde stops before grading anyone, with one
+# line naming the setting that fixes it (KANNADA_MNIST_URL, KANNADA_MNIST_DIR).
+from mlpcourse import dataset  # noqa: E402
+
+c.Autograde.pre_convert_hook = dataset.autograde_hook(ROOT)
+# The kernel may read only the files of its training split: the holdout split, which the
+# grader scores the trained network on (asg01_hidden.check_training), stays out of its reach.
+c.ContainedExecute.data_files = {"KANNADA_MNIST_DIR": list(dataset.kernel_files())}
 c.ContainedExecute.timeout = 120
+# Test cells, and the grader's re-run of each, take under 2 s for the reference.
+c.ContainedExecute.test_timeout = 30
 c.ContainedExecute.cell_timeouts = {"load_data": 300, "train": 900}
 c.ContainedExecute.total_timeout = 1800
 c.ContainedExecute.memory_limit = 4 * 2**30
-# Feedback shows each test's name, points and message, never hidden tests or paths.
-c.GenerateFeedback.preprocessors.append("mlpcourse.feedback.SanitiseFeedback")
-c.SanitiseFeedback.secret_paths = [str(ROOT)]
+# Feedback is built from an allow-list (mlpcourse.feedback): the release's cells, the
+# student's own answers and cells, sanitised outputs, and each test's verdict.
+from nbgrader.converters import GenerateFeedback  # noqa: E402
+
+# (Set as a whole: nbgrader would apply a lazy .append() twice.)
+c.GenerateFeedback.preprocessors = [
+    *GenerateFeedback.class_traits()["preprocessors"].default(), "mlpcourse.feedback.StudentFeedback"]
+c.StudentFeedback.secret_paths = [str(ROOT)]

@@ -23,6 +23,9 @@ import numpy as np
 # float32 inputs or an epsilon inside a log can move it by up to ~1e-7.
 ATOL = 1e-6
 RTOL = 1e-5
+# float32 carries ~7 significant digits.
+FLOAT32_ATOL = 1e-5
+FLOAT32_RTOL = 1e-4
 
 PUBLIC_FIXTURES = "asg01_public_fixtures.npz"
 
@@ -31,14 +34,40 @@ PUBLIC_FIXTURES = "asg01_public_fixtures.npz"
 _asarray = np.asarray
 _abs = np.abs
 _isfinite = np.isfinite
+_isnan = np.isnan
 _argmax = np.argmax
 _unravel_index = np.unravel_index
 _errstate = np.errstate
 _ndarray = np.ndarray
 
 
+# What a check found wrong, in fixed words. For a hidden check the grader shows only these
+# words and the check's own ``what``, ``case`` and ``hint`` (never values nor anything the
+# student's code produced), so that hidden inputs cannot be carried out in a message.
+NOT_IMPLEMENTED = "is not implemented yet"
+RAISED = "raised an exception"
+WRONG_TYPE = "returned the wrong type"
+WRONG_SHAPE = "has the wrong shape"
+NOT_FINITE = "contains nan or inf where a finite value is expected"
+WRONG_VALUES = "has wrong values"
+WRONG_VALUE = "has the wrong value"
+FAILED = "does not do what the check expects"
+
+
 class CheckFailure(AssertionError):
-    """A student's answer differs from the reference; the message says how."""
+    """A student's answer differs from the reference; the message says how.
+
+    Besides the message, the failure keeps its parts: ``problem`` (one of the fixed
+    phrases above), ``what`` was checked, the input ``case`` and the ``hint``, all
+    written by the check itself, and ``error_type``, the name of the exception the
+    student's code raised (if it did).
+    """
+
+    PROBLEMS = (NOT_IMPLEMENTED, RAISED, WRONG_TYPE, WRONG_SHAPE, NOT_FINITE, WRONG_VALUES, WRONG_VALUE, FAILED)
+
+    def __init__(self, message, *, problem=FAILED, what="", case="", hint="", error_type=""):
+        super().__init__(message)
+        self.problem, self.what, self.case, self.hint, self.error_type = problem, what, case, hint, error_type
 
 
 @contextlib.contextmanager
@@ -71,12 +100,14 @@ def call(func, *args, case, **kwargs):
         with quiet():
             return func(*args, **kwargs)
     except NotImplementedError:
-        raise CheckFailure(f"{name} is not implemented yet (case: {case}).") from None
+        raise CheckFailure(f"{name} is not implemented yet (case: {case}).", problem=NOT_IMPLEMENTED,
+                           case=case) from None
     except CheckFailure:
         raise
     except Exception as error:
         raise CheckFailure(
-            f"{name} raised {type(error).__name__}: {error}\n  case: {case}"
+            f"{name} raised {type(error).__name__}: {error}\n  case: {case}",
+            problem=RAISED, case=case, error_type=type(error).__name__,
         ) from error
 
 
@@ -84,7 +115,8 @@ def frozen(value):
     """A deep copy of ``value`` (arrays, lists, dicts) to hand to student code.
 
     Tests pass copies, so a function that modifies its inputs in place cannot
-    change the references the test compares against.
+    change the references the test compares against; :func:`check_unchanged`
+    then compares the copy with the reference to say so.
     """
     return copy.deepcopy(value)
 
@@ -96,12 +128,33 @@ def _index(values):
     return tuple(int(i) for i in _unravel_index(int(_argmax(values)), values.shape))
 
 
+def _at(index):
+    """The words ' at index (i, j)' locating an element, or nothing for a single number."""
+    return f" at index {index}" if index else ""
+
+
+def _count(mask):
+    """The words '3 of 12 elements are' (or '1 of 12 elements is') for a boolean array."""
+    n = int(mask.sum())
+    return f"{n} of {mask.size} elements {'is' if n == 1 else 'are'}"
+
+
+# Why a result is nan or inf, added to the check's own hint.
+FINITE_HINT = ("nan or inf comes from exp of a large number (np.exp(1000) is inf, and inf / inf is nan), "
+               "from 0 / 0, or from log(0): change the formula so that it stays finite for these inputs.")
+
+
+def _finite_hint(hint):
+    return f"{hint} {FINITE_HINT}" if hint else FINITE_HINT
+
+
 def _as_float_array(got, what, case):
     if isinstance(got, (list, tuple)):
         got = _asarray(got)
     if not isinstance(got, (_ndarray, float, int, np.floating, np.integer)):
         raise CheckFailure(
-            f"{what} should be a numpy array, got {type(got).__name__}\n  case: {case}"
+            f"{what} should be a numpy array, got {type(got).__name__}\n  case: {case}",
+            problem=WRONG_TYPE, what=what, case=case,
         )
     # Strip ndarray subclasses: compare the plain numbers only.
     return _asarray(got, dtype=np.float64).view(_ndarray)
@@ -139,17 +192,19 @@ def check_array(got, expected, *, what, case, hint="", atol=ATOL, rtol=RTOL, ign
     if got.shape != expected.shape:
         message = (f"{what} has the wrong shape\n  case: {case}\n"
                    f"  expected shape {expected.shape}, got {got.shape}")
-        raise CheckFailure(message + (f"\n  hint: {hint}" if hint else ""))
+        raise CheckFailure(message + (f"\n  hint: {hint}" if hint else ""), problem=WRONG_SHAPE, what=what,
+                           case=case, hint=hint)
     bad = ~_isfinite(got) & _isfinite(expected)
     if ignore is not None:
         bad = bad & ~ignore
     if bad.any():
         index = _index(bad)
+        hint = _finite_hint(hint)
         raise CheckFailure(
-            f"{what} contains {got[index]} at index {index}, expected a finite value "
-            f"({expected[index]:.6g})\n  case: {case}\n"
-            "  hint: look for overflow in exp or log of 0; rewrite the formula so it "
-            "stays finite for large inputs."
+            f"{what} contains {got[index]} where a finite value is expected\n  case: {case}\n"
+            f"  {_count(bad)} not finite; the first is{_at(index)}:\n"
+            f"    expected {expected[index]:.8g}, got {got[index]}\n  hint: {hint}",
+            problem=NOT_FINITE, what=what, case=case, hint=hint,
         )
     error = _abs(got - expected) - (atol + rtol * _abs(expected))
     if ignore is not None:
@@ -170,7 +225,7 @@ def check_array(got, expected, *, what, case, hint="", atol=ATOL, rtol=RTOL, ign
         )
         if hint:
             message += f"\n  hint: {hint}"
-        raise CheckFailure(message)
+        raise CheckFailure(message, problem=WRONG_VALUES, what=what, case=case, hint=hint)
 
 
 def check_scalar(got, expected, *, what, case, hint="", atol=ATOL, rtol=RTOL):
@@ -184,8 +239,16 @@ def check_scalar(got, expected, *, what, case, hint="", atol=ATOL, rtol=RTOL):
         shape = getattr(got, "shape", None)
         raise CheckFailure(
             f"{what} should be a single number, got {type(got).__name__}"
-            f"{'' if shape is None else f' of shape {shape}'}\n  case: {case}"
+            f"{'' if shape is None else f' of shape {shape}'}\n  case: {case}",
+            problem=WRONG_TYPE, what=what, case=case,
         ) from None
+    if not math.isfinite(value) and math.isfinite(expected):
+        hint = _finite_hint(hint)
+        raise CheckFailure(
+            f"{what} is {value} where a finite value is expected\n  case: {case}\n"
+            f"  expected {expected:.8g}, got {value}\n  hint: {hint}",
+            problem=NOT_FINITE, what=what, case=case, hint=hint,
+        )
     if not math.isfinite(value) or abs(value - expected) > atol + rtol * abs(expected):
         message = (
             f"{what} has the wrong value\n  case: {case}\n"
@@ -194,18 +257,86 @@ def check_scalar(got, expected, *, what, case, hint="", atol=ATOL, rtol=RTOL):
         )
         if hint:
             message += f"\n  hint: {hint}"
-        raise CheckFailure(message)
+        raise CheckFailure(message, problem=WRONG_VALUE, what=what, case=case, hint=hint)
 
 
-def check_true(condition, message):
-    """Raise :class:`CheckFailure` with ``message`` unless ``condition`` holds."""
+def check_true(condition, message, *, what="", case="", hint=""):
+    """Raise :class:`CheckFailure` with ``message`` unless ``condition`` holds.
+
+    ``what``, ``case`` and ``hint`` are the parts a hidden check may show (see
+    :class:`CheckFailure`); ``message`` may quote what the student's code returned.
+    """
     if not condition:
-        raise CheckFailure(message)
+        raise CheckFailure(message, problem=FAILED, what=what, case=case, hint=hint)
+
+
+# What check_unchanged tells a function that wrote into an array it was given.
+IN_PLACE_HINT = ("compute a new array instead (np.maximum(x, 0), x - m) or work on a copy (x = x.copy()): "
+                 "x[x < 0] = 0, x -= m and np.exp(x, out=x) write into the caller's array.")
+
+
+def check_unchanged(given, original, *, what, changed_by, case, hint=IN_PLACE_HINT):
+    """Assert that student code left an array it was handed unchanged.
+
+    The notebook says: do not modify the arrays you are given. Tests hand out
+    :func:`frozen` copies and compare them afterwards with the originals.
+
+    Parameters
+    ----------
+    given : np.ndarray
+        The copy the student's code received.
+    original : np.ndarray
+        What it held before the call.
+    what : str
+        The array, e.g. ``"the input x"``.
+    changed_by : str
+        The call that received it, e.g. ``"relu(x)"``.
+    """
+    original = _asarray(original)
+    got = _as_float_array(given, what, case)
+    if got.shape != original.shape:
+        message = (f"{changed_by} changed the shape of {what}, an array it was given\n  case: {case}\n"
+                   f"  expected shape {original.shape} (as given), got {got.shape}")
+        raise CheckFailure(f"{message}\n  hint: {hint}", problem=WRONG_SHAPE, what=f"{what} after {changed_by}",
+                           case=case, hint=hint)
+    before = _asarray(original, dtype=np.float64)
+    changed = ~((got == before) | (_isnan(got) & _isnan(before)))
+    if changed.any():
+        index = _index(changed)
+        raise CheckFailure(
+            f"{changed_by} changed {what}, an array it was given: the notebook says not to modify them\n"
+            f"  case: {case}\n"
+            f"  {_count(changed)} changed; the first is{_at(index)}:\n"
+            f"    expected {before[index]:.8g} (as given), got {got[index]:.8g} "
+            f"(a change of {got[index] - before[index]:.3g})\n  hint: {hint}",
+            problem=WRONG_VALUES, what=f"{what} after {changed_by}", case=case, hint=hint,
+        )
 
 
 def passed(message):
-    """Print the success line of a test cell."""
+    """Print the success line of a visible test cell."""
     print(f"passed: {message}")
+
+
+def smoke_passed(message):
+    """Print the success line of a hidden test cell, whose real checks run only at grading."""
+    print(f"smoke test passed: {message}. The hidden checks run when your notebook is graded.")
+
+
+def check_training_finished(finished):
+    """Fail, saying why, when the training cell stopped before its end (``training_finished``).
+
+    Without this, a network that was never trained fails the accuracy check with a hint
+    about hyper-parameters, when the real problem is an error further up.
+    """
+    check_true(finished is True,
+               "the training cell did not finish, so the network was not (fully) trained: it stopped with an "
+               "error (scroll up to the training cell, or to the first cell with an error above it)\n"
+               "  case: the training run above\n"
+               "  hint: fix that first error (Kernel -> Restart & Run All shows it), then run the notebook "
+               "again; the accuracy checked here means nothing before training has run to its end.",
+               what="the training cell", case="the training run above",
+               hint="fix the first error in the notebook, then run it again from the top.")
 
 
 _LOADED = {}
@@ -472,13 +603,13 @@ def check_gradients(grads, fixtures, prefix, *, case):
     check_true(isinstance(grads, (list, tuple)) and len(grads) == num_layers,
                f"mlp_gradients should return a list with one dict per layer ({num_layers}), got "
                f"{type(grads).__name__}{f' of length {len(grads)}' if hasattr(grads, '__len__') else ''}"
-               f"\n  case: {case}")
+               f"\n  case: {case}", what="the list mlp_gradients returns", case=case)
     correct = []
     for i in reversed(range(num_layers)):
         layer = grads[i]
         check_true(isinstance(layer, dict) and {"w", "b"} <= set(layer),
                    f"mlp_gradients(...)[{i}] should be a dict with keys 'w' and 'b', got {layer!r:.80}"
-                   f"\n  case: {case}")
+                   f"\n  case: {case}", what=f"mlp_gradients(...)[{i}]", case=case)
         expected = {"w": fixtures[f"{prefix}/dw{i}"], "b": fixtures[f"{prefix}/db{i}"]}
         for key, hint in (
             ("w", "dw = A_prev.T @ delta, where delta = g * f'(Z) and A_prev is the input of this layer "
@@ -494,8 +625,69 @@ def check_gradients(grads, fixtures, prefix, *, case):
                 check_array(got, expected[key], what=f"mlp_gradients(...)[{i}]['{key}']", case=case, hint=hint)
             except CheckFailure as failure:
                 checked = ", ".join(correct) or "none"
-                raise CheckFailure(f"{failure}\n  already correct (backward order): {checked}") from None
+                raise CheckFailure(f"{failure}\n  already correct (backward order): {checked}",
+                                   problem=failure.problem, what=failure.what, case=failure.case,
+                                   hint=failure.hint) from None
             correct.append(f"layer {i} d{key}")
+
+
+# For a failure of a new SGD object whose velocity was not empty before its first step.
+INHERITED_VELOCITY_HINT = ("a new SGD object must start with an empty velocity: create it in __init__ "
+                           "(self.velocity = []), not in the class body, in a default argument "
+                           "(velocity=[]) or in a global, which every optimiser shares.")
+
+
+def _shapes(velocity):
+    """The shapes in a velocity list, "(3, 4) and (4,); (4, 2) and (2,)", or "" if it holds other things."""
+    if not all(isinstance(layer, dict) and all(isinstance(layer.get(key), _ndarray) for key in ("w", "b"))
+               for layer in velocity):
+        return ""
+    return "; ".join(" and ".join(str(layer[key].shape) for key in ("w", "b")) for layer in velocity)
+
+
+def new_optimizer(sgd_class, *, case, **kwargs):
+    """``sgd_class(**kwargs)``, and a note for failures if its velocity is not empty yet.
+
+    A velocity kept on the class, in a default argument or in a global survives from
+    one optimiser to the next; the note says which shapes the new object inherited, so
+    that a shape error in its first step can be traced to the earlier optimiser.
+
+    Returns
+    -------
+    optimizer : SGD
+    inherited : str
+        "" when ``optimizer.velocity`` is empty, else the note.
+    """
+    optimizer = call(sgd_class, case=case, **kwargs)
+    velocity = getattr(optimizer, "velocity", None)
+    if not isinstance(velocity, (list, tuple)) or not velocity:
+        return optimizer, ""
+    shapes = _shapes(velocity)
+    return optimizer, (
+        f"note: this SGD object was created just before its first step, yet its velocity already held "
+        f"{len(velocity)} entr{'y' if len(velocity) == 1 else 'ies'}{f' (shapes {shapes})' if shapes else ''}: "
+        "an earlier SGD object left them there (the notebook's other cells and tests create optimisers too)")
+
+
+@contextlib.contextmanager
+def _explained(inherited):
+    """Add the note ``inherited`` (see :func:`new_optimizer`), if any, to a failure inside."""
+    try:
+        yield
+    except CheckFailure as failure:
+        if not inherited:
+            raise
+        raise CheckFailure(f"{failure}\n  {inherited}\n  hint: {INHERITED_VELOCITY_HINT}", problem=failure.problem,
+                           what=failure.what, case=failure.case, hint=INHERITED_VELOCITY_HINT,
+                           error_type=failure.error_type) from None
+
+
+def step_once(sgd_class, *, case):
+    """One step of a new ``sgd_class()`` on one 2x2 layer: the hidden SGD cell's smoke call."""
+    optimizer, inherited = new_optimizer(sgd_class, case=case)
+    with _explained(inherited):
+        call(optimizer.step, [{"w": np.zeros((2, 2)), "b": np.zeros(2)}],
+             [{"w": np.ones((2, 2)), "b": np.ones(2)}], case=case)
 
 
 def check_sgd_run(sgd_class, fixtures, prefix, *, case):
@@ -506,9 +698,15 @@ def check_sgd_run(sgd_class, fixtures, prefix, *, case):
     parameters ``pw{s}_{l}``/``pb{s}_{l}`` and velocities ``vw{s}_{l}``/``vb{s}_{l}``.
     """
     lr, momentum = float(fixtures[f"{prefix}/lr"]), float(fixtures[f"{prefix}/momentum"])
+    optimizer, inherited = new_optimizer(sgd_class, lr=lr, momentum=momentum, case=case)
+    with _explained(inherited):
+        _run_steps(optimizer, fixtures, prefix, case)
+
+
+def _run_steps(optimizer, fixtures, prefix, case):
+    """The steps of :func:`check_sgd_run`, on ``optimizer``."""
     steps = int(fixtures[f"{prefix}/steps"])
     num_layers = len([k for k in fixtures if k.startswith(f"{prefix}/w")])
-    optimizer = call(sgd_class, lr=lr, momentum=momentum, case=case)
     parameters = [{"w": fixtures[f"{prefix}/w{l}"], "b": fixtures[f"{prefix}/b{l}"]} for l in range(num_layers)]
     for s in range(steps):
         grads = [{"w": fixtures[f"{prefix}/gw{s}_{l}"], "b": fixtures[f"{prefix}/gb{s}_{l}"]}
@@ -518,16 +716,18 @@ def check_sgd_run(sgd_class, fixtures, prefix, *, case):
         here = f"{case}, after step {s + 1}"
         check_true(isinstance(updated, (list, tuple)) and len(updated) == num_layers,
                    f"SGD.step should return a list of {num_layers} dicts, got {type(updated).__name__}"
-                   f"\n  case: {here}")
+                   f"\n  case: {here}", what="the list SGD.step returns", case=here)
         velocity = getattr(optimizer, "velocity", None)
         check_true(isinstance(velocity, (list, tuple)) and len(velocity) == num_layers,
                    f"SGD.velocity should be a list of {num_layers} dicts like the parameters, got "
                    f"{type(velocity).__name__}{f' of length {len(velocity)}' if hasattr(velocity, '__len__') else ''}"
-                   f"\n  case: {here}")
+                   f"\n  case: {here}", what="SGD.velocity", case=here)
         for l in range(num_layers):
             for key in ("w", "b"):
-                check_array(grads_given[l][key], grads[l][key], what=f"grads[{l}]['{key}'] after SGD.step", case=here,
-                            hint="SGD.step must not modify the gradients it is given.")
+                check_unchanged(grads_given[l][key], grads[l][key], what=f"grads[{l}]['{key}']",
+                                changed_by="SGD.step", case=here,
+                                hint="SGD.step must not modify the gradients it is given: compute "
+                                     "lr * g into a new array (v = momentum * v - lr * g).")
                 check_array(velocity[l][key], fixtures[f"{prefix}/v{key}{s}_{l}"],
                             what=f"SGD.velocity[{l}]['{key}']", case=here,
                             hint="v = momentum * v - lr * grad, with one velocity per layer and per "
