@@ -42,6 +42,7 @@ student-safe messages, what student code changed) is written to ``run.json`` (se
 import json
 import os
 import pathlib
+import re
 import resource
 import secrets
 import time
@@ -62,6 +63,15 @@ from mlpcourse import inkernel, judge, records, sandbox, structure
 
 # Verdicts of a test cell (run.json's "verdict").
 PASSED, FAILED, NOT_RUN = "passed", "failed", "not run"
+# A frame of a notebook cell's function in an IPython traceback: "Cell In[5], line 3, in relu(x)".
+CELL_FRAME = re.compile(r"Cell In\[\d+\], line \d+, in (\w+)")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def interrupted_function(traceback):
+    """The innermost function of the notebook's in an interrupted traceback (list of lines), or None."""
+    frames = CELL_FRAME.findall(ANSI.sub("", "\n".join(traceback or [])))
+    return frames[-1] if frames else None
 
 
 def _error_output(ename, message):
@@ -212,7 +222,8 @@ class ContainedExecute(Execute):
         self._check_assign_resources(resources)
         info = self.resources["nbgrader"]
         self._record = {"student": info["student"], "assignment": info["assignment"],
-                        "notebook": info["notebook"], "cells": [], "observations": [], "incidents": []}
+                        "notebook": info["notebook"], "cells": [], "observations": [], "incidents": [],
+                        "hung": []}
         self._output_used, self._output_dropped = {}, {}
         _, cap = resource.getrlimit(resource.RLIMIT_AS)
         if cap != resource.RLIM_INFINITY and cap < self.memory_limit:
@@ -316,6 +327,12 @@ class ContainedExecute(Execute):
         if any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
             entry["timed_out"] = True
             self._incident(f"cell timed out after {entry['seconds']} s", index)
+            if not self._kernel_lost:
+                interrupted = next((o for o in cell.outputs if o.output_type == "error"
+                                    and o.get("ename") == "KeyboardInterrupt"), None)
+                if interrupted is not None:
+                    self._stop_calling(interrupted_function(interrupted.get("traceback")), entry["seconds"], index,
+                                       entry)
         dropped = self._output_dropped.pop(index, 0)
         if dropped:
             cell.outputs.append(nbformat.v4.new_output(
@@ -417,6 +434,11 @@ class ContainedExecute(Execute):
         """``(verdict, student-safe message)`` of a test cell from what the kernel and the grader found."""
         if entry.get("status") in (None, "not run"):
             return NOT_RUN, f"This test was not run: {self._stopped or 'the notebook stopped earlier'}."
+        if entry.get("timed_out"):
+            hung = entry.get("hung")
+            return FAILED, (f"This test did not finish within its time limit ({entry['seconds']:.0f} s)"
+                            + (f": {hung} did not return, so it was stopped; later calls to it fail at once."
+                               if hung else "."))
         if entry["status"] != "ok":
             # The kernel's own run, before any hidden input entered it: its error is the student's to see.
             error = next((o for o in cell.outputs if o.output_type == "error"), None)
@@ -445,6 +467,8 @@ class ContainedExecute(Execute):
                 reply = self._silent(None, self.interrupt_grace)
             except DeadKernelError:
                 reply = None
+            if reply is not None:
+                self._stop_calling(interrupted_function(reply["content"].get("traceback")), timeout, index)
             if reply is None:
                 self._incident("the kernel did not answer the grader and was stopped", index)
                 self._stop("the kernel stopped answering while the grader re-ran an earlier test", index)
@@ -481,6 +505,23 @@ class ContainedExecute(Execute):
                 continue
             if msg["parent_header"].get("msg_id") == self._pending_msg:
                 return msg
+
+    def _stop_calling(self, function, seconds, index, entry=None):
+        """After ``function`` had to be interrupted, make later calls to it fail at once."""
+        if function is None or function in {hung["function"] for hung in self._record["hung"]}:
+            return
+        seconds = round(seconds)
+        message = (f"{function} did not return within {seconds} s when it was called earlier (cell {index + 1}), "
+                   "so it was stopped; the grader does not call it again.")
+        try:
+            self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).stop_calling({function!r}, {message!r})",
+                         self.interrupt_grace)
+        except DeadKernelError:
+            return
+        self._record["hung"].append({"function": function, "cell": index, "seconds": seconds})
+        self._incident(f"{function} did not return within {seconds} s: later calls to it fail at once", index)
+        if entry is not None:
+            entry["hung"] = function
 
     def _kill_kernel(self):
         self._kernel_lost = True

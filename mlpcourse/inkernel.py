@@ -464,6 +464,39 @@ def serve(path, token):
                 send(sock, {"op": "raise", "type": "TypeError", "message": f"cannot send the result: {error}"})
 
 
+# --- a function that did not return ---------------------------------------------------
+
+def stop_calling(name, message):
+    """Make the notebook's functions named ``name`` raise ``TimeoutError(message)`` when called.
+
+    The grader calls this after it had to interrupt ``name`` at a time limit, so that
+    later cells and tests that call it fail at once instead of each waiting for its own
+    limit. Replaced: global functions of that name and methods of that name of classes
+    defined in the notebook. Returns how many were replaced.
+    """
+    import types
+
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    namespace = shell.user_ns if shell is not None else {}
+
+    def did_not_return(*args, **kwargs):
+        raise TimeoutError(message)
+
+    did_not_return.__name__ = did_not_return.__qualname__ = name
+    replaced = 0
+    for key, value in list(namespace.items()):
+        if isinstance(value, types.FunctionType) and value.__name__ == name:
+            namespace[key] = did_not_return
+            replaced += 1
+        elif (isinstance(value, type) and value.__module__ == "__main__"
+              and isinstance(vars(value).get(name), types.FunctionType)):
+            setattr(value, name, did_not_return)
+            replaced += 1
+    return replaced
+
+
 # --- what student code changed -------------------------------------------------------
 
 # Modules whose attributes the tests rely on; a student replacing one is tampering.

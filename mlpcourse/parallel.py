@@ -60,6 +60,7 @@ class Outcome:
     max_score: float = 0.0
     reason: str = ""
     flags: list = dataclasses.field(default_factory=list)  # tamper flags, "where: what"
+    hung: list = dataclasses.field(default_factory=list)  # functions that did not return, "softmax (30 s)"
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -228,7 +229,7 @@ def grade_one(course_dir, student, db_url, assignment, autograded_cells, feedbac
     score, max_score = autograded_points(record, autograded_cells)
     reason = "" if result.status == "graded" else _one_line(f"{result.status}: {result.reason}")
     return {"graded": result.status == "graded", "seconds": time.perf_counter() - start, "score": score,
-            "max_score": max_score, "reason": reason, "flags": result.flags}, record
+            "max_score": max_score, "reason": reason, "flags": result.flags, "hung": result.hung}, record
 
 
 def _one_line(reason):
@@ -359,6 +360,8 @@ def progress_line(outcome, done, total, elapsed):
         what = f"graded {outcome.score:g}/{outcome.max_score:g}"
     else:
         what = f"FAILED ({outcome.reason})"
+    if outcome.hung:
+        what += f", did not return: {', '.join(outcome.hung)}"
     if outcome.flags:
         what += f", {len(outcome.flags)} tamper flag{'s' * (len(outcome.flags) > 1)}"
     return (f"[{done:{len(str(total))}d}/{total}] {outcome.student}: {what} in {outcome.seconds:.1f} s"

@@ -60,6 +60,7 @@ class SubmissionResult:
     max_score: float = 0.0
     cells: dict = dataclasses.field(default_factory=dict)  # grade_id -> (score, max_score)
     flags: list = dataclasses.field(default_factory=list)
+    hung: list = dataclasses.field(default_factory=list)  # "softmax (30 s)": functions that did not return
     seconds: float = 0.0
 
 
@@ -250,11 +251,13 @@ def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url
         if code != 0:
             reason = f"feedback could not be generated:\n{_failure_tail(output)}"
     found = tamper.report(course_dir, student, assignment)
+    run = records.read(records.folder(course_dir, assignment, student) / "run.json") or {}
     cells = student_scores(course_dir, student, assignment, db_url)
     return SubmissionResult(
         student=student, status=status, reason=reason,
         score=sum(score for score, _ in cells.values()), max_score=sum(full for _, full in cells.values()),
         cells=cells, flags=[f"{f['where']}: {f['what']}" for f in found["flags"]],
+        hung=[f"{hung['function']} ({hung['seconds']} s)" for hung in run.get("hung", [])],
         seconds=round(time.monotonic() - started, 1))
 
 

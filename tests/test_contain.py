@@ -325,6 +325,20 @@ def test_loop_is_interrupted_and_the_notebook_goes_on(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_function_that_hung_is_not_waited_for_again(tmp_path):
+    """After a function had to be interrupted at its cell's limit, do later calls to it (and to the method of the same name) fail at once?"""
+    nb, record = _contained_run(tmp_path, [
+        "def spin(x):\n    while True:\n        pass\n\nclass Net:\n    def spin(self):\n        return 1",
+        "spin(1)", "spin(2)", "Net().spin()", "print('after')"])
+    assert record["hung"] == [{"function": "spin", "cell": 1, "seconds": 3}]
+    for index in (2, 3):
+        assert _errors(nb.cells[index]) == ["TimeoutError"], nb.cells[index].outputs
+        assert "spin did not return within 3 s" in nb.cells[index].outputs[0].evalue
+        assert record["cells"][index]["seconds"] < 2
+    assert nb.cells[4].outputs[0].text == "after\n"
+
+
+@pytest.mark.slow
 def test_loop_ignoring_interrupts_stops_the_kernel(tmp_path):
     """Is a kernel that ignores the interrupt killed, and the cells after it marked as not run?"""
     nb, record = _contained_run(tmp_path, ["import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
