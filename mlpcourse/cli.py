@@ -43,14 +43,18 @@ def _fixtures(args):
 
 
 def _release(args):
-    from mlpcourse import grading, release
+    from mlpcourse import dataset, grading, limits, release
 
     course_dir = grading.course_folder(args.course_dir)
     if args.check:
-        return _report_staleness(release.stale_reasons(course_dir), f"release/{paths.ASSIGNMENT}/", "release/ is",
-                                 "release")
+        reasons = release.stale_reasons(course_dir) + [
+            f"../../tests_assets/{paths.ASSIGNMENT}/{reason}" for reason in limits.stale_reasons(course_dir)]
+        return _report_staleness(reasons, f"release/{paths.ASSIGNMENT}/", "release/ is", "release")
     folder = release.generate(course_dir)
     print(f"generated {folder} with nbgrader generate_assignment")
+    dataset.prepare(course_dir, log=print)
+    print("timing the reference solution's run under grading (the time limits derive from it) ...")
+    print(f"wrote {limits.record(course_dir)}")
     return 0
 
 

@@ -57,9 +57,9 @@ from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from nbconvert.preprocessors.execute import NotebookClient
-from traitlets import Bool, Dict, Integer, List, Unicode
+from traitlets import Bool, Dict, Float, Integer, List, Unicode
 
-from mlpcourse import inkernel, judge, records, sandbox, structure
+from mlpcourse import inkernel, judge, limits, records, sandbox, structure
 
 # Verdicts of a test cell (run.json's "verdict").
 PASSED, FAILED, NOT_RUN = "passed", "failed", "not run"
@@ -124,7 +124,13 @@ class ContainedExecute(Execute):
     cell_timeouts = Dict(
         {}, help="Seconds for named cells (grade_id -> seconds), e.g. the training cell").tag(config=True)
     total_timeout = Integer(
-        1800, help="Seconds all cells of one notebook may run together").tag(config=True)
+        1800, help="Seconds all cells of one notebook may run together (at most; see timings_file)").tag(config=True)
+    timings_file = Unicode(
+        "", help="The reference solution's recorded cell times (mlpcourse.limits). When set, a cell the file "
+                 "names may take limit_multiple * its time + limit_floor, unless cell_timeouts names it, "
+                 "and the notebook the same of the total, within total_timeout").tag(config=True)
+    limit_multiple = Float(10.0, help="How many times the reference's time a cell may take").tag(config=True)
+    limit_floor = Integer(30, help="Seconds added to every derived limit").tag(config=True)
     interrupt_grace = Integer(
         10, help="Seconds a timed-out cell has to stop after the interrupt before the kernel is killed"
     ).tag(config=True)
@@ -203,14 +209,25 @@ class ContainedExecute(Execute):
             connection_file=str(self._scratch.connection_file), config=self.config)
         return self.km
 
+    def _limits(self):
+        """``({grade_id: seconds}, notebook budget)`` from the reference's timings, if configured."""
+        if not self.timings_file:
+            return {}, self.total_timeout
+        timings = json.loads(pathlib.Path(self.timings_file).read_text())
+        derived, total = limits.derive(timings, self.limit_multiple, self.limit_floor)
+        return derived, min(total, self.total_timeout)
+
+    def _limit(self, grade_id):
+        """Seconds one cell (or a test's re-run) may take."""
+        default = self.test_timeout if self._is_test(grade_id) else self.timeout
+        return self.cell_timeouts.get(grade_id) or self._derived.get(grade_id) or default or self.total_timeout
+
     def _test_limit(self, grade_id):
         """Seconds for the grader's re-run of a test (not bounded by the notebook's deadline)."""
-        return self.cell_timeouts.get(grade_id, self.test_timeout)
+        return self._limit(grade_id)
 
     def _cell_limit(self, cell):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        default = self.test_timeout if self._is_test(grade_id) else self.timeout
-        limit = self.cell_timeouts.get(grade_id, default) or self.total_timeout
+        limit = self._limit(structure.grade_id(cell))
         remaining = self._deadline - time.monotonic()
         return max(1, int(min(limit, remaining)))
 
@@ -225,6 +242,8 @@ class ContainedExecute(Execute):
                         "notebook": info["notebook"], "cells": [], "observations": [], "incidents": [],
                         "hung": []}
         self._output_used, self._output_dropped = {}, {}
+        self._derived, self._budget = self._limits()
+        self._record["limits"] = {"cells": self._derived, "total": self._budget}
         _, cap = resource.getrlimit(resource.RLIMIT_AS)
         if cap != resource.RLIM_INFINITY and cap < self.memory_limit:
             raise RuntimeError(f"the grading process may use {cap} bytes, less than the kernel's memory_limit "
@@ -271,7 +290,7 @@ class ContainedExecute(Execute):
                 self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
                 self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).snapshot()", 60)
                 self._record["startup_seconds"] = round(time.monotonic() - started, 2)
-                self._deadline = time.monotonic() + self.total_timeout
+                self._deadline = time.monotonic() + self._budget
                 for index, cell in enumerate(self.nb.cells):
                     self._run_cell(index, cell)
                 self._rerun_hidden()

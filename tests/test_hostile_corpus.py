@@ -26,6 +26,7 @@ from hostile import cases as corpus, ingest  # noqa: E402
 # Limits of the corpus course (appended to its nbgrader_config.py).
 TEST_LIMITS = """
 c.ContainedExecute.timeout = 10
+c.ContainedExecute.limit_floor = 5
 c.ContainedExecute.cell_timeouts = {"load_data": 120, "prepare_data": 120, "train": 120}
 c.ContainedExecute.total_timeout = 300
 c.ContainedExecute.interrupt_grace = 5

@@ -5,12 +5,13 @@ the grades must then live in what ``nbgrader_config.py`` installs (the contained
 execution), not in the course's wrapper around it.
 """
 
+import json
 import pathlib
 import sys
 
 import pytest
 
-from mlpcourse import grading, notebook, release
+from mlpcourse import grading, limits, notebook, records, release
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from hostile import integrity, kit  # noqa: E402
@@ -41,3 +42,7 @@ def test_plain_autograde_scores_verdicts_in_the_release_structure(tmp_path, kann
     assert tests["honest"] == full
     assert not any(tests["forger"].values()) and not any(tests["mover"].values()), tests
     assert tests["shadower"] == {**full, "test_training": 0.0}
+    # The limits the run used are the ones derived from the reference's recorded timings.
+    run = records.read(records.folder(course, "asg01", "honest") / "run.json")
+    cells, total = limits.derive(json.loads(limits.path(course).read_text()), 20, 30)
+    assert run["limits"] == {"cells": cells, "total": min(total, 1800)}

@@ -1,0 +1,34 @@
+"""Time limits derived from the reference solution's own run (mlpcourse.limits)."""
+
+import json
+
+import nbformat
+
+from mlpcourse import grading, limits, paths
+
+
+def test_a_limit_is_a_multiple_of_the_reference_time_plus_a_floor():
+    """Does each cell, and the whole notebook, get multiple * reference seconds + floor (whole seconds)?"""
+    cells, total = limits.derive({"cells": {"train": 1.25, "test_relu_visible": 0.03}, "total": 4.81}, 20, 30)
+    assert cells == {"train": 55, "test_relu_visible": 31} and total == 127
+
+
+def test_committed_timings_were_measured_on_this_master():
+    """Do the recorded timings belong to the master's current code (else `make check` says so)?"""
+    assert limits.stale_reasons() == []
+    timings = json.loads(limits.path().read_text())
+    code_cells = {cell.metadata["nbgrader"]["grade_id"] for cell in nbformat.read(paths.MASTER, as_version=4).cells
+                  if cell.cell_type == "code"}
+    assert set(timings["cells"]) == code_cells and timings["total"] > 0
+
+
+def test_timings_go_stale_when_the_masters_code_changes(tmp_path):
+    """Does changing a code cell of the master make the timings stale, naming the fix?"""
+    course = grading.make_course(tmp_path / "course")
+    master = course / "source" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb"
+    nb = nbformat.read(master, as_version=4)
+    next(cell for cell in nb.cells if cell.cell_type == "code").source += "\n# changed"
+    nbformat.write(nb, master)
+    assert limits.stale_reasons(course) == ["timings.json was measured on another version of the master's code"]
+    (course / "tests_assets" / paths.ASSIGNMENT / "timings.json").unlink()
+    assert limits.stale_reasons(course) == ["timings.json is missing"]
