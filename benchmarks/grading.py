@@ -6,6 +6,8 @@
    cells (from the kernel's timestamps in the graded notebook), and the rest:
    nbgrader's own work (copying, sanitising, gradebook writes), the sandbox of the
    contained run and the grader's re-runs of the passing tests. Best of ``--repeats``.
+   Beside it, the same complete submission with a ``softmax`` that never returns: its
+   wall time, score and the function the grader stopped (at most 3 minutes).
 2. A class of N submissions (the demo's complete, partial and blank notebooks in
    turn) graded by ``mlpcourse.parallel.grade_class`` with W = 1, 2, ... workers:
    seconds, submissions per minute, speed-up over W = 1.
@@ -33,6 +35,13 @@ sys.path.insert(0, str(ROOT))
 from mlpcourse import demo, grading, notebook, parallel, paths, records, release, scaleout  # noqa: E402
 
 TARGET_SECONDS = 20  # the issue's target for one complete submission on 2 cores
+HUNG_TARGET_SECONDS = 180  # ... and for one whose softmax never returns
+ENDLESS_SOFTMAX = """
+
+def softmax(y_hat):
+    while True:
+        pass
+"""
 TRAINING_CELL = "train"
 
 
@@ -107,6 +116,21 @@ def one_submission(template_dir, nb, scratch, repeats):
     return min(runs, key=lambda run: run["wall"])
 
 
+def hung_submission(template_dir, scratch):
+    """One autograde of the complete submission with an endless softmax: wall time, score, what was stopped."""
+    release_nb = notebook.read(template_dir / "release" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")
+    nb = demo.submissions(release_nb)["ada"]
+    notebook.cells_by_grade_id(nb)["softmax"].source += ENDLESS_SOFTMAX
+    course = class_course(template_dir, scratch / "hung", [], 0)
+    grading.submit(course, "hung", nb)
+    start = time.perf_counter()
+    grading.nbgrader("autograde", paths.ASSIGNMENT, "--student", "hung", "--force", course_dir=course)
+    wall = time.perf_counter() - start
+    run = records.read(records.folder(course, paths.ASSIGNMENT, "hung") / "run.json")
+    score = sum(score for score, _ in grading.cell_scores(course)["hung"].values())
+    return {"wall": wall, "score": score, "hung": run["hung"]}
+
+
 def throughput(template_dir, notebooks, scratch, students, workers):
     """Seconds to grade ``students`` submissions with ``parallel.grade_class`` and W workers."""
     course = class_course(template_dir, scratch / f"class-w{workers}", notebooks, students)
@@ -145,6 +169,11 @@ def table(result):
                        ("other_cells", "other cells (setup, data, plots)"),
                        ("nbgrader_rest", "the rest (nbgrader, sandbox, re-runs)")):
         lines.append(f"  {label:<38}{one[key]:6.1f} s")
+    hung = result["hung_submission"]
+    stopped = ", ".join(f"{h['function']} after {h['seconds']} s" for h in hung["hung"]) or "nothing"
+    lines.append(f"the same with a softmax that never returns: {hung['wall']:.1f} s, {hung['score']:g} points, "
+                 f"stopped {stopped} (target < {HUNG_TARGET_SECONDS} s: "
+                 f"{'met' if hung['wall'] < HUNG_TARGET_SECONDS else 'NOT met'})")
     lines.append(f"class of N={result['students']} ({', '.join(result['mix'])} in turn) on {result['cpus']} cores:")
     lines.append(f"  {'engine':<28}{'W':>3}{'seconds':>9}{'per minute':>12}{'speed-up':>10}")
     for engine, runs, count in (("grade (SQLite, shards)", result["parallel"], result["students"]),
@@ -177,6 +206,8 @@ def main(argv=None):
                   "data_split": os.environ.get("ASG01_TRAIN_SPLIT", "train")}
         print(f"timing one autograde of {mix[0]} ({args.repeats}x)", flush=True)
         result["one_submission"] = one_submission(template_dir, notebooks[0], scratch, args.repeats)
+        print("timing one autograde of the complete submission with an endless softmax", flush=True)
+        result["hung_submission"] = hung_submission(template_dir, scratch)
         runs = []
         for workers in args.workers:
             print(f"grading N={args.students} with grade, W={workers}", flush=True)

@@ -48,6 +48,9 @@ def test_grading_benchmark_runs_on_one_blank_submission(grading_env, tmp_path):
     assert report["parallel"][0]["graded"] == 1 and report["parallel"][0]["speedup"] == 1
     assert report["dask_skipped"] == "--no-dask"
     assert "autograde of one complete submission (cy)" in result.stdout
+    hung = report["hung_submission"]
+    assert [h["function"] for h in hung["hung"]] == ["softmax"] and hung["wall"] < 180
+    assert 0 < hung["score"] < 65
 
 
 def test_make_bench_runs_both_scripts():
