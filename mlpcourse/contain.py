@@ -269,7 +269,8 @@ class ContainedExecute(Execute):
         stubs[f"{sandbox.KERNEL_MODULE}.py"] = pathlib.Path(inkernel.__file__).read_text()
         workdir = self.resources.get("metadata", {}).get("path") or "."
         env = dict(os.environ, NBGRADER_EXECUTION=os.environ.get("NBGRADER_EXECUTION", "autograde"))
-        env.update({name: str(pathlib.Path(folder).expanduser()) for name, folder in self.data_env.items()})
+        # Resolved: the sandbox mounts real paths, and the kernel must find its files where they are mounted.
+        env.update({name: os.path.realpath(pathlib.Path(folder).expanduser()) for name, folder in self.data_env.items()})
         readable = [*self.readable_paths, *self._readable_data(env)]
         in_kernel = [self.hidden_directory] if trusted is None and self.hidden_directory else []
         self._scratch = sandbox.Scratch(workdir, mode, limits, readable + in_kernel, stubs, env, in_kernel)
