@@ -61,6 +61,8 @@ from traitlets import Bool, Dict, Float, Integer, List, Unicode
 
 from mlpcourse import inkernel, judge, limits, records, sandbox, structure
 
+# Characters of an error kept when its cell's output is over the limit.
+ERROR_KEPT = 4000
 # Verdicts of a test cell (run.json's "verdict").
 PASSED, FAILED, NOT_RUN = "passed", "failed", "not run"
 # A frame of a notebook cell's function in an IPython traceback: "Cell In[5], line 3, in relu(x)".
@@ -146,6 +148,7 @@ class ContainedExecute(Execute):
     open_files_limit = Integer(1024, help="Open files per kernel process").tag(config=True)
     tmp_size = Integer(512 * 2**20, help="Bytes of the kernel's private /tmp").tag(config=True)
     output_limit = Integer(1 * 2**20, help="Bytes of output kept per cell").tag(config=True)
+    notebook_output_limit = Integer(16 * 2**20, help="Bytes of output kept per notebook").tag(config=True)
     readable_paths = List(
         Unicode(), [], help="Extra paths the kernel may read").tag(config=True)
     data_env = Dict(
@@ -241,7 +244,7 @@ class ContainedExecute(Execute):
         self._record = {"student": info["student"], "assignment": info["assignment"],
                         "notebook": info["notebook"], "cells": [], "observations": [], "incidents": [],
                         "hung": []}
-        self._output_used, self._output_dropped = {}, {}
+        self._output_used, self._output_dropped, self._errors_kept = {}, {}, set()
         self._derived, self._budget = self._limits()
         self._record["limits"] = {"cells": self._derived, "total": self._budget}
         _, cap = resource.getrlimit(resource.RLIMIT_AS)
@@ -562,13 +565,26 @@ class ContainedExecute(Execute):
                 f"exit(), or running out of memory), so the cells after it were not run.{detail}")
 
     def output(self, outs, msg, display_id, cell_index):
-        if msg["msg_type"] != "error":
-            size = len(json.dumps(msg.get("content", {}), default=str))
-            used = self._output_used.get(cell_index, 0) + size
-            if used > self.output_limit:
+        """Keep an output while its cell and the notebook are within their output limits.
+
+        Errors count too; the first error of a cell is always kept (it says why the cell
+        failed), cut to :data:`ERROR_KEPT` characters.
+        """
+        content = msg.get("content", {})
+        size = len(json.dumps(content, default=str))
+        used = self._output_used.get(cell_index, 0) + size
+        total = sum(self._output_used.values()) + size
+        if used > self.output_limit or total > self.notebook_output_limit:
+            first_error = msg["msg_type"] == "error" and cell_index not in self._errors_kept
+            if not first_error:
                 self._output_dropped[cell_index] = self._output_dropped.get(cell_index, 0) + size
                 return None
-            self._output_used[cell_index] = used
+            content["evalue"] = str(content.get("evalue", ""))[:ERROR_KEPT]
+            content["traceback"] = _tail(content.get("traceback", []), ERROR_KEPT)
+            size = len(json.dumps(content, default=str))
+        if msg["msg_type"] == "error":
+            self._errors_kept.add(cell_index)
+        self._output_used[cell_index] = self._output_used.get(cell_index, 0) + size
         return super().output(outs, msg, display_id, cell_index)
 
     def _write_record(self):
@@ -577,9 +593,21 @@ class ContainedExecute(Execute):
         records.write(folder / "run.json", self._record)
 
 
+def _tail(lines, limit):
+    """The last of ``lines`` (strings) that fit in ``limit`` characters, the first of them cut to fit."""
+    kept, used = [], 0
+    for line in reversed([str(line) for line in lines or []]):
+        if used + len(line) > limit:
+            kept.append(line[len(line) - (limit - used):] if limit > used else "")
+            break
+        kept.append(line)
+        used += len(line)
+    return kept[::-1]
+
+
 def _shorten_errors(cell, limit):
-    """Cut error messages and traceback lines to ``limit`` characters (error outputs are always kept)."""
+    """Cut each error's message to ``limit`` characters and its traceback to its last ``limit``."""
     for output in cell.outputs:
         if output.output_type == "error":
             output.evalue = output.evalue[:limit]
-            output.traceback = [line[:limit] for line in output.traceback[:200]]
+            output.traceback = _tail(output.traceback, limit)

@@ -22,6 +22,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,13 @@ DEVICES = ("null", "zero", "full", "random", "urandom")
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 28, 47, 4
+# SECBIT_NOROOT, SECBIT_NO_SETUID_FIXUP, SECBIT_KEEP_CAPS_LOCKED, SECBIT_NO_CAP_AMBIENT_RAISE,
+# each with its lock: root (in its user namespace) gains no capabilities, ever again.
+SECURE_BITS = 0b11111111 & ~(1 << 4)
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
 
 
 @dataclasses.dataclass
@@ -157,12 +164,28 @@ def _build_root(settings):
 
 
 def _drop_privileges(uid):
+    """Become ``uid`` (root mode) and give up every capability, for good.
+
+    Without a user id of its own (userns mode) the kernel is root in its user
+    namespace: with capabilities it could remount its read-only folders writable
+    (the Python installation among them). So the capability bounding set is emptied,
+    root is denied capabilities on exec (secure bits, locked), and the process's own
+    capability sets are cleared.
+    """
     libc = _libc()
     _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    last = int(pathlib.Path("/proc/sys/kernel/cap_last_cap").read_text())
+    for capability in range(last + 1):
+        _check(libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0), f"dropping capability {capability}")
+    _check(libc.prctl(PR_SET_SECUREBITS, SECURE_BITS, 0, 0, 0), "securebits")
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    no_capabilities = (ctypes.c_uint32 * 6)()
+    _check(libc.syscall(SYS_CAPSET[os.uname().machine], header, no_capabilities), "capset")
     _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
 
 
@@ -206,13 +229,14 @@ def _init(settings_path, argv):
         for folder in settings["owned"]:
             for path in [pathlib.Path(folder), *pathlib.Path(folder).rglob("*")]:
                 os.chown(path, uid, uid, follow_symlinks=False)
+    # The kernel's output log lives outside its sandbox (a root-owned folder it never sees):
+    # the kernel writes to it through the inherited descriptor only, so it cannot replace
+    # the file the grader later reads with a link or a pipe.
+    log = os.open(settings["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     _build_root(settings)
     lifeline = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     lifeline.connect(settings["judge_socket"])
     inkernel.send(lifeline, {"op": "lifeline"})
-    log = os.open(settings["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    if uid is not None:
-        os.fchown(log, uid, uid)
     kernel = os.fork()
     if kernel == 0:
         try:
@@ -297,7 +321,7 @@ class Scratch:
             (self.grader_dir / name).write_text(text)
         self.judge_socket = self.grader_dir / "judge.sock"
         self.connection_file = self.kernel_dir / "kernel.json"
-        self.log = self.kernel_dir / "kernel.log"
+        self.log = self.base / "kernel.log"
         # A user id per kernel: the scratch folder's inode is unique while it exists.
         self.uid = (100000 + self.base.stat().st_ino % 2_000_000_000) if mode == "root" else None
         # No notebook: nbgrader's working copy holds the locked cells restored from the
@@ -340,11 +364,19 @@ class Scratch:
             "interrupt_mode": "signal", "env": {} if mode else kernel_env}))
 
     def kernel_log(self, limit=4000):
-        """The end of what the kernel process wrote to its stdout/stderr."""
+        """The end (at most ``limit`` bytes) of what the kernel process wrote to its stdout/stderr."""
         try:
-            return self.log.read_bytes()[-limit:].decode(errors="replace")
+            fd = os.open(self.log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return ""
+        try:
+            size = os.fstat(fd).st_size
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ""
+            os.lseek(fd, max(0, size - limit), os.SEEK_SET)
+            return os.read(fd, limit).decode(errors="replace")
+        finally:
+            os.close(fd)
 
     def remove(self):
         shutil.rmtree(self.base, ignore_errors=True)

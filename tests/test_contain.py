@@ -7,6 +7,7 @@ import pathlib
 import socket
 import time
 
+import nbformat
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -373,6 +374,19 @@ def test_output_is_cut_at_the_limit(tmp_path):
     assert len(text) < 20_000 and "bytes of output not kept" in text
 
 
+@pytest.mark.slow
+def test_error_outputs_count_against_the_limits(tmp_path):
+    """Are forged error outputs cut by the cell's and the notebook's limits too, a failing cell still failed?"""
+    flood = ("ip = get_ipython()\nfor i in range(3):\n"
+             "    ip._showtraceback(ValueError, ValueError('x'), ['A' * 100_000] * 20)\n")
+    nb, record = _contained_run(tmp_path, [flood, flood + "raise KeyError('real')"], output_limit=50_000,
+                                notebook_output_limit=80_000)
+    sizes = [len(nbformat.writes(nbformat.v4.new_notebook(cells=[cell]))) for cell in nb.cells]
+    assert all(size < 60_000 for size in sizes), sizes
+    assert record["cells"][1]["status"] == "error"
+    assert any("bytes of output not kept" in o.get("text", "") for cell in nb.cells for o in cell.outputs)
+
+
 # --- scores come from verdicts only ----------------------------------------------------------
 
 _TEXT = st.text(max_size=20)
@@ -402,3 +416,38 @@ def test_nbgrader_scores_only_the_verdict(outputs, verdict):
     assert determine_grade(cell)[0] == (3 if verdict == "passed" else 0)
     shown = [o for o in cell.outputs if o.output_type != "error"]
     assert len(shown) == len([o for o in outputs if o["output_type"] != "error" or verdict == "passed"])
+
+
+_REMOUNT_PROBE = """
+import os, sys
+from mlpcourse import sandbox
+source, target, drop = sys.argv[1], sys.argv[2], sys.argv[3] == "drop"
+sandbox._mount(None, "/", flags=sandbox.MS_REC | sandbox.MS_PRIVATE)
+sandbox._bind(source, target)
+if drop:
+    sandbox._drop_privileges(None)
+try:
+    sandbox._mount(None, target, flags=sandbox.MS_REMOUNT | sandbox.MS_BIND)
+    open(os.path.join(target, "written"), "w").write("x")
+    print("remounted")
+except OSError as error:
+    print("refused", error.errno)
+"""
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["as-root-in-its-namespace", "after-dropping-privileges"])
+def test_userns_kernel_cannot_remount_its_read_only_folders(tmp_path, drop):
+    """Without a user id of its own, can the kernel no longer make a read-only folder writable (it could before dropping)?"""
+    import subprocess
+    import sys
+
+    if sandbox.sandbox_mode() is None:
+        pytest.skip("namespaces are not available here")
+    source, target = tmp_path / "python", tmp_path / "mounted"
+    source.mkdir()
+    target.mkdir()
+    result = subprocess.run([*sandbox.unshare_argv("userns"), sys.executable, "-c", _REMOUNT_PROBE, str(source),
+                             str(target), "drop" if drop else "keep"], capture_output=True, text=True,
+                            cwd=paths.ROOT, env=dict(os.environ, PYTHONPATH=str(paths.ROOT)))
+    assert result.stdout.split() == (["refused", "1"] if drop else ["remounted"]), result.stderr
+    assert (source / "written").exists() is not drop
