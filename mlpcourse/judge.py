@@ -258,10 +258,11 @@ def hidden_message(error):
     """The student's message for hidden check failure ``error``, from an allow-list.
 
     Only the parts that the course's own check code wrote are used (``what``,
-    ``case``, ``hint``, and ``problem`` if it is one of the class's fixed phrases), and
-    the name of the exception the student's code raised if it is a Python builtin.
-    Values, shapes the student's code returned, its exception messages and its names
-    never appear: hidden inputs cannot be carried out through a message. ``error`` must
+    ``case``, ``hint``, and ``problem`` if it is one of the class's fixed phrases).
+    Values, shapes the student's code returned, its exceptions (message, type, name)
+    never appear: a hidden input cannot be written out through a message. What is
+    left to the student's choice is which check fails first, and how: a few bits per
+    hidden test and submission (the README's threat model says so). ``error`` must
     be an instance of a class from a trusted module (see
     :meth:`TrustedCode.is_trusted_failure`), else only a generic line is given.
     """
@@ -269,10 +270,6 @@ def hidden_message(error):
     problem = getattr(error, "problem", None)
     if problem not in problems:
         return HIDDEN_UNEXPECTED
-    error_type = getattr(error, "error_type", "")
-    if error_type:
-        builtin = getattr(builtins, error_type, None)
-        problem += f" ({error_type})" if isinstance(builtin, type) and issubclass(builtin, BaseException) else ""
     lines = [f"{error.what or 'your code'} {problem}"]
     if error.case:
         lines.append(f"  case: {error.case}")

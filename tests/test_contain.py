@@ -271,8 +271,8 @@ def test_hidden_failure_messages_come_from_an_allow_list():
         assert not re.search(rf"(expected|got) {number}", shown), shown
         assert "HIDDEN-INPUT" not in shown and "PayloadError" not in shown and "12345" not in shown, shown
         assert "case:" in shown and "hidden checks do not show values" in shown, shown
-    assert "raised an exception (ValueError)" in failures[-1][1]
-    assert "raised an exception\n" in failures[-2][1]  # the student's own class is not named
+    assert "raised an exception\n" in failures[-1][1] and "ValueError" not in failures[-1][1]
+    assert "raised an exception\n" in failures[-2][1]  # the student's own class is not named either
 
 
 def test_a_failure_of_untrusted_origin_gets_the_generic_line():

@@ -5,6 +5,7 @@ with several variants, so that a fix must hold at the root rather than for one c
 """
 
 import copy
+import textwrap
 
 import nbformat
 
@@ -172,6 +173,25 @@ def reads_holdout_labels(ctx):
     return "asg01.ipynb", _bytes(nb)
 
 
+def foreign_classifier(ctx):
+    """The untouched release and, as `mlp`, a scikit-learn classifier with a feed_forward method."""
+    nb = _release(ctx)
+    nb.cells.append(nbformat.v4.new_code_cell(textwrap.dedent("""
+        from sklearn.linear_model import LogisticRegression
+
+        class Borrowed:
+            def __init__(self):
+                self.model = LogisticRegression(max_iter=100).fit(x_train[:2000], y_train[:2000].argmax(1))
+
+            def feed_forward(self, X):
+                return self.model.predict_proba(X)
+
+        mlp = Borrowed()
+        training_finished = True
+    """).strip()))
+    return "asg01.ipynb", _bytes(nb)
+
+
 # --- 4. nothing hidden reaches the student -------------------------------------------------
 
 # Printed (or raised) only if the attack works; the sources build them from halves, so that
@@ -234,6 +254,28 @@ def hidden_input_in_exception(ctx):
     return "asg01.ipynb", _bytes(nb)
 
 
+def kernel_log_swapped(ctx):
+    """A last cell that swaps the kernel's output log for the hidden checks' source, then kills the kernel."""
+    nb = ctx.solved()
+    nb.cells.append(nbformat.v4.new_code_cell(textwrap.dedent("""
+        import os, pathlib, sys
+
+        _kernel_dir = pathlib.Path(sys.argv[sys.argv.index("-f") + 1]).parent
+        _course = pathlib.Path.cwd().parents[2]
+        for _log in [_kernel_dir / "kernel.log", *_kernel_dir.parent.glob("*.log")]:
+            try:
+                _log.unlink()
+            except OSError:
+                pass
+            try:
+                _log.symlink_to(_course / "tests_assets" / "asg01" / "asg01_hidden.py")
+            except OSError:
+                pass
+        os._exit(3)
+    """).strip()))
+    return "asg01.ipynb", _bytes(nb)
+
+
 # --- 9. honest state between calls is named, not flagged -----------------------------------
 
 def sgd_mutable_default(ctx):
@@ -259,6 +301,8 @@ def sgd_mutable_default(ctx):
 
 
 TRAINING = ("test_training",)
+HIDDEN = ("test_relu_hidden", "test_sigmoid_hidden", "test_feed_forward_hidden", "test_softmax_hidden",
+          "test_cross_entropy_hidden", "test_mlp_gradients_hidden", "test_sgd_hidden", "test_training")
 
 CASES = (
     Case("forged_pre_run_cell", forged_pre_run_cell, zero=ALL_TESTS, flagged=True),
@@ -271,10 +315,14 @@ CASES = (
     Case("fake_validation_set", fake_validation_set, zero=TRAINING, flagged=True),
     Case("recognises_validation_digits", recognises_validation_digits, zero=TRAINING),
     Case("reads_holdout_labels", reads_holdout_labels, zero=TRAINING),
+    Case("foreign_classifier", foreign_classifier, zero=ALL_TESTS),
     Case("logs_hidden_inputs", logs_hidden_inputs, absent=(LEAK_MARKER,)),
     Case("reads_graded_notebook", reads_graded_notebook,
          absent=(SCHEME_MARKER,)),
     Case("hidden_input_in_exception", hidden_input_in_exception, zero=("test_sigmoid_hidden",),
          absent=(LEAK_MARKER, LEAK_MARKER.replace("-", "_"))),
+    # The kernel dies after the last cell: the hidden tests, which run after it, are lost.
+    Case("kernel_log_swapped", kernel_log_swapped, zero=HIDDEN, incident="kernel died", flagged=True,
+         absent=("NEEDED_ACCURACY", "holdout split")),
     Case("sgd_mutable_default", sgd_mutable_default, zero=(*SGD, *TRAINING), says=("keeps state",)),
 )

@@ -294,6 +294,34 @@ NEEDED_ACCURACY = {"test": 0.85, "dig": 0.45}
 HOLDOUT_SIZE = 2000
 
 
+def _network_scores(mlp, x, case):
+    """The scores of the network ``mlp`` describes, on ``x`` (N, 784): (N, 10).
+
+    Computed here from the network's own parameters (``mlp.parameters``, plain data)
+    and activations (``mlp.act_funcs``, the student's functions), layer by layer, so
+    that what is measured is a trained MLP, not whatever ``feed_forward`` returns.
+    """
+    what = "the trained network (mlp.parameters and mlp.act_funcs)"
+    hint = "train the MLP of the notebook: mlp.parameters holds one {'w': (n, p), 'b': (p,)} dict per layer."
+    parameters, act_funcs = mlp.parameters, mlp.act_funcs
+    check_true(isinstance(parameters, list) and len(parameters) >= 1 and len(act_funcs) == len(parameters)
+               and all(isinstance(layer, dict) and {"w", "b"} <= set(layer) for layer in parameters),
+               "mlp.parameters should be a list of {'w', 'b'} dicts, one per activation in mlp.act_funcs",
+               what=what, case=case, hint=hint)
+    a = x
+    for layer, act in zip(parameters, act_funcs):
+        w, b = np.asarray(layer["w"], dtype=np.float64), np.asarray(layer["b"], dtype=np.float64)
+        check_true(w.ndim == 2 and w.shape[0] == a.shape[1] and b.shape == (w.shape[1],),
+                   f"a layer's weights {w.shape} and bias {b.shape} do not fit its input of width {a.shape[1]}",
+                   what=what, case=case, hint=hint)
+        a = np.asarray(call(act, a @ w + b, case=case), dtype=np.float64)
+        check_true(a.shape == (len(x), w.shape[1]), f"an activation returned shape {a.shape}",
+                   what=what, case=case, hint=hint)
+    check_true(a.shape[1] == 10, f"the last layer has {a.shape[1]} units, not one per digit (10)",
+               what=what, case=case, hint=hint)
+    return a
+
+
 def check_training(mlp):
     """The trained network on held-out digits the kernel never saw labels of."""
     split = grading_splits().holdout
@@ -302,12 +330,8 @@ def check_training(mlp):
     sample = np.random.default_rng(0).permutation(len(images))[:HOLDOUT_SIZE]
     x, labels = images[sample].reshape(len(sample), -1) / 255.0, labels[sample]
     case = f"{len(sample)} held-out digits the network has never seen"
-    scores = call(mlp.feed_forward, x, case=case)
-    what = "mlp.feed_forward on held-out digits"
-    check_true(np.shape(scores) == (len(sample), 10),
-               f"{what} should return one row of 10 scores per digit, got shape {np.shape(scores)}",
-               what=what, case=case)
-    accuracy = float(np.mean(np.argmax(np.asarray(scores, dtype=np.float64), axis=1) == labels))
+    scores = _network_scores(mlp, x, case)
+    accuracy = float(np.mean(np.argmax(scores, axis=1) == labels))
     check_true(accuracy >= needed,
                f"the trained network classifies {accuracy:.1%} of held-out digits correctly; "
                f"{needed:.0%} is needed for these points",
