@@ -39,6 +39,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -87,21 +88,25 @@ def run_nbgrader(course_dir, args, timeout, env=None):
 
     memory = _config_value(course_dir, "ContainedExecute", "grader_memory_limit",
                            ContainedExecute.class_traits()["grader_memory_limit"].default())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=grading.environment(env),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    # Set on the new process (not with preexec_fn: callers run this from threads) before
-    # its interpreter has imported anything.
-    with contextlib.suppress(ProcessLookupError):  # it has already ended
-        resource.prlimit(process.pid, resource.RLIMIT_AS, (memory, memory))
-    try:
-        output, _ = process.communicate(timeout=timeout)
-        return process.returncode, output
-    except subprocess.TimeoutExpired:
-        # The kernel's sandbox ends with nbgrader: its lifeline socket closes.
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        return None, output
+    # The kernel's scratch folder (with the student's files) goes in here: removed below even
+    # when the process is killed and cannot clean up after itself.
+    with tempfile.TemporaryDirectory(prefix="mlpg-") as scratch:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nbgrader", *args], cwd=course_dir,
+            env=grading.environment({**(env or {}), "TMPDIR": scratch}),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        # Set on the new process (not with preexec_fn: callers run this from threads) before
+        # its interpreter has imported anything.
+        with contextlib.suppress(ProcessLookupError):  # it has already ended
+            resource.prlimit(process.pid, resource.RLIMIT_AS, (memory, memory))
+        try:
+            output, _ = process.communicate(timeout=timeout)
+            return process.returncode, output
+        except subprocess.TimeoutExpired:
+            # The kernel's sandbox ends with nbgrader: its lifeline socket closes.
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            return None, output
 
 
 def _failure_tail(output, lines=12):
