@@ -11,15 +11,18 @@ hang the grader with one loop, and score by replacing what the tests use.
   scratch copy of the notebook's folder; no network, not even loopback; a user id
   of its own; ``setrlimit`` limits on memory, processes, file size, open files and
   CPU time (``memory_limit``, ``process_limit``, ...);
-- **time**: a per-cell timeout (``timeout``, or ``cell_timeouts[grade_id]`` for the
-  cells known to be long) and a total per submission (``total_timeout``). A cell
-  that runs out is interrupted (nbclient); a kernel that ignores the interrupt for
-  ``interrupt_grace`` seconds is killed and the cells after it are marked as not
-  run, which scores them 0;
+- **time**: a limit per cell, derived from the reference solution's recorded run
+  (``timings_file``, :mod:`mlpcourse.limits`; ``cell_timeouts`` overrides a cell,
+  ``timeout`` and ``test_timeout`` cover cells without a recorded time), and a budget
+  per notebook. A cell that runs out is interrupted (nbclient), and the notebook's
+  function it was in is made to fail at once from then on (``inkernel.stop_calling``);
+  a kernel that ignores the interrupt for ``interrupt_grace`` seconds is killed and
+  the cells after it are marked as not run, which scores them 0;
 - **crashes** (``os._exit``, a segfault, ``exit()``): the cell is marked with what
   happened and the cells after it as not run; the submission keeps the points of
-  the cells before; other submissions never notice (each has its own kernel);
-- **output**: at most ``output_limit`` bytes of output per cell are kept;
+  the visible tests before; other submissions never notice (each has its own kernel);
+- **output**: at most ``output_limit`` bytes per cell and ``notebook_output_limit``
+  per notebook are kept, errors included (a cell's first error always, cut short);
 - **structure**: before anything runs, the cells are laid out as the release does
   (:mod:`mlpcourse.structure`): a moved locked cell goes back to its place;
 - **scores come from verdicts only**: a test cell keeps its points only if it raised
