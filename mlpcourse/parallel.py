@@ -232,6 +232,20 @@ def grade_one(course_dir, student, db_url, assignment, autograded_cells, feedbac
             "max_score": max_score, "reason": reason, "flags": result.flags, "hung": result.hung}, record
 
 
+def zero_one(course_dir, student, db_url, assignment, autograded_cells, feedback, error, seconds):
+    """Zero ``student``, whose grading raised ``error``; return ``(Outcome fields, record)``.
+
+    A broken submission folder must not stop the class: it scores 0. The student reads
+    that the grader failed; the TA reads why (the reason may name the grader's files).
+    """
+    pipeline.zero_submission(course_dir, student, f"the grader failed on this upload ({type(error).__name__}); "
+                             "your TA has the details", assignment, db_url, feedback)
+    record = read_submission(db_url, student, assignment)
+    score, max_score = autograded_points(record, autograded_cells)
+    return {"graded": False, "seconds": seconds, "score": score, "max_score": max_score,
+            "reason": _one_line(f"{type(error).__name__}: {error}")}, record
+
+
 def _one_line(reason):
     """A reason on one line: its first line, and its last if the first only announces it."""
     lines = [line.strip() for line in reason.strip().splitlines() if line.strip()]
@@ -259,10 +273,11 @@ class _Worker:
                                    feedback, self.env, release)
         return Outcome(student, worker=self.number, **fields), record
 
-    def zero(self, student, reason, feedback):
-        """Record ``student`` here as not graded (0 everywhere, a feedback page saying why); return the record."""
-        pipeline.zero_submission(self.scratch, student, reason, self.assignment, self.db_url, feedback)
-        return read_submission(self.db_url, student, self.assignment)
+    def zero(self, student, autograded_cells, feedback, error, seconds):
+        """Zero ``student`` here (see :func:`zero_one`); return ``(Outcome, record)``."""
+        fields, record = zero_one(self.scratch, student, self.db_url, self.assignment, autograded_cells, feedback,
+                                  error, seconds)
+        return Outcome(student, worker=self.number, **fields), record
 
 
 def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=paths.ASSIGNMENT,
@@ -321,13 +336,9 @@ def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=path
             started = time.perf_counter()
             try:
                 return worker.grade(student, autograded_cells, feedback, release) + (worker,)
-            except Exception as error:  # a broken submission folder must not stop the class: it scores 0
-                # The student reads that it failed; the TA reads why (it may name the grader's files).
-                record = worker.zero(student, f"the grader failed on this upload ({type(error).__name__}); "
-                                     "your TA has the details", feedback)
-                score, max_score = autograded_points(record, autograded_cells)
-                return Outcome(student, False, time.perf_counter() - started, worker.number, score, max_score,
-                               _one_line(f"{type(error).__name__}: {error}")), record, worker
+            except Exception as error:  # one student's upload, never the class
+                return worker.zero(student, autograded_cells, feedback, error,
+                                   time.perf_counter() - started) + (worker,)
             finally:
                 idle.put(worker)
 

@@ -100,8 +100,13 @@ def grade_shard(course_inputs, db_url, submissions, assignment=paths.ASSIGNMENT,
         release = pipeline.release_notebook(course, assignment)
         pipeline.prefetch_data(course, assignment)  # this worker's kernels have no network: fill its cache
         for student in sorted(submissions):
-            fields, record = parallel.grade_one(course, student, db_url, assignment, autograded_cells,
-                                                feedback, env, release)
+            started = time.perf_counter()
+            try:
+                fields, record = parallel.grade_one(course, student, db_url, assignment, autograded_cells,
+                                                    feedback, env, release)
+            except Exception as error:  # one student's upload, never the shard
+                fields, record = parallel.zero_one(course, student, db_url, assignment, autograded_cells, feedback,
+                                                   error, time.perf_counter() - started)
             files = {str(folder): _files(course / folder) for folder in parallel.result_folders(student, assignment)
                      if (course / folder).is_dir()}
             results.append({"student": student, **fields, "record": record, "files": files})

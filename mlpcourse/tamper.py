@@ -182,6 +182,7 @@ def static_findings(nb):
     flags, notes = [], []
     for number, cell in enumerate(nb.cells, start=1):
         info = cell.get("metadata", {}).get("nbgrader", {})
+        info = info if isinstance(info, dict) else {}  # malformed metadata: the student's own cell
         if cell.cell_type != "code" or info.get("locked"):
             continue
         where = f"cell {number}" + (f" ({info['grade_id']})" if info.get("grade_id") else "")
