@@ -2,6 +2,7 @@
 repo, and the one-line errors of ``python -m mlpcourse`` when the user got something wrong."""
 
 import filecmp
+import json
 import os
 import pathlib
 import shutil
@@ -11,7 +12,7 @@ import zipfile
 
 import pytest
 
-from mlpcourse import grading, paths, release
+from mlpcourse import grading, limits, paths, release
 
 VENV = pathlib.Path(sys.executable).parent.parent
 
@@ -47,9 +48,12 @@ def test_make_fixtures_and_release_reproduce_the_committed_files(checkout):
         result = make(checkout, target)
         assert result.returncode == 0, result.stdout + result.stderr
     for folder in ("source/asg01", "release/asg01", "tests_assets/asg01"):
-        comparison = filecmp.dircmp(paths.ROOT / folder, checkout / folder, ignore=["__pycache__"])
+        comparison = filecmp.dircmp(paths.ROOT / folder, checkout / folder, ignore=["__pycache__", limits.TIMINGS])
         assert comparison.diff_files == [], folder
         assert not comparison.left_only and not comparison.right_only, folder
+    # Timings are measurements: the same master and the same cells, not the same seconds.
+    committed, measured = (json.loads(limits.path(root).read_text()) for root in (paths.ROOT, checkout))
+    assert measured["master"] == committed["master"] and set(measured["cells"]) == set(committed["cells"])
 
 
 @pytest.mark.slow
