@@ -484,6 +484,7 @@ class Judge:
         self.observations = []
         self._lock = threading.Lock()
         self._lifelines = []
+        self._lifeline_wanted = True
         self._pending = {}  # token -> (work, result dict, event)
         self._slots = threading.BoundedSemaphore(self.THREADS)
         self._closed = False
@@ -512,10 +513,12 @@ class Judge:
                 sock.close()
                 return
             with self._lock:
-                # The sandbox's lifeline is the first connection, made before the kernel starts.
-                lifeline = header.get("op") == "lifeline" and not self._lifelines
+                # The sandbox's lifeline is the first connection, made before the kernel starts
+                # (again after expect_lifeline, when the grader restarts the kernel).
+                lifeline = header.get("op") == "lifeline" and self._lifeline_wanted
                 if lifeline:
                     self._lifelines.append(sock)
+                    self._lifeline_wanted = False
                 pending = self._pending.pop(header.get("token"), None) if header.get("op") == "hello" else None
             if lifeline:
                 return
@@ -559,6 +562,13 @@ class Judge:
     def forget(self, token):
         with self._lock:
             self._pending.pop(token, None)
+
+    def expect_lifeline(self):
+        """Drop the old sandbox's lifeline and accept the next sandbox's (the kernel is restarting)."""
+        with self._lock:
+            old, self._lifelines, self._lifeline_wanted = self._lifelines, [], True
+        for sock in old:
+            sock.close()
 
     def sweep(self):
         """Ask the sandbox to kill every process the kernel started (see mlpcourse.sandbox)."""
