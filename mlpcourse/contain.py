@@ -52,6 +52,7 @@ import time
 from queue import Empty
 
 import nbformat
+import zmq.asyncio
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -70,6 +71,8 @@ ERROR_KEPT = 4000
 PASSED, FAILED, NOT_RUN = "passed", "failed", "not run"
 # A frame of a notebook cell's function in an IPython traceback: "Cell In[5], line 3, in relu(x)".
 CELL_FRAME = re.compile(r"Cell In\[\d+\], line \d+, in (\w+)")
+# The same in faulthandler's dump (innermost first): File "/tmp/ipykernel_7/1234.py", line 3 in relu
+DUMPED_CELL_FRAME = re.compile(r'File "/tmp/ipykernel_\d+/\d+\.py", line \d+ in (\w+)')
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -77,6 +80,13 @@ def interrupted_function(traceback):
     """The innermost function of the notebook's in an interrupted traceback (list of lines), or None."""
     frames = CELL_FRAME.findall(ANSI.sub("", "\n".join(traceback or [])))
     return frames[-1] if frames else None
+
+
+def dumped_function(log):
+    """The innermost function of the notebook's in the last stack dump of the kernel's ``log``, or None."""
+    dump = log.rsplit("most recent call first", 1)
+    frames = [name for name in DUMPED_CELL_FRAME.findall(dump[-1]) if name != "<module>"] if len(dump) > 1 else []
+    return frames[0] if frames else None
 
 
 def _error_output(ename, message):
@@ -139,6 +149,9 @@ class ContainedExecute(Execute):
     interrupt_grace = Integer(
         10, help="Seconds a timed-out cell has to stop after the interrupt before the kernel is killed"
     ).tag(config=True)
+    kernel_restarts = Integer(
+        2, help="Times a killed or dead kernel is restarted per notebook, the cells before run again "
+                "silently, so that the rest of the notebook is graded").tag(config=True)
     memory_limit = Integer(4 * 2**30, help="Bytes of address space per kernel process").tag(config=True)
     grader_memory_limit = Integer(
         6 * 2**30,
@@ -289,10 +302,12 @@ class ContainedExecute(Execute):
         self._replies = {}
         self._hidden_pending = []  # (index, cell, grade_id, entry) of hidden tests that passed in the kernel
         self._kernel_lost = False
+        self._restarts = 0
         started = time.monotonic()
         self._stopped = None
         try:
-            with self.setup_kernel(env=env, cwd=workdir):
+            self._kernel_launch = {"env": env, "cwd": workdir}
+            with self.setup_kernel(**self._kernel_launch):
                 info_msg = self.wait_for_reply(self.kc.kernel_info())
                 self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
                 self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).snapshot()", 60)
@@ -333,22 +348,33 @@ class ContainedExecute(Execute):
             entry["status"] = "not run"
             return
         started = time.monotonic()
+        limit = self._cell_limit(cell)
+        self._watchdog(limit)
         try:
             self.preprocess_cell(cell, self.resources, index)
             failed = _has_error(cell) or self._replies.get(index) != "ok"
             entry["status"] = "error" if failed else "ok"
+            self._watchdog(None)
         except DeadKernelError:
             cell.outputs.append(_error_output("KernelDied", self._death_message()))
             entry["status"] = "kernel died"
             self._kernel_lost = True
-            self._stop("the kernel died while running an earlier cell", index)
+            self._incident("the kernel died", index)
+            self._restart_or_stop("the kernel died while running an earlier cell", index)
         except CellTimeoutError:
+            hung = dumped_function(self._scratch.kernel_log(20_000))
             cell.outputs.append(_error_output(
-                "CellTimeoutError", f"This cell ran longer than {self._cell_limit(cell)} s and did not stop "
-                                    "when interrupted, so the kernel was stopped."))
+                "CellTimeoutError", f"This cell ran longer than {limit} s and did not stop "
+                                    "when interrupted, so the kernel was stopped."
+                                    + (f" It was in {hung}, which is not called again." if hung else "")))
             entry["status"] = "killed after timeout"
-            self._stop("the kernel was stopped because an earlier cell did not end", index)
+            entry["timed_out"] = True
             self._kill_kernel()
+            if hung:
+                entry["hung"] = hung
+                self._record["hung"].append({"function": hung, "cell": index, "seconds": limit})
+                self._incident(f"{hung} did not return within {limit} s and ignored the interrupt", index)
+            self._restart_or_stop("the kernel was stopped because an earlier cell did not end", index)
         entry["seconds"] = round(time.monotonic() - started, 2)
         if any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
             entry["timed_out"] = True
@@ -532,9 +558,66 @@ class ContainedExecute(Execute):
             if msg["parent_header"].get("msg_id") == self._pending_msg:
                 return msg
 
-    def _stop_calling(self, function, seconds, index, entry=None):
-        """After ``function`` had to be interrupted, make later calls to it fail at once."""
-        if function is None or function in {hung["function"] for hung in self._record["hung"]}:
+    def _watchdog(self, seconds):
+        """Arm the kernel's stack dump a second before ``seconds`` are up (None: disarm)."""
+        code = ("disarm_watchdog()" if seconds is None else f"arm_watchdog({max(1, seconds - 1)})")
+        try:
+            self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).{code}", self.interrupt_grace)
+        except DeadKernelError:
+            pass
+
+    def _restart_or_stop(self, reason, index):
+        """After the kernel was lost at cell ``index``: restart it and carry on, or stop the notebook."""
+        if not self._restart(index):
+            self._stop(reason, index)
+
+    def _restart(self, upto):
+        """Start a fresh kernel and run the cells before ``upto`` in it again, silently.
+
+        The notebook then goes on as if the lost cell had failed: the student keeps the
+        points of everything that does not need what was lost. Cells that timed out or
+        killed the kernel are not run again, and the functions that did not return are
+        made to fail at once after the cell that stopped them. Returns whether the
+        kernel is back.
+        """
+        if self._restarts >= self.kernel_restarts or self._deadline - time.monotonic() < 5:
+            return False
+        self._restarts += 1
+        started = time.monotonic()
+        entries = {entry["index"]: entry for entry in self._record["cells"]}
+        try:
+            self._kill_kernel()
+            self.kc.stop_channels()
+            # Shutting the kernel down destroyed the manager's zmq context: the new kernel gets its own.
+            self.km.context = zmq.asyncio.Context()
+            self._judge.expect_lifeline()
+            run_sync(self.async_start_new_kernel)(**self._kernel_launch)
+            run_sync(self.async_start_new_kernel_client)()
+            self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).snapshot()", 60)
+            for index, cell in enumerate(self.nb.cells[:upto + 1]):
+                entry = entries.get(index, {})
+                lost = entry.get("timed_out") or entry.get("status") in ("kernel died", "killed after timeout")
+                if index < upto and cell.cell_type == "code" and cell.source.strip() and not lost:
+                    if self._silent(cell.source, self._cell_limit(cell)) is None:
+                        raise TimeoutError(f"cell {index + 1} did not end when run again")
+                for hung in self._record["hung"]:
+                    if hung["cell"] == index:
+                        self._stop_calling(hung["function"], hung["seconds"], index, force=True)
+        except Exception as error:  # noqa: BLE001 (any failure: the notebook stops as before)
+            self._incident(f"the kernel could not be restarted ({type(error).__name__}: {error})", upto)
+            self._kill_kernel()
+            return False
+        self._kernel_lost = False
+        self._incident(f"the kernel was restarted and cells 1-{upto} run again "
+                       f"({time.monotonic() - started:.0f} s)", upto)
+        return True
+
+    def _stop_calling(self, function, seconds, index, entry=None, force=False):
+        """After ``function`` had to be interrupted, make later calls to it fail at once.
+
+        ``force``: again, in a restarted kernel (the function is already recorded).
+        """
+        if function is None or (not force and function in {hung["function"] for hung in self._record["hung"]}):
             return
         seconds = round(seconds)
         message = (f"{function} did not return within {seconds} s when it was called earlier (cell {index + 1}), "
@@ -543,6 +626,8 @@ class ContainedExecute(Execute):
             self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).stop_calling({function!r}, {message!r})",
                          self.interrupt_grace)
         except DeadKernelError:
+            return
+        if force:
             return
         self._record["hung"].append({"function": function, "cell": index, "seconds": seconds})
         self._incident(f"{function} did not return within {seconds} s: later calls to it fail at once", index)

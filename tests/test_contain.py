@@ -341,20 +341,29 @@ def test_a_function_that_hung_is_not_waited_for_again(tmp_path):
 
 @pytest.mark.slow
 def test_loop_ignoring_interrupts_stops_the_kernel(tmp_path):
-    """Is a kernel that ignores the interrupt killed, and the cells after it marked as not run?"""
+    """Is a kernel that ignores the interrupt killed, and, with no restart left, the cells after it not run?"""
     nb, record = _contained_run(tmp_path, ["import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                                           "while True:\n    pass", "print('after')"])
+                                           "while True:\n    pass", "print('after')"], kernel_restarts=0)
     assert "CellTimeoutError" in _errors(nb.cells[0]) and _errors(nb.cells[1]) == ["NotRun"]
     assert record["cells"][1]["status"] == "not run"
 
 
 @pytest.mark.slow
-def test_crash_marks_the_cell_and_the_rest(tmp_path):
-    """Does os._exit mark its cell as a crash and the cells after it as not run?"""
+def test_crash_is_marked_and_the_notebook_goes_on_in_a_new_kernel(tmp_path):
+    """Does os._exit mark its cell as a crash, and the cells after it run in a restarted kernel with the state before?"""
     nb, record = _contained_run(tmp_path, ["x = 1", "import os\nos._exit(3)", "print(x)"])
     assert _errors(nb.cells[0]) == [] and _errors(nb.cells[1]) == ["KernelDied"]
-    assert _errors(nb.cells[2]) == ["NotRun"]
-    assert [cell["status"] for cell in record["cells"]] == ["ok", "kernel died", "not run"]
+    assert nb.cells[2].outputs[0].text == "1\n"
+    assert [cell["status"] for cell in record["cells"]] == ["ok", "kernel died", "ok"]
+
+
+@pytest.mark.slow
+def test_a_kernel_that_keeps_dying_stops_the_notebook(tmp_path):
+    """After its restarts are used up, are the cells after a crash marked as not run?"""
+    crash = "import os\nos._exit(3)"
+    nb, record = _contained_run(tmp_path, ["x = 1", crash, crash, crash, "print(x)"], kernel_restarts=2)
+    assert [cell["status"] for cell in record["cells"]] == ["ok", "kernel died", "kernel died", "kernel died",
+                                                           "not run"]
 
 
 @pytest.mark.slow
@@ -451,3 +460,18 @@ def test_userns_kernel_cannot_remount_its_read_only_folders(tmp_path, drop):
                             cwd=paths.ROOT, env=dict(os.environ, PYTHONPATH=str(paths.ROOT)))
     assert result.stdout.split() == (["refused", "1"] if drop else ["remounted"]), result.stderr
     assert (source / "written").exists() is not drop
+
+
+@pytest.mark.slow
+def test_a_function_that_ignores_interrupts_costs_its_cells_not_the_notebook(tmp_path):
+    """When a function ignores the interrupt, is the kernel restarted (cells before run again), the
+    function made to fail at once, and the rest of the notebook graded?"""
+    nb, record = _contained_run(tmp_path, [
+        "import signal\ncount = 41\n\ndef spin():\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "    while True:\n        pass",
+        "count += 1", "spin()", "spin()", "print('after', count)"])
+    assert record["hung"] == [{"function": "spin", "cell": 2, "seconds": 3}]
+    assert "CellTimeoutError" in _errors(nb.cells[2]) and "spin" in nb.cells[2].outputs[-1].evalue
+    assert _errors(nb.cells[3]) == ["TimeoutError"] and record["cells"][3]["seconds"] < 2
+    assert nb.cells[4].outputs[0].text == "after 42\n"  # the cells before were run again, once
+    assert any("restarted" in incident["what"] for incident in record["incidents"])

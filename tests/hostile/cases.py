@@ -176,8 +176,25 @@ def loop_in_function(ctx):
     return "asg01.ipynb", _bytes(nb)
 
 
+def function_ignoring_interrupts(ctx):
+    """softmax loops forever on small batches and ignores the interrupt: only its cells and training lost."""
+    nb = ctx.solved()
+    _append(nb, "softmax", """
+        import signal
+
+        _softmax = softmax
+
+        def softmax(y_hat):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            while len(y_hat) < 8:
+                pass
+            return _softmax(y_hat)
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
 def sigint_ignored_loop(ctx):
-    """A loop that ignores the interrupt: the kernel is killed, the cells after it score 0."""
+    """A loop that ignores the interrupt: the kernel is killed and restarted, the rest graded."""
     return "asg01.ipynb", _bytes(_with_cell(ctx.solved(), "test_mlp_gradients_hidden", """
         import signal
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -420,12 +437,6 @@ def ipython_hooks(ctx):
 
 
 
-# Hidden tests run after the notebook's last cell: a kernel that dies or is stopped
-# before then takes the hidden tests of the functions before it along (cell -> those tests).
-_HIDDEN_ORDER = ("test_relu_hidden", "test_sigmoid_hidden", "test_feed_forward_hidden", "test_softmax_hidden",
-                 "test_cross_entropy_hidden", "test_mlp_gradients_hidden")
-HIDDEN_BEFORE = {"cross_entropy": _HIDDEN_ORDER[:4], "mlp_gradients": _HIDDEN_ORDER[:5], "sgd": _HIDDEN_ORDER}
-
 BASE_CASES = (
     Case("control", control),
     Case("fast_control", fast_control),
@@ -444,17 +455,16 @@ BASE_CASES = (
     # Once softmax had to be stopped it is not called again: training, which needs it, fails at once.
     Case("loop_in_function", loop_in_function, zero=(*SOFTMAX, "test_training"),
          incident="softmax did not return"),
-    Case("sigint_ignored_loop", sigint_ignored_loop, zero=(*HIDDEN_BEFORE["sgd"], *SGD, "test_training"),
-         incident="stopped", flagged=True),
+    Case("sigint_ignored_loop", sigint_ignored_loop, incident="restarted", flagged=True),
+    Case("function_ignoring_interrupts", function_ignoring_interrupts, zero=(*SOFTMAX, "test_training"),
+         incident="softmax did not return", flagged=True),
     Case("huge_allocation", huge_allocation),
     Case("output_flood", output_flood, incident="output over the limit"),
     Case("fork_burst", fork_burst),
     Case("file_deletion", file_deletion),
     Case("network_probe", network_probe, absent=("CONNECTED",)),
-    Case("os_exit", os_exit, zero=(*HIDDEN_BEFORE["cross_entropy"], *CCE, *GRADIENTS, *SGD, "test_training"),
-         incident="kernel died"),
-    Case("segfault", segfault, zero=(*HIDDEN_BEFORE["mlp_gradients"], *GRADIENTS, *SGD, "test_training"),
-         incident="kernel died", flagged=True),
+    Case("os_exit", os_exit, incident="kernel died"),
+    Case("segfault", segfault, incident="kernel died", flagged=True),
     Case("system_exit", system_exit),
     Case("allclose_patched", allclose_patched, zero=RELU, flagged=True),
     Case("helpers_replaced", helpers_replaced, zero=SIGMOID, flagged=True),
