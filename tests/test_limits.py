@@ -1,8 +1,11 @@
 """Time limits derived from the reference solution's own run (mlpcourse.limits)."""
 
 import json
+import subprocess
+import sys
 
 import nbformat
+import pytest
 
 from mlpcourse import grading, limits, paths
 
@@ -32,3 +35,20 @@ def test_timings_go_stale_when_the_masters_code_changes(tmp_path):
     assert limits.stale_reasons(course) == ["timings.json was measured on another version of the master's code"]
     (course / "tests_assets" / paths.ASSIGNMENT / "timings.json").unlink()
     assert limits.stale_reasons(course) == ["timings.json is missing"]
+
+
+@pytest.mark.slow
+def test_release_measures_the_timings_again_when_the_master_changed(course):
+    """Does `mlpcourse release` time the reference's graded run again after a code change, and only then?"""
+    master = course / "source" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb"
+    nb = nbformat.read(master, as_version=4)
+    next(cell for cell in nb.cells if cell.cell_type == "code").source += "\n# changed"
+    nbformat.write(nb, master)
+    release = [sys.executable, "-m", "mlpcourse", "release", "--course-dir", str(course)]
+    first = subprocess.run(release, capture_output=True, text=True, env=grading.environment())
+    assert first.returncode == 0 and "timing the reference" in first.stdout, first.stdout + first.stderr
+    assert limits.stale_reasons(course) == []
+    timings = json.loads(limits.path(course).read_text())
+    assert timings["cells"]["train"] > 0 and timings["total"] >= sum(timings["cells"].values()) - 0.1
+    again = subprocess.run(release, capture_output=True, text=True, env=grading.environment())
+    assert again.returncode == 0 and "timing the reference" not in again.stdout
