@@ -9,6 +9,7 @@ little; the product's limits are in nbgrader_config.py.
 import hashlib
 import io
 import pathlib
+import re
 import socket
 import sqlite3
 import sys
@@ -281,3 +282,14 @@ def test_collect_report_names_renamed_and_broken_uploads(batch):
     assert any("not valid JSON" in p for p in report["students"]["invalid_json"]["problems"])
     assert any("no notebook" in p for p in report["students"]["non_notebook_upload"]["problems"])
     assert any(f["status"] == "ignored" and "__MACOSX" in f["path"] for f in report["files"])
+
+
+@pytest.mark.slow
+def test_class_report_lists_functions_that_did_not_return(batch):
+    """Does the class report list each submission that hit a time limit, with the function and the time?"""
+    from mlpcourse import report
+
+    crashes = report.compute(batch["course"])["crashes"]
+    for student in ("loop_in_function", "function_ignoring_interrupts"):
+        rows = [row["detail"] for row in crashes if row["student_id"] == student]
+        assert any(re.search(r"softmax did not return within \d+ s", row) for row in rows), rows
