@@ -65,6 +65,8 @@ from traitlets import Bool, Dict, Float, Integer, List, Unicode
 
 from mlpcourse import inkernel, judge, limits, records, sandbox, structure
 
+# Characters of a function's name the grader repeats (it comes from the student's code).
+NAME_LIMIT = 64
 # Characters of an error kept when its cell's output is over the limit.
 ERROR_KEPT = 4000
 # Verdicts of a test cell (run.json's "verdict").
@@ -371,6 +373,7 @@ class ContainedExecute(Execute):
             entry["timed_out"] = True
             self._kill_kernel()
             if hung:
+                hung = hung[:NAME_LIMIT]
                 entry["hung"] = hung
                 self._record["hung"].append({"function": hung, "cell": index, "seconds": limit})
                 self._incident(f"{hung} did not return within {limit} s and ignored the interrupt", index)
@@ -408,27 +411,36 @@ class ContainedExecute(Execute):
     def _rerun_hidden(self):
         """Re-run the hidden tests that passed in the kernel, now that no student cell is left to run;
         then read once more what student code changed."""
+        # The hidden re-runs together get at most the notebook's budget again: a kernel that
+        # stalls every session cannot hold a grading worker for a test limit per hidden test.
+        deadline = time.monotonic() + self._budget
         for index, cell, grade_id, entry in self._hidden_pending:
-            if self._kernel_lost:
+            if self._kernel_lost or time.monotonic() > deadline - 1:
                 entry["rerun"] = "not run"
+                why = (f"the kernel had stopped by then ({self._stopped})" if self._kernel_lost
+                       else "the time for them had run out")
                 entry["rerun_message"] = ("The hidden checks of this test run after the notebook's last cell, "
-                                          f"and the kernel had stopped by then ({self._stopped}), so it scores 0.")
+                                          f"and {why}, so it scores 0.")
                 continue
-            self._rerun(index, cell, grade_id, entry)
+            self._rerun(index, cell, grade_id, entry, min(self._test_limit(grade_id), deadline - time.monotonic()))
         if not self._kernel_lost:
             # What student code changed, read once more at the end: the tamper report must not
             # depend on whether any test passed (observations arrive with each session).
             self._session(lambda session: None, None, self.test_timeout)
 
-    def _rerun(self, index, cell, grade_id, entry):
+    def _rerun(self, index, cell, grade_id, entry, limit=None):
         started = time.monotonic()
         result = self._session(lambda session: self._judge.trusted.rerun(session, grade_id), index,
-                               self._test_limit(grade_id))
+                               limit or self._test_limit(grade_id))
         entry["rerun_seconds"] = round(time.monotonic() - started, 2)
         if "error" in result:
             entry["rerun"] = "no verdict"
+            entry["rerun_error"] = result["error"]  # for the TA: it may quote what the kernel sent
+            # Hidden inputs may be in the kernel by now, and the error can quote the kernel's words.
+            why = ("the session ended without a verdict" if self._judge.trusted.cells[grade_id]["hidden"]
+                   else result["error"])
             entry["rerun_message"] = (f"The grader could not re-run this test outside your notebook's kernel "
-                                      f"({result['error']}), so it scores 0.")
+                                      f"({why}), so it scores 0.")
             return
         if result.get("value") is None:
             entry["rerun"] = "passed"
@@ -613,6 +625,7 @@ class ContainedExecute(Execute):
         return True
 
     def _stop_calling(self, function, seconds, index, entry=None, force=False):
+        function = function[:NAME_LIMIT] if function else function
         """After ``function`` had to be interrupted, make later calls to it fail at once.
 
         ``force``: again, in a restarted kernel (the function is already recorded).

@@ -322,7 +322,7 @@ class Decoder:
             return result
         if kind in self.extra:
             return self.extra[kind](node)
-        raise ProtocolError(f"unexpected value of type {kind!r}")
+        raise ProtocolError("unexpected type of value")
 
 
 def short_repr(value):

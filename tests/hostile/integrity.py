@@ -254,6 +254,27 @@ def hidden_input_in_exception(ctx):
     return "asg01.ipynb", _bytes(nb)
 
 
+def hidden_inputs_in_a_malformed_reply(ctx):
+    """The in-kernel server patched to answer the grader with a malformed value naming every input it got."""
+    nb = ctx.solved()
+    nb.cells.append(nbformat.v4.new_code_cell(textwrap.dedent(f"""
+        import _asg01_grading as _grading
+
+        _answer, _seen = _grading._KernelSide.answer, []
+
+        def _spy(self, header, arrays):
+            reply = _answer(self, header, arrays)
+            if header.get("op") == "call" and arrays:
+                _seen.extend(str(a.ravel()[:4]) for a in arrays.values())
+            if header.get("op") == "getattr" and _seen:
+                return {{"op": "value", "value": {{"t": {_built(LEAK_MARKER)} + " ".join(_seen)}}}}, {{}}
+            return reply
+
+        _grading._KernelSide.answer = _spy
+    """).strip()))
+    return "asg01.ipynb", _bytes(nb)
+
+
 def kernel_log_swapped(ctx):
     """A last cell that swaps the kernel's output log for the hidden checks' source, then kills the kernel."""
     nb = ctx.solved()
@@ -319,6 +340,11 @@ CASES = (
          absent=(SCHEME_MARKER,)),
     Case("hidden_input_in_exception", hidden_input_in_exception, zero=("test_sigmoid_hidden",),
          absent=(LEAK_MARKER, LEAK_MARKER.replace("-", "_"))),
+    # The hidden tests that read an attribute after a call get the malformed reply: no verdict,
+    # and their message never quotes it (the visible ones' re-runs read before any call).
+    Case("hidden_inputs_in_a_malformed_reply", hidden_inputs_in_a_malformed_reply,
+         zero=("test_feed_forward_hidden", "test_sgd_hidden", "test_training"), flagged=True,
+         absent=(LEAK_MARKER,)),
     # The kernel dies after the last cell; restarted, it runs the cells again for the hidden tests.
     Case("kernel_log_swapped", kernel_log_swapped, incident="kernel died", flagged=True,
          absent=("NEEDED_ACCURACY", "holdout split")),
