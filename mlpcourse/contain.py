@@ -239,13 +239,9 @@ class ContainedExecute(Execute):
         return derived, min(total, self.total_timeout)
 
     def _limit(self, grade_id):
-        """Seconds one cell (or a test's re-run) may take."""
+        """Seconds one cell, or a test's re-run, may take (a re-run is not bounded by the notebook's deadline)."""
         default = self.test_timeout if self._is_test(grade_id) else self.timeout
         return self.cell_timeouts.get(grade_id) or self._derived.get(grade_id) or default or self.total_timeout
-
-    def _test_limit(self, grade_id):
-        """Seconds for the grader's re-run of a test (not bounded by the notebook's deadline)."""
-        return self._limit(grade_id)
 
     def _cell_limit(self, cell):
         limit = self._limit(structure.grade_id(cell))
@@ -422,7 +418,7 @@ class ContainedExecute(Execute):
                 entry["rerun_message"] = ("The hidden checks of this test run after the notebook's last cell, "
                                           f"and {why}, so it scores 0.")
                 continue
-            self._rerun(index, cell, grade_id, entry, min(self._test_limit(grade_id), deadline - time.monotonic()))
+            self._rerun(index, cell, grade_id, entry, min(self._limit(grade_id), deadline - time.monotonic()))
         if not self._kernel_lost:
             # What student code changed, read once more at the end: the tamper report must not
             # depend on whether any test passed (observations arrive with each session).
@@ -431,7 +427,7 @@ class ContainedExecute(Execute):
     def _rerun(self, index, cell, grade_id, entry, limit=None):
         started = time.monotonic()
         result = self._session(lambda session: self._judge.trusted.rerun(session, grade_id), index,
-                               limit or self._test_limit(grade_id))
+                               limit or self._limit(grade_id))
         entry["rerun_seconds"] = round(time.monotonic() - started, 2)
         if "error" in result:
             entry["rerun"] = "no verdict"
@@ -462,7 +458,7 @@ class ContainedExecute(Execute):
         """
         source = self._judge.trusted.cells[grade_id]["source"]
         try:
-            reply = self._silent(source, self._test_limit(grade_id))
+            reply = self._silent(source, self._limit(grade_id))
             if reply is None:
                 run_sync(self.km.interrupt_kernel)()
                 self._silent(None, self.interrupt_grace)
