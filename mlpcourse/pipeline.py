@@ -76,6 +76,11 @@ def _config_value(course_dir, section, name, default):
     return config[section].get(name, default) if section in config else default
 
 
+# The reason a TA reads when nbgrader itself failed (its log's tail follows), and the one a student reads.
+NBGRADER_FAILED_PREFIX = "nbgrader autograde failed:"
+NBGRADER_FAILED = "the grader could not finish grading this notebook; your TA has the details"
+
+
 def run_nbgrader(course_dir, args, timeout, env=None):
     """Run ``nbgrader ARGS`` in ``course_dir``, killed with its kernels after ``timeout`` s.
 
@@ -229,7 +234,7 @@ def _autograde(course_dir, student, assignment, db_url, env):
         raise RuntimeError("nbgrader autograde ran without mlpcourse.contain.ContainedExecute: "
                            f"check {course_dir / 'nbgrader_config.py'}")
     return "failed", ("grading took longer than the limit and was stopped" if code is None
-                      else f"nbgrader autograde failed:\n{_failure_tail(output)}")
+                      else f"{NBGRADER_FAILED_PREFIX}\n{_failure_tail(output)}")
 
 
 def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url=None, feedback=True, env=None,
@@ -246,8 +251,10 @@ def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url
     if status == "repaired":
         status, reason = _autograde(course_dir, student, assignment, db_url, env)
     if status != "graded":
-        # Zero what could not be graded, and tell the student why.
-        zero_submission(course_dir, student, reason, assignment, db_url, feedback)
+        # Zero what could not be graded, and tell the student why. nbgrader's own log is for
+        # the TA only: written after the hidden re-runs, it may quote what the kernel sent.
+        shown = NBGRADER_FAILED if reason.startswith(NBGRADER_FAILED_PREFIX) else reason
+        zero_submission(course_dir, student, shown, assignment, db_url, feedback)
     elif feedback:
         args = ["generate_feedback", assignment, "--student", student, "--force"]
         if db_url:

@@ -358,3 +358,18 @@ def test_a_grading_crash_costs_its_student_only(course, monkeypatch):
     assert all(score == 0 for score, _ in pipeline.student_scores(course, "boom").values())
     page = (course / "feedback" / "boom" / "asg01" / "asg01.html").read_text()
     assert "the grader failed on this upload (KeyError)" in page and str(course) not in page
+
+
+@pytest.mark.slow
+def test_nbgraders_log_reaches_the_ta_not_the_student(course, monkeypatch):
+    """When nbgrader itself fails, does the student's page say so in fixed words, the TA's reason keep the log?"""
+    from mlpcourse import demo, grading, notebook
+
+    release_nb = notebook.read(release.generate(course) / "asg01.ipynb")
+    grading.submit(course, "ada", demo.submissions(release_nb)["ada"])
+    tail = f"{pipeline.NBGRADER_FAILED_PREFIX}\nValueError: KERNEL-SAID-THIS"
+    monkeypatch.setattr(pipeline, "_autograde", lambda *args: ("failed", tail))
+    result = pipeline.grade_submission(course, "ada")
+    assert result.status == "failed" and "KERNEL-SAID-THIS" in result.reason
+    page = (course / "feedback" / "ada" / "asg01" / "asg01.html").read_text()
+    assert "KERNEL-SAID-THIS" not in page and pipeline.NBGRADER_FAILED in page
