@@ -175,6 +175,8 @@ def test_case_gets_declared_outcome(batch, case):
     course = batch["course"]
     scores = batch["scores"][case.name]
     baseline = batch["scores"]["fast_control"]
+    outcome = next((o for o in batch["summary"].outcomes if o.student == case.name), None)
+    assert outcome is not None and outcome.graded == (case.status == "graded"), outcome
     assert set(scores) == set(baseline), f"{case.name} is missing grade cells in the gradebook"
     for grade_id, (score, full) in scores.items():
         if not grade_id.startswith("test_"):
