@@ -36,7 +36,7 @@ from nbgrader.converters import GenerateAssignment  # noqa: E402
 
 # (Set as a whole: nbgrader applies a lazy .prepend() twice.)
 c.GenerateAssignment.preprocessors = [
-    "mlpcourse.release.ColabLinks", *GenerateAssignment.class_traits()["preprocessors"].default()]
+    "mlpcourse.authoring.release.ColabLinks", *GenerateAssignment.class_traits()["preprocessors"].default()]
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
@@ -49,9 +49,9 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # grade_id is restored too (tests/browser/test_browser_formgrader.py checks all this).
 c.ClearMarkScheme.enforce_metadata = False
 
-# Autograde runs every kernel contained (mlpcourse.contain): in a sandbox without
+# Autograde runs every kernel contained (mlpcourse.containment.contain): in a sandbox without
 # network or access to this folder, with time, memory and process limits; every test
-# cell that passes there is re-run by the grader with trusted code (mlpcourse.judge),
+# cell that passes there is re-run by the grader with trusted code (mlpcourse.containment.judge),
 # which alone reads the hidden fixtures. The limits below are sized to the reference
 # solution's run (see the README's TA section); the kernel reads the dataset cache.
 from nbgrader.converters import Autograde  # noqa: E402
@@ -61,7 +61,7 @@ from nbgrader.preprocessors import Execute  # noqa: E402
 # class report show) is made safe to render: no student markup or output can run script.
 c.Autograde.autograde_preprocessors = [
     replacement for step in Autograde.class_traits()["autograde_preprocessors"].default()
-    for replacement in (["mlpcourse.contain.ContainedExecute", "mlpcourse.markup.SanitiseNotebook"]
+    for replacement in (["mlpcourse.containment.contain.ContainedExecute", "mlpcourse.reports.markup.SanitiseNotebook"]
                         if step is Execute else [step])
 ]
 c.ContainedExecute.hidden_directory = str(HIDDEN_TESTS)
@@ -69,9 +69,9 @@ c.ContainedExecute.data_env = {
     "KANNADA_MNIST_DIR": os.environ.get("KANNADA_MNIST_DIR") or str(pathlib.Path.home() / ".cache" / "kannada-mnist")
 }
 # Before the first notebook, the dataset cache must hold the training and holdout splits,
-# verified (mlpcourse.dataset); otherwise autograde stops before grading anyone, with one
+# verified (mlpcourse.grading.dataset); otherwise autograde stops before grading anyone, with one
 # line naming the setting that fixes it (KANNADA_MNIST_URL, KANNADA_MNIST_DIR).
-from mlpcourse import dataset  # noqa: E402
+from mlpcourse.grading import dataset  # noqa: E402
 
 c.Autograde.pre_convert_hook = dataset.autograde_hook(ROOT)
 # The kernel may read only the files of its training split: the holdout split, which the
@@ -89,11 +89,11 @@ c.ContainedExecute.timeout = 120
 c.ContainedExecute.test_timeout = 30
 c.ContainedExecute.total_timeout = 1800
 c.ContainedExecute.memory_limit = 4 * 2**30
-# Feedback is built from an allow-list (mlpcourse.feedback): the release's cells, the
+# Feedback is built from an allow-list (mlpcourse.reports.feedback): the release's cells, the
 # student's own answers and cells, sanitised outputs, and each test's verdict.
 from nbgrader.converters import GenerateFeedback  # noqa: E402
 
 # (Set as a whole: nbgrader would apply a lazy .append() twice.)
 c.GenerateFeedback.preprocessors = [
-    *GenerateFeedback.class_traits()["preprocessors"].default(), "mlpcourse.feedback.StudentFeedback"]
+    *GenerateFeedback.class_traits()["preprocessors"].default(), "mlpcourse.reports.feedback.StudentFeedback"]
 c.StudentFeedback.secret_paths = [str(ROOT)]

@@ -3,7 +3,7 @@
 Times one epoch of mini-batch SGD with momentum on Kannada-MNIST for
 
 - the master notebook's reference solution (imported from the notebook with
-  ``mlpcourse.notebook.reference_module()``, never copied), float64 and float32;
+  ``mlpcourse.authoring.notebook.reference_module()``, never copied), float64 and float32;
 - the same network in PyTorch on the CPU (skipped, saying so, when torch is absent);
 - scikit-learn's ``MLPClassifier(solver="sgd")`` with the same sizes, batch and momentum;
 - the floor: only the eight matrix products one epoch needs (three forward, three
@@ -41,7 +41,8 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mlpcourse import notebook, paths, records  # noqa: E402
+from mlpcourse import paths, records  # noqa: E402
+from mlpcourse.authoring import notebook
 
 # The seed's default hyper-parameters (the "batch 1024, SGD momentum 0.9").
 BATCH_SIZE = 1024

@@ -9,10 +9,10 @@
    Beside it, the same complete submission with a ``softmax`` that never returns: its
    wall time, score and the function the grader stopped (at most 3 minutes).
 2. A class of N submissions (the demo's complete, partial and blank notebooks in
-   turn) graded by ``mlpcourse.parallel.grade_class`` with W = 1, 2, ... workers:
+   turn) graded by ``mlpcourse.grading.classroom.grade_class`` with W = 1, 2, ... workers:
    seconds, submissions per minute, speed-up over W = 1.
 3. The same class on a Dask ``LocalCluster`` with 1, 2, ... worker processes,
-   writing to a PostgreSQL gradebook on 127.0.0.1 (``mlpcourse.scaleout``).
+   writing to a PostgreSQL gradebook on 127.0.0.1 (``mlpcourse.grading.scaleout``).
 
 Prints a table and writes the same figures as JSON (default ``build/bench/grading.json``)::
 
@@ -32,7 +32,10 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mlpcourse import demo, grading, notebook, parallel, paths, records, release, scaleout  # noqa: E402
+from mlpcourse import paths, records
+from mlpcourse.grading import scaleout  # noqa: E402
+from mlpcourse.authoring import notebook, release
+from mlpcourse.grading import classroom, coursedir, demo
 
 TARGET_SECONDS = 20  # the issue's target for one complete submission on 2 cores
 HUNG_TARGET_SECONDS = 180  # ... and for one whose softmax never returns
@@ -57,7 +60,7 @@ def _cell_seconds(cell):
 
 def template(folder, mix):
     """A course with the release generated, and the demo notebooks named in ``mix``."""
-    course = grading.make_course(folder)
+    course = coursedir.make_course(folder)
     release_dir = release.generate(course)
     notebooks = demo.submissions(notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb"))
     return course, [notebooks[name] for name in mix]
@@ -67,7 +70,7 @@ def class_course(template_dir, destination, notebooks, count):
     """A copy of the template with ``count`` submissions, cycling through ``notebooks``."""
     course = pathlib.Path(shutil.copytree(template_dir, destination))
     for i in range(count):
-        grading.submit(course, f"s{i:03d}", notebooks[i % len(notebooks)])
+        coursedir.submit(course, f"s{i:03d}", notebooks[i % len(notebooks)])
     return course
 
 
@@ -88,9 +91,9 @@ def one_submission(template_dir, nb, scratch, repeats):
     runs = []
     for i in range(repeats):
         course = class_course(template_dir, scratch / f"one{i}", [nb], 0)
-        grading.submit(course, "one", nb)
+        coursedir.submit(course, "one", nb)
         start = time.perf_counter()
-        grading.nbgrader("autograde", paths.ASSIGNMENT, "--student", "one", "--force", course_dir=course)
+        coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", "one", "--force", course_dir=course)
         wall = time.perf_counter() - start
         graded = notebook.read(course / "autograded" / "one" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")
         tests = training = other = 0.0
@@ -107,7 +110,7 @@ def one_submission(template_dir, nb, scratch, repeats):
                 other += seconds
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "nbgrader", "--version"], check=True, capture_output=True,
-                       env=grading.environment())
+                       env=coursedir.environment())
         nbgrader_start = time.perf_counter() - start
         kernel = kernel_start_seconds()
         runs.append({"wall": wall, "nbgrader_start": nbgrader_start, "kernel_start": kernel,
@@ -122,19 +125,19 @@ def hung_submission(template_dir, scratch):
     nb = demo.submissions(release_nb)["ada"]
     notebook.cells_by_grade_id(nb)["softmax"].source += ENDLESS_SOFTMAX
     course = class_course(template_dir, scratch / "hung", [], 0)
-    grading.submit(course, "hung", nb)
+    coursedir.submit(course, "hung", nb)
     start = time.perf_counter()
-    grading.nbgrader("autograde", paths.ASSIGNMENT, "--student", "hung", "--force", course_dir=course)
+    coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", "hung", "--force", course_dir=course)
     wall = time.perf_counter() - start
     run = records.read(records.folder(course, paths.ASSIGNMENT, "hung") / "run.json")
-    score = sum(score for score, _ in grading.cell_scores(course)["hung"].values())
+    score = sum(score for score, _ in coursedir.cell_scores(course)["hung"].values())
     return {"wall": wall, "score": score, "hung": run["hung"]}
 
 
 def throughput(template_dir, notebooks, scratch, students, workers):
-    """Seconds to grade ``students`` submissions with ``parallel.grade_class`` and W workers."""
+    """Seconds to grade ``students`` submissions with ``classroom.grade_class`` and W workers."""
     course = class_course(template_dir, scratch / f"class-w{workers}", notebooks, students)
-    summary = parallel.grade_class(course, workers=workers, log=lambda line: print(f"  {line}", flush=True))
+    summary = classroom.grade_class(course, workers=workers, log=lambda line: print(f"  {line}", flush=True))
     return {"seconds": summary.seconds, "graded": len(summary.graded), "failed": len(summary.failed)}
 
 
@@ -147,7 +150,7 @@ def dask_throughput(template_dir, notebooks, scratch, students, workers):
         scaleout.prepare_gradebook(course, url)
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                 Client(cluster) as client:
-            summary = scaleout.grade_class(client, course, url, env=parallel.thread_environment(workers),
+            summary = scaleout.grade_class(client, course, url, env=classroom.thread_environment(workers),
                                            log=lambda line: print(f"  {line}", flush=True))
     return {"seconds": summary.seconds, "graded": len(summary.graded), "failed": len(summary.failed)}
 

@@ -16,7 +16,7 @@ import sys
 
 from mlpcourse import paths
 
-# The columns of a roster CSV (mlpcourse.collect.read_roster): LMS ids -> student ids.
+# The columns of a roster CSV (mlpcourse.grading.collect.read_roster): LMS ids -> student ids.
 ROSTER_COLUMNS = ("student_id", "lms_id")
 
 
@@ -32,7 +32,7 @@ def _report_staleness(reasons, prefix, subject, target):
 
 
 def _fixtures(args):
-    from mlpcourse import fixtures
+    from mlpcourse.authoring import fixtures
 
     if args.check:
         return _report_staleness(fixtures.stale_reasons(), "", "the fixtures are", "fixtures")
@@ -43,9 +43,11 @@ def _fixtures(args):
 
 
 def _release(args):
-    from mlpcourse import dataset, grading, limits, release
+    from mlpcourse.authoring import release
+    from mlpcourse.containment import limits
+    from mlpcourse.grading import coursedir, dataset
 
-    course_dir = grading.course_folder(args.course_dir)
+    course_dir = coursedir.course_folder(args.course_dir)
     if args.check:
         reasons = release.stale_reasons(course_dir) + [
             f"../../tests_assets/{paths.ASSIGNMENT}/{reason}" for reason in limits.stale_reasons(course_dir)]
@@ -61,7 +63,7 @@ def _release(args):
 
 
 def _demo(args):
-    from mlpcourse import demo
+    from mlpcourse.grading import demo
 
     scores = demo.run(pathlib.Path(args.course_dir), log=lambda line: print(f"[demo] {line}"))
     print(demo.table(scores))
@@ -69,24 +71,25 @@ def _demo(args):
 
 
 def _formgrader(args):
-    from mlpcourse import formgrader, grading
+    from mlpcourse.grading import coursedir
+    from mlpcourse.reports import formgrader
 
-    course_dir = grading.course_folder(args.course_dir)
-    grading.require_release(course_dir)
+    course_dir = coursedir.course_folder(args.course_dir)
+    coursedir.require_release(course_dir)
     formgrader.serve(course_dir, port=args.port, token=args.token)  # never returns
 
 
 def _released_course(args, output):
     """The checked --course-dir of a command that reads the gradebook and writes ``output`` (None: into the course)."""
-    from mlpcourse import grading
+    from mlpcourse.grading import coursedir
 
-    course_dir = grading.course_folder(args.course_dir, writable=output is None)
-    grading.require_release(course_dir, args.db_url)
+    course_dir = coursedir.course_folder(args.course_dir, writable=output is None)
+    coursedir.require_release(course_dir, args.db_url)
     return course_dir
 
 
 def _export_cells(args):
-    from mlpcourse import cellgrades
+    from mlpcourse.grading import cellgrades
 
     course_dir = _released_course(args, args.output)
     path = cellgrades.export(course_dir, args.output, db_url=args.db_url)
@@ -96,7 +99,7 @@ def _export_cells(args):
 
 
 def _report(args):
-    from mlpcourse import report
+    from mlpcourse.reports import report
 
     course_dir = _released_course(args, args.output_dir)
     page = report.build(course_dir, args.output_dir, db_url=args.db_url)
@@ -105,7 +108,7 @@ def _report(args):
 
 
 def _kill_matrix(args):
-    from mlpcourse import killmatrix
+    from mlpcourse.quality import killmatrix
 
     if args.from_json:
         matrix, failures = json.loads(pathlib.Path(args.from_json).read_text()), []
@@ -138,7 +141,7 @@ def _kill_matrix(args):
 
 
 def _loops(args):
-    from mlpcourse import loops
+    from mlpcourse.quality import loops
 
     for path in args.notebooks:
         print(loops.report(path))
@@ -147,7 +150,7 @@ def _loops(args):
 
 def _check_archive(path):
     """Raise CourseError unless ``path`` is a file this user can read (``collect`` checks what is in it)."""
-    from mlpcourse.grading import CourseError
+    from mlpcourse.grading.coursedir import CourseError
 
     try:
         pathlib.Path(path).open("rb").close()
@@ -158,7 +161,7 @@ def _check_archive(path):
 
 def _check_roster(path):
     """Raise CourseError unless ``path`` is a CSV whose header has the roster's columns."""
-    from mlpcourse.grading import CourseError
+    from mlpcourse.grading.coursedir import CourseError
 
     try:
         with open(path, newline="") as handle:
@@ -174,12 +177,12 @@ def _check_roster(path):
 
 
 def _collect(args):
-    from mlpcourse import collect, grading
+    from mlpcourse.grading import collect, coursedir
 
     _check_archive(args.zip)
     if args.roster:
         _check_roster(args.roster)
-    course_dir = grading.writable_folder(args.course_dir)
+    course_dir = coursedir.writable_folder(args.course_dir)
     report = collect.collect(args.zip, course_dir, roster=args.roster)
     for line in collect.summary(report):
         print(line)
@@ -187,35 +190,35 @@ def _collect(args):
 
 
 def _grade(args):
-    from mlpcourse import collect, dataset, grading, parallel
+    from mlpcourse.grading import classroom, collect, coursedir, dataset
 
     # What the user gave is checked before any work, the data before any kernel starts.
     if args.scheduler and not args.db_url:
-        raise grading.CourseError("--scheduler needs --db-url: a gradebook all workers can write to (PostgreSQL)")
+        raise coursedir.CourseError("--scheduler needs --db-url: a gradebook all workers can write to (PostgreSQL)")
     if args.roster and not args.zip:
-        raise grading.CourseError("--roster maps the LMS ids in a --zip: pass the zip with --zip too")
-    course_dir = grading.course_folder(args.course_dir)
+        raise coursedir.CourseError("--roster maps the LMS ids in a --zip: pass the zip with --zip too")
+    course_dir = coursedir.course_folder(args.course_dir)
     if args.zip:
         _check_archive(args.zip)
     if args.roster:
         _check_roster(args.roster)
-    grading.require_release(course_dir, args.db_url)
+    coursedir.require_release(course_dir, args.db_url)
     if args.zip:
         for line in collect.summary(collect.collect(args.zip, course_dir, roster=args.roster)):
             print(line)
-    grading.require_submissions(course_dir, args.student or [])
+    coursedir.require_submissions(course_dir, args.student or [])
     dataset.prepare(course_dir)  # before any kernel starts: grading kernels have no network
     if args.scheduler:
         from dask.distributed import Client
 
-        from mlpcourse import scaleout
+        from mlpcourse.grading import scaleout
 
-        threads = {name: str(args.kernel_threads) for name in parallel.THREAD_VARIABLES} if args.kernel_threads else None
+        threads = {name: str(args.kernel_threads) for name in classroom.THREAD_VARIABLES} if args.kernel_threads else None
         with Client(args.scheduler) as client:
             summary = scaleout.grade_class(client, course_dir, args.db_url, shard_count=args.shards,
                                            students=args.student, env=threads, feedback=not args.no_feedback)
     else:
-        summary = parallel.grade_class(course_dir, workers=args.workers, students=args.student,
+        summary = classroom.grade_class(course_dir, workers=args.workers, students=args.student,
                                        db_url=args.db_url, feedback=not args.no_feedback)
     return 1 if summary.failed else 0
 
@@ -308,7 +311,7 @@ def build_parser():
 
 
 def main(argv=None):
-    from mlpcourse.grading import CourseError, search_path
+    from mlpcourse.grading.coursedir import CourseError, search_path
 
     # nbgrader's gradebook starts `alembic` by name, and nbgrader the kernels: from this
     # environment, whether or not it was activated.

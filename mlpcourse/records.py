@@ -3,8 +3,8 @@
 ``build/submissions/<assignment>/`` holds ``collect.json`` (what the LMS archive
 contained), the class tamper report (``tamper.md``, ``tamper.json``) and one folder
 per student with ``repair.json`` (what was repaired in the upload), ``run.json``
-(what the contained run did, written by :mod:`mlpcourse.contain`) and
-``tamper.json`` (:mod:`mlpcourse.tamper`). Nothing here reaches students.
+(what the contained run did, written by :mod:`mlpcourse.containment.contain`) and
+``tamper.json`` (:mod:`mlpcourse.grading.tamper`). Nothing here reaches students.
 """
 
 import json

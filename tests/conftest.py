@@ -5,7 +5,8 @@ import pathlib
 
 import pytest
 
-from mlpcourse import grading, paths
+from mlpcourse import paths
+from mlpcourse.grading import coursedir
 
 
 def data_dir():
@@ -43,13 +44,13 @@ def grading_env(kannada_cache, monkeypatch):
 @pytest.fixture
 def course(tmp_path, grading_env):
     """A scratch copy of the course (config, source, release, tests_assets)."""
-    return grading.make_course(tmp_path / "course")
+    return coursedir.make_course(tmp_path / "course")
 
 
 @pytest.fixture(scope="module")
 def ref():
     """The master notebook's solution as a module (relu, MLP, SGD, ...)."""
-    from mlpcourse import notebook
+    from mlpcourse.authoring import notebook
 
     return notebook.reference_module()
 

@@ -10,7 +10,9 @@ import pathlib
 import shutil
 import subprocess
 
-from mlpcourse import demo, grading, notebook, paths, release
+from mlpcourse import paths
+from mlpcourse.authoring import notebook, release
+from mlpcourse.grading import coursedir, demo
 
 _DEMO = {}
 
@@ -47,10 +49,10 @@ def ungraded_class(destination):
 
     Its gradebook holds the assignment (``nbgrader generate_assignment``) and no grades.
     """
-    course = grading.make_course(destination)
+    course = coursedir.make_course(destination)
     release_dir = release.generate(course)
     for student, nb in demo.submissions(notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb")).items():
-        grading.submit(course, student, nb)
+        coursedir.submit(course, student, nb)
     broken = pathlib.Path(course) / "submitted" / BROKEN_STUDENT / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb"
     broken.parent.mkdir(parents=True)
     broken.write_text(BROKEN_NOTEBOOK)

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from mlpcourse import grading, paths
+from mlpcourse import paths
+from mlpcourse.grading import coursedir
 
 BENCHMARKS = paths.ROOT / "benchmarks"
 
@@ -39,7 +40,7 @@ def test_grading_benchmark_runs_on_one_blank_submission(grading_env, tmp_path):
     output = tmp_path / "grading.json"
     result = subprocess.run([sys.executable, str(BENCHMARKS / "grading.py"), "--students", "1", "--workers", "1",
                              "--no-dask", "--mix", "cy", "--repeats", "1", "--json", str(output)],
-                            capture_output=True, text=True, check=True, env=grading.environment())
+                            capture_output=True, text=True, check=True, env=coursedir.environment())
     report = json.loads(output.read_text())
     one = report["one_submission"]
     parts = ("nbgrader_start", "kernel_start", "test_cells", "training_cell", "other_cells")

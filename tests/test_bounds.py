@@ -4,7 +4,7 @@ Hostile messages are built byte by byte and fed to the real :func:`inkernel.rece
 :class:`inkernel.Decoder` and :class:`judge.Judge` over Unix sockets: each must end in
 a clean ProtocolError or JudgeError with memory, threads and file descriptors bounded
 (memory is measured with tracemalloc, which sees numpy's and Python's allocations).
-The grading process's own memory cap is checked through :func:`pipeline.run_nbgrader`.
+The grading process's own memory cap is checked through :func:`chain.run_nbgrader`.
 """
 
 import io
@@ -23,7 +23,8 @@ import IPython
 import numpy as np
 import pytest
 
-from mlpcourse import inkernel, judge, pipeline
+from mlpcourse.containment import inkernel, judge
+from mlpcourse.grading import chain
 
 # Most a refused message may make the receiver allocate (it reads the sizes, the
 # envelope, and nothing more).
@@ -467,6 +468,6 @@ def test_the_grading_process_runs_under_its_memory_cap(tmp_path):
     allocating past it is a MemoryError there, not the machine's OOM killer?"""
     limit = 2 * 2**30
     (tmp_path / "nbgrader_config.py").write_text(PROBE_CONFIG.format(limit=limit))
-    code, output = pipeline.run_nbgrader(tmp_path, ["list"], 120, env={"BOUNDS_PROBE": "1"})
+    code, output = chain.run_nbgrader(tmp_path, ["list"], 120, env={"BOUNDS_PROBE": "1"})
     assert f"limit {limit}" in output, output
     assert "MemoryError" in output and "allocated" not in output, output

@@ -12,7 +12,8 @@ import io
 import numpy as np
 import pytest
 
-from mlpcourse import catalogue, notebook
+from mlpcourse.authoring import notebook
+from mlpcourse.quality import catalogue
 
 
 def _namespace(ref, entry):

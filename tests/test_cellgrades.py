@@ -8,7 +8,9 @@ import pytest
 from nbgrader.api import Gradebook
 
 import graded_demo
-from mlpcourse import cellgrades, demo, grading, notebook, paths
+from mlpcourse import paths
+from mlpcourse.authoring import notebook
+from mlpcourse.grading import cellgrades, coursedir, demo
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +24,7 @@ def test_export_has_every_grade_cell_of_every_student(demo_course, tmp_path):
     course, _ = demo_course
     path = cellgrades.export(course, tmp_path / "cells.csv")
     table = pd.read_csv(path, index_col="student_id")
-    scores = grading.cell_scores(course)
+    scores = coursedir.cell_scores(course)
     master_order = [notebook.grade_id(c) for c in notebook.read(course / "source" / paths.ASSIGNMENT /
                                                                  f"{paths.ASSIGNMENT}.ipynb").cells]
     grade_ids = [g for g in master_order if g in scores["ada"]]

@@ -11,7 +11,9 @@ import zipfile
 import nbformat
 import pytest
 
-from mlpcourse import collect, grading, parallel, pipeline, records, release
+from mlpcourse import records
+from mlpcourse.authoring import release
+from mlpcourse.grading import chain, classroom, collect, coursedir
 
 NOTEBOOK = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])).encode()
 FORGED = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("forged = 1")])).encode()
@@ -249,7 +251,7 @@ def test_a_broken_upload_costs_its_student_a_reason(tmp_path, canvas_archive):
     assert problems[0] == "no notebook among the uploads: asg01.zip"
     assert "asg01.zip: not a zip or tar archive" in problems
     assert (course / "submitted" / "600" / "asg01" / "asg01.zip").read_bytes() == b"this is not a zip"
-    status, reason = pipeline.repair_submission(course, "600")
+    status, reason = chain.repair_submission(course, "600")
     assert status == "no notebook" and "asg01.zip: not a zip or tar archive" in reason
 
 
@@ -323,7 +325,7 @@ def test_an_archive_that_is_not_one_is_a_course_error(tmp_path):
     """Is a TA's archive that is not one refused with one line naming the fix?"""
     path = tmp_path / "uploads.zip"
     path.write_bytes(b"not an archive")
-    with pytest.raises(grading.CourseError, match="download the submissions from the LMS again"):
+    with pytest.raises(coursedir.CourseError, match="download the submissions from the LMS again"):
         collect.collect(path, tmp_path / "course")
 
 
@@ -343,19 +345,19 @@ def test_a_grading_crash_costs_its_student_only(course, monkeypatch):
     release.generate(course)
     for student in ("boom", "calm"):
         (course / "submitted" / student / "asg01").mkdir(parents=True)
-    original = pipeline.grade_submission
+    original = chain.grade_submission
 
     def grade(course_dir, student, *args, **kwargs):
         if student == "boom":
             raise KeyError("a bug the upload found")
         return original(course_dir, student, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "grade_submission", grade)
-    summary = parallel.grade_class(course, workers=2, log=lambda line: None)
+    monkeypatch.setattr(chain, "grade_submission", grade)
+    summary = classroom.grade_class(course, workers=2, log=lambda line: None)
     assert {o.student: o.graded for o in summary.outcomes} == {"boom": False, "calm": False}
     boom = next(o for o in summary.outcomes if o.student == "boom")
     assert boom.reason.startswith("KeyError") and boom.max_score > 0 and boom.score == 0
-    assert all(score == 0 for score, _ in pipeline.student_scores(course, "boom").values())
+    assert all(score == 0 for score, _ in chain.student_scores(course, "boom").values())
     page = (course / "feedback" / "boom" / "asg01" / "asg01.html").read_text()
     assert "the grader failed on this upload (KeyError)" in page and str(course) not in page
 
@@ -363,13 +365,14 @@ def test_a_grading_crash_costs_its_student_only(course, monkeypatch):
 @pytest.mark.slow
 def test_nbgraders_log_reaches_the_ta_not_the_student(course, monkeypatch):
     """When nbgrader itself fails, does the student's page say so in fixed words, the TA's reason keep the log?"""
-    from mlpcourse import demo, grading, notebook
+    from mlpcourse.authoring import notebook
+    from mlpcourse.grading import coursedir, demo
 
     release_nb = notebook.read(release.generate(course) / "asg01.ipynb")
-    grading.submit(course, "ada", demo.submissions(release_nb)["ada"])
-    tail = f"{pipeline.NBGRADER_FAILED_PREFIX}\nValueError: KERNEL-SAID-THIS"
-    monkeypatch.setattr(pipeline, "_autograde", lambda *args: ("failed", tail))
-    result = pipeline.grade_submission(course, "ada")
+    coursedir.submit(course, "ada", demo.submissions(release_nb)["ada"])
+    tail = f"{chain.NBGRADER_FAILED_PREFIX}\nValueError: KERNEL-SAID-THIS"
+    monkeypatch.setattr(chain, "_autograde", lambda *args: ("failed", tail))
+    result = chain.grade_submission(course, "ada")
     assert result.status == "failed" and "KERNEL-SAID-THIS" in result.reason
     page = (course / "feedback" / "ada" / "asg01" / "asg01.html").read_text()
-    assert "KERNEL-SAID-THIS" not in page and pipeline.NBGRADER_FAILED in page
+    assert "KERNEL-SAID-THIS" not in page and chain.NBGRADER_FAILED in page

@@ -12,7 +12,10 @@ import zipfile
 
 import pytest
 
-from mlpcourse import grading, limits, paths, release
+from mlpcourse import paths
+from mlpcourse.authoring import release
+from mlpcourse.containment import limits
+from mlpcourse.grading import coursedir
 
 VENV = pathlib.Path(sys.executable).parent.parent
 
@@ -101,13 +104,13 @@ def error_line(result):
 @pytest.fixture(scope="module")
 def unreleased(tmp_path_factory):
     """A course folder whose assignment was never released (no gradebook)."""
-    return grading.make_course(tmp_path_factory.mktemp("unreleased") / "course")
+    return coursedir.make_course(tmp_path_factory.mktemp("unreleased") / "course")
 
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
     """A course folder with asg01 released (nbgrader generate_assignment) and ada's submission."""
-    course = grading.make_course(tmp_path_factory.mktemp("released") / "course")
+    course = coursedir.make_course(tmp_path_factory.mktemp("released") / "course")
     release.generate(course)
     (course / "submitted" / "ada" / paths.ASSIGNMENT).mkdir(parents=True)
     return course
@@ -125,7 +128,7 @@ def test_no_release_in_the_gradebook_names_the_release_command(unreleased, comma
 @pytest.mark.slow
 def test_release_command_puts_the_assignment_in_the_gradebook(tmp_path, grading_env):
     """Does the command the error names fix it: after `release --course-dir`, does grade get past the check?"""
-    course = grading.make_course(tmp_path / "course")
+    course = coursedir.make_course(tmp_path / "course")
     assert mlpcourse("release", "--course-dir", course).returncode == 0
     result = mlpcourse("grade", "--course-dir", course)  # nobody submitted: nothing to grade
     assert result.returncode == 0, result.stderr

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
-from mlpcourse import inkernel, judge, notebook, paths, sandbox
+from mlpcourse import paths
+from mlpcourse.authoring import notebook
+from mlpcourse.containment import inkernel, judge, sandbox
 
 LIMITS = sandbox.Limits(memory=1 * 2**30, processes=48, file_size=2**20, open_files=256, cpu_seconds=120,
                         tmp_size=8 * 2**20)
@@ -294,7 +296,7 @@ def _contained_run(tmp_path, sources, **limits):
     import nbformat
     from traitlets.config import Config
 
-    from mlpcourse.contain import ContainedExecute
+    from mlpcourse.containment.contain import ContainedExecute
 
     if sandbox.sandbox_mode() is None:
         pytest.skip("namespaces are not available here")
@@ -416,7 +418,7 @@ def test_nbgrader_scores_only_the_verdict(outputs, verdict):
     import nbformat
     from nbgrader.utils import determine_grade
 
-    from mlpcourse.contain import verdict_outputs
+    from mlpcourse.containment.contain import verdict_outputs
 
     cell = nbformat.v4.new_code_cell("pass")
     cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "test_x", "points": 3,
@@ -429,7 +431,7 @@ def test_nbgrader_scores_only_the_verdict(outputs, verdict):
 
 _REMOUNT_PROBE = """
 import os, sys
-from mlpcourse import sandbox
+from mlpcourse.containment import sandbox
 source, target, drop = sys.argv[1], sys.argv[2], sys.argv[3] == "drop"
 sandbox._mount(None, "/", flags=sandbox.MS_REC | sandbox.MS_PRIVATE)
 sandbox._bind(source, target)

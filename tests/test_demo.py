@@ -4,7 +4,9 @@ import nbformat
 import pytest
 
 import graded_demo
-from mlpcourse import demo, notebook, paths
+from mlpcourse import paths
+from mlpcourse.authoring import notebook
+from mlpcourse.grading import demo
 
 GRADE_CELLS = {notebook.grade_id(c): c.metadata.nbgrader.points
                for c in notebook.read(paths.MASTER).cells

@@ -1,4 +1,4 @@
-"""Feedback built from an allow-list (mlpcourse.feedback), through real ``nbgrader generate_feedback``.
+"""Feedback built from an allow-list (mlpcourse.reports.feedback), through real ``nbgrader generate_feedback``.
 
 ben's autograded notebook in a copy of the graded demo class is made as bad as it could
 be: it already holds the mark schemes and the hidden tests (nbgrader restores locked
@@ -16,7 +16,10 @@ import pytest
 from nbgrader.api import Gradebook
 
 import graded_demo
-from mlpcourse import feedback, grading, markup, notebook, paths, records
+from mlpcourse import paths, records
+from mlpcourse.authoring import notebook
+from mlpcourse.grading import coursedir
+from mlpcourse.reports import feedback, markup
 
 STUDENT = "ben"
 LEAK = "LEAKED-HIDDEN-OUTPUT"
@@ -109,7 +112,7 @@ def _plant(course):
             entry["verdict"], entry["message"] = VERDICTS[entry["grade_id"]]
     records.write(run_path, run)
 
-    with Gradebook(grading.default_db_url(course)) as gradebook:
+    with Gradebook(coursedir.default_db_url(course)) as gradebook:
         comment = gradebook.find_comment("q_nonlinear", paths.ASSIGNMENT, paths.ASSIGNMENT, STUDENT)
         comment.manual_comment = f"Good. {PAYLOAD}"
         gradebook.db.commit()
@@ -121,7 +124,7 @@ def page(kannada_cache, tmp_path_factory):
     demo_course, _ = graded_demo.graded_demo(tmp_path_factory, kannada_cache)
     course = graded_demo.copy_course(demo_course, tmp_path_factory.mktemp("feedback") / "course")
     _plant(course)
-    grading.nbgrader("generate_feedback", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=course)
+    coursedir.nbgrader("generate_feedback", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=course)
     raw = (course / "feedback" / STUDENT / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").read_text()
     return raw, _Page(raw), course
 
@@ -171,7 +174,7 @@ def test_tests_show_verdicts_and_only_visible_outputs(page):
 def test_scores_and_cells_are_nbgrader_and_release(page):
     """Are the scores the gradebook's, and the test cells the release's, in the release's order?"""
     raw, parsed, course = page
-    scores = grading.cell_scores(course)[STUDENT]
+    scores = coursedir.cell_scores(course)[STUDENT]
     total = sum(score for score, _ in scores.values())
     assert f"(Score: {total:.1f} / {sum(full for _, full in scores.values()):.1f})" in raw
     release = notebook.read(course / "release" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")

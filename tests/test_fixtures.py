@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from mlpcourse import fixtures, notebook, paths
+from mlpcourse import paths
+from mlpcourse.authoring import fixtures, notebook
 
 
 def test_fixtures_are_fresh_when_recomputed_in_a_fresh_process():
@@ -24,7 +25,7 @@ def test_regeneration_reproduces_the_manifest_hashes(tmp_path):
     """Do fixtures rebuilt in a new process hash to the manifest's sha256, byte for byte?"""
     script = (
         "import sys, pathlib\n"
-        "from mlpcourse import fixtures\n"
+        "from mlpcourse.authoring import fixtures\n"
         "public, hidden = fixtures.build_all()\n"
         "fixtures.write_npz(pathlib.Path(sys.argv[1]) / 'public.npz', public)\n"
         "fixtures.write_npz(pathlib.Path(sys.argv[1]) / 'hidden.npz', hidden)\n"

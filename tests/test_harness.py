@@ -9,8 +9,10 @@ import json
 import nbformat
 import pytest
 
-from mlpcourse import catalogue, harness, notebook, paths
-from mlpcourse.catalogue.entry import equivalent, mutant
+from mlpcourse import paths
+from mlpcourse.authoring import notebook
+from mlpcourse.quality import catalogue, harness
+from mlpcourse.quality.catalogue.entry import equivalent, mutant
 
 # A correct sigmoid that writes to file descriptor 2 behind Python's back (the redirect
 # in asg01_checks.quiet only catches Python-level writes). Plain nbgrader would score

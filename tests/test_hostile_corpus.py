@@ -19,7 +19,9 @@ import zipfile
 
 import pytest
 
-from mlpcourse import grading, notebook, parallel, pipeline, records, release, tamper
+from mlpcourse import records
+from mlpcourse.authoring import notebook, release
+from mlpcourse.grading import chain, classroom, coursedir, tamper
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from hostile import cases as corpus, ingest  # noqa: E402
@@ -104,7 +106,7 @@ def batch(tmp_path_factory, kannada_cache):
         env.setenv("ASG01_TRAIN_SPLIT", "test")
         env.setenv("KANNADA_MNIST_URL", "http://127.0.0.1:9/")
         root = tmp_path_factory.mktemp("hostile")
-        course = grading.make_course(root / "course")
+        course = coursedir.make_course(root / "course")
         with open(course / "nbgrader_config.py", "a") as config:
             config.write(TEST_LIMITS)
         release_dir = release.generate(course)
@@ -120,13 +122,13 @@ def batch(tmp_path_factory, kannada_cache):
         code = pipeline_main(["grade", "--course-dir", str(course), "--zip", str(zip_path), "--roster", str(roster),
                               "--workers", "2"], lines)
         seconds = time.monotonic() - started
-        summary = parallel.read_log(course)  # before the regrades below overwrite it
+        summary = classroom.read_log(course)  # before the regrades below overwrite it
         submitted = _tree_hashes(course / "submitted")
-        scores = {case.name: pipeline.student_scores(course, case.name) for case in corpus.CASES}
+        scores = {case.name: chain.student_scores(course, case.name) for case in corpus.CASES}
         students = [argument for name in REGRADED for argument in ("--student", name)]
         pipeline_main(["grade", "--course-dir", str(course), *students], lines)
-        regraded = {name: pipeline.student_scores(course, name) for name in REGRADED}
-        alone = pipeline.grade_submission(course, REGRADED_ALONE)
+        regraded = {name: chain.student_scores(course, name) for name in REGRADED}
+        alone = chain.grade_submission(course, REGRADED_ALONE)
         regraded[REGRADED_ALONE] = alone.cells
         yield {"course": course, "code": code, "lines": lines, "seconds": seconds, "server": server, "summary": summary,
                "scores": scores, "regraded": regraded, "definition": definition, "submitted": submitted,
@@ -289,7 +291,7 @@ def test_collect_report_names_renamed_and_broken_uploads(batch):
 @pytest.mark.slow
 def test_class_report_lists_functions_that_did_not_return(batch):
     """Does the class report list each submission that hit a time limit, with the function and the time?"""
-    from mlpcourse import report
+    from mlpcourse.reports import report
 
     crashes = report.compute(batch["course"])["crashes"]
     for student in ("loop_in_function", "function_ignoring_interrupts"):

@@ -22,7 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlpcourse import collect, notebook, paths, records, repair
+from mlpcourse import paths, records
+from mlpcourse.authoring import notebook
+from mlpcourse.grading import collect, repair
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from hostile import cases as corpus  # noqa: E402

@@ -1,5 +1,5 @@
 """Tests for the Kannada-MNIST loader released beside the notebook, and for how grading
-uses it to fill the cache before any kernel starts (``mlpcourse.dataset``).
+uses it to fill the cache before any kernel starts (``mlpcourse.grading.dataset``).
 
 The real files are read from the pre-filled cache in ``$KANNADA_MNIST_DIR`` (on CI and
 here, ``../shared/kannada-mnist``, read-only and without the 60k training images).
@@ -416,7 +416,7 @@ def fresh_cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize("train, holdout", [("train", "test"), ("test", "dig"), ("", "test")])
 def test_grading_splits_pair_each_training_split_with_its_holdout(monkeypatch, train, holdout):
     """Does grading evaluate on the test digits after the real training set, and on Dig-MNIST after the stand-in?"""
-    from mlpcourse import dataset
+    from mlpcourse.grading import dataset
 
     monkeypatch.setenv("ASG01_TRAIN_SPLIT", train)
     assert dataset.grading_splits() == ((train or "train"), holdout)
@@ -424,7 +424,7 @@ def test_grading_splits_pair_each_training_split_with_its_holdout(monkeypatch, t
 
 def test_an_unknown_training_split_is_one_line_naming_the_choices(monkeypatch):
     """Is ASG01_TRAIN_SPLIT=dig refused, saying which values work?"""
-    from mlpcourse import dataset
+    from mlpcourse.grading import dataset
 
     monkeypatch.setenv("ASG01_TRAIN_SPLIT", "dig")
     with pytest.raises(dataset.DataUnavailable, match="ASG01_TRAIN_SPLIT='dig' is not a training split: set it "
@@ -434,7 +434,7 @@ def test_an_unknown_training_split_is_one_line_naming_the_choices(monkeypatch):
 
 def test_prepare_downloads_the_stand_in_and_its_holdout_only(server, shared_cache, fresh_cache, monkeypatch):
     """With ASG01_TRAIN_SPLIT=test, does prepare download and verify the test and dig files, and nothing else?"""
-    from mlpcourse import dataset
+    from mlpcourse.grading import dataset
 
     _serve(server, shared_cache, TEST_IMAGES, TEST_LABELS, DIG_IMAGES, DIG_LABELS)
     monkeypatch.setenv("KANNADA_MNIST_URL", server.url)
@@ -450,7 +450,7 @@ def test_prepare_downloads_the_stand_in_and_its_holdout_only(server, shared_cach
 
 def test_prepare_names_the_missing_training_images_and_the_settings(server, shared_cache, fresh_cache, monkeypatch):
     """When the 60k training images cannot be downloaded, is the one-line error about them, naming both settings?"""
-    from mlpcourse import dataset
+    from mlpcourse.grading import dataset
 
     _serve(server, shared_cache, TEST_IMAGES, TEST_LABELS, TRAIN_LABELS)
     monkeypatch.setenv("KANNADA_MNIST_URL", server.url)
@@ -466,7 +466,7 @@ def test_prepare_names_the_missing_training_images_and_the_settings(server, shar
 
 def test_prepare_refuses_a_corrupt_cached_holdout(shared_cache, tmp_path, monkeypatch):
     """Is a cached holdout file that is not the official one reported (one line), not graded with?"""
-    from mlpcourse import dataset
+    from mlpcourse.grading import dataset
 
     cache = tmp_path / "cache"
     shutil.copytree(shared_cache, cache)
@@ -482,7 +482,7 @@ def test_prepare_refuses_a_corrupt_cached_holdout(shared_cache, tmp_path, monkey
 def test_autograde_hook_prepares_once_and_stops_nbgrader_when_it_cannot(server, shared_cache, fresh_cache,
                                                                         monkeypatch):
     """Does the nbgrader hook fetch the data before the first submission only, and exit (not raise) when it cannot?"""
-    from mlpcourse import dataset
+    from mlpcourse.grading import dataset
 
     monkeypatch.setenv("ASG01_TRAIN_SPLIT", "test")
     monkeypatch.setenv("KANNADA_MNIST_URL", server.url)  # serves nothing yet

@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from mlpcourse import catalogue, killmatrix, paths
+from mlpcourse import paths
+from mlpcourse.quality import catalogue, killmatrix
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Time limits derived from the reference solution's own run (mlpcourse.limits)."""
+"""Time limits derived from the reference solution's own run (mlpcourse.containment.limits)."""
 
 import json
 import subprocess
@@ -7,7 +7,9 @@ import sys
 import nbformat
 import pytest
 
-from mlpcourse import grading, limits, paths
+from mlpcourse import paths
+from mlpcourse.containment import limits
+from mlpcourse.grading import coursedir
 
 
 def test_a_limit_is_a_multiple_of_the_reference_time_plus_a_floor():
@@ -27,7 +29,7 @@ def test_committed_timings_were_measured_on_this_master():
 
 def test_timings_go_stale_when_the_masters_code_changes(tmp_path):
     """Does changing a code cell of the master make the timings stale, naming the fix?"""
-    course = grading.make_course(tmp_path / "course")
+    course = coursedir.make_course(tmp_path / "course")
     master = course / "source" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb"
     nb = nbformat.read(master, as_version=4)
     next(cell for cell in nb.cells if cell.cell_type == "code").source += "\n# changed"
@@ -45,10 +47,10 @@ def test_release_measures_the_timings_again_when_the_master_changed(course):
     next(cell for cell in nb.cells if cell.cell_type == "code").source += "\n# changed"
     nbformat.write(nb, master)
     release = [sys.executable, "-m", "mlpcourse", "release", "--course-dir", str(course)]
-    first = subprocess.run(release, capture_output=True, text=True, env=grading.environment())
+    first = subprocess.run(release, capture_output=True, text=True, env=coursedir.environment())
     assert first.returncode == 0 and "timing the reference" in first.stdout, first.stdout + first.stderr
     assert limits.stale_reasons(course) == []
     timings = json.loads(limits.path(course).read_text())
     assert timings["cells"]["train"] > 0 and timings["total"] >= sum(timings["cells"].values()) - 0.1
-    again = subprocess.run(release, capture_output=True, text=True, env=grading.environment())
+    again = subprocess.run(release, capture_output=True, text=True, env=coursedir.environment())
     assert again.returncode == 0 and "timing the reference" not in again.stdout

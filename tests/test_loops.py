@@ -7,7 +7,9 @@ import textwrap
 import nbformat
 import pytest
 
-from mlpcourse import catalogue, harness, loops, notebook, paths
+from mlpcourse import paths
+from mlpcourse.authoring import notebook
+from mlpcourse.quality import catalogue, harness, loops
 
 
 @pytest.mark.parametrize("entry", catalogue.ENTRIES, ids=lambda entry: entry.id)

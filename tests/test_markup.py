@@ -1,4 +1,4 @@
-"""Student markup made safe to show (mlpcourse.markup): payloads neutralised, honest text kept."""
+"""Student markup made safe to show (mlpcourse.reports.markup): payloads neutralised, honest text kept."""
 
 import base64
 from html.parser import HTMLParser
@@ -6,7 +6,9 @@ from html.parser import HTMLParser
 import nbformat
 import pytest
 
-from mlpcourse import markup, notebook, paths
+from mlpcourse import paths
+from mlpcourse.authoring import notebook
+from mlpcourse.reports import markup
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(32)).decode()
 

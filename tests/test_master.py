@@ -20,7 +20,10 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from mlpcourse import catalogue, harness, judge, notebook, paths
+from mlpcourse import paths
+from mlpcourse.authoring import notebook
+from mlpcourse.containment import judge
+from mlpcourse.quality import catalogue, harness
 
 
 def _parameters(func):
@@ -87,7 +90,7 @@ def test_sgd_velocity_is_a_list_of_dicts_like_parameters(ref):
 MAKE_ORIGINAL_PICKLE = textwrap.dedent("""
     import pickle, sys
     import numpy as np
-    from mlpcourse import notebook
+    from mlpcourse.authoring import notebook
     exec(notebook.reference_source(), globals())
     np.random.seed(3)
     mlp = MLP(20)

@@ -7,7 +7,9 @@ import pytest
 from nbgrader.api import Gradebook
 
 import graded_demo
-from mlpcourse import cellgrades, grading, parallel, paths, report
+from mlpcourse import paths
+from mlpcourse.grading import cellgrades, classroom, coursedir
+from mlpcourse.reports import report
 
 
 @pytest.fixture(scope="session")
@@ -28,15 +30,15 @@ def _cell_table(course, students):
 
 def test_thread_environment_shares_the_cores():
     """Does each of W workers get cores // W BLAS threads (at least one)?"""
-    assert parallel.thread_environment(2, cpus=2)["OPENBLAS_NUM_THREADS"] == "1"
-    assert parallel.thread_environment(1, cpus=2)["OMP_NUM_THREADS"] == "2"
-    assert parallel.thread_environment(4, cpus=2)["MKL_NUM_THREADS"] == "1"
+    assert classroom.thread_environment(2, cpus=2)["OPENBLAS_NUM_THREADS"] == "1"
+    assert classroom.thread_environment(1, cpus=2)["OMP_NUM_THREADS"] == "2"
+    assert classroom.thread_environment(4, cpus=2)["MKL_NUM_THREADS"] == "1"
 
 
 def test_only_sqlite_gradebooks_are_sharded():
     """Is a PostgreSQL gradebook refused with a pointer to the scale-out module?"""
     with pytest.raises(ValueError, match="scaleout"):
-        parallel.sqlite_path("postgresql+psycopg2://grader@127.0.0.1/gradebook")
+        classroom.sqlite_path("postgresql+psycopg2://grader@127.0.0.1/gradebook")
 
 
 @pytest.mark.slow
@@ -45,8 +47,8 @@ def test_two_workers_grade_like_one_and_like_nbgrader(ungraded, demo_course, gra
     serial = graded_demo.copy_course(ungraded, tmp_path / "serial")
     twin = graded_demo.copy_course(ungraded, tmp_path / "parallel")
     lines = []
-    one = parallel.grade_class(serial, workers=1, feedback=False, log=lambda line: None)
-    two = parallel.grade_class(twin, workers=2, feedback=False, log=lines.append)
+    one = classroom.grade_class(serial, workers=1, feedback=False, log=lambda line: None)
+    two = classroom.grade_class(twin, workers=2, feedback=False, log=lines.append)
     students = ["ada", "ben", "cy"]
     nbgrader_scores = _cell_table(demo_course[0], students)
     assert _cell_table(serial, students) == nbgrader_scores
@@ -54,8 +56,8 @@ def test_two_workers_grade_like_one_and_like_nbgrader(ungraded, demo_course, gra
     for summary, course in ((one, serial), (two, twin)):
         assert [o.student for o in summary.graded] == students
         assert [o.student for o in summary.failed] == [graded_demo.BROKEN_STUDENT]
-        assert parallel.verify(course, summary) == []
-        with Gradebook(grading.default_db_url(course)) as gradebook:
+        assert classroom.verify(course, summary) == []
+        with Gradebook(coursedir.default_db_url(course)) as gradebook:
             submissions = {s.student_id: s for s in gradebook.assignment_submissions(paths.ASSIGNMENT)}
             # The pipeline records dan's unreadable upload as a submission scoring 0 everywhere.
             assert sorted(submissions) == [*students, graded_demo.BROKEN_STUDENT]
@@ -64,7 +66,7 @@ def test_two_workers_grade_like_one_and_like_nbgrader(ungraded, demo_course, gra
             assert all(g.auto_score == 0 for nb in submissions["dan"].notebooks for g in nb.grades)
         assert sorted(p.name for p in (course / "autograded").iterdir()) == students
     assert {o.worker for o in two.outcomes} == {0, 1}
-    assert lines[0].endswith(f"with 2 workers ({parallel.thread_environment(2)['OMP_NUM_THREADS']} BLAS threads each)")
+    assert lines[0].endswith(f"with 2 workers ({classroom.thread_environment(2)['OMP_NUM_THREADS']} BLAS threads each)")
     assert {o.student: o.score for o in two.graded} == {"ada": 65, "ben": 43, "cy": 0}
 
 
@@ -72,16 +74,16 @@ def test_two_workers_grade_like_one_and_like_nbgrader(ungraded, demo_course, gra
 def test_regrading_keeps_manual_scores(demo_course, grading_env, tmp_path):
     """When a graded student is graded again in parallel, does a grader's manual score survive?"""
     course = graded_demo.copy_course(demo_course[0], tmp_path / "course")
-    with Gradebook(grading.default_db_url(course)) as gradebook:
+    with Gradebook(coursedir.default_db_url(course)) as gradebook:
         grade = gradebook.find_grade("q_nonlinear", paths.ASSIGNMENT, paths.ASSIGNMENT, "cy")
         grade.manual_score = 6.0
         gradebook.db.commit()
     before = _cell_table(course, ["ada", "ben", "cy"])
-    parallel.grade_class(course, workers=1, students=["cy"], feedback=False, log=lambda line: None)
+    classroom.grade_class(course, workers=1, students=["cy"], feedback=False, log=lambda line: None)
     after = _cell_table(course, ["ada", "ben", "cy"])
     assert after == before
     assert after["cy"]["q_nonlinear"] == 6.0 and after["cy"]["score"] == 6.0
-    with Gradebook(grading.default_db_url(course)) as gradebook:
+    with Gradebook(coursedir.default_db_url(course)) as gradebook:
         assert gradebook.find_grade("q_nonlinear", paths.ASSIGNMENT, paths.ASSIGNMENT, "cy").needs_manual_grade
 
 
@@ -91,14 +93,14 @@ def test_grade_command_shows_progress_and_failures(ungraded, grading_env, tmp_pa
     course = graded_demo.copy_course(ungraded, tmp_path / "course")
     result = subprocess.run([sys.executable, "-m", "mlpcourse", "grade", "--course-dir", str(course),
                              "--workers", "2", "--student", "cy", "--student", graded_demo.BROKEN_STUDENT],
-                            capture_output=True, text=True, env=grading.environment())
+                            capture_output=True, text=True, env=coursedir.environment())
     assert result.returncode == 1, result.stderr  # 1: some submission could not be graded
     lines = result.stdout.splitlines()
     progress = [line for line in lines if line.startswith("[")]
     assert len(progress) == 2 and all(" left" in line for line in progress)
     assert any(line.startswith("[2/2]") for line in progress)
     assert any(line.startswith("[") and "cy: graded 0/65 in" in line for line in progress)
-    summary = parallel.read_log(course)
+    summary = classroom.read_log(course)
     text = summary.text().splitlines()
     assert lines[-len(text):] == text
     assert text[0].startswith("graded 1 of 2 submissions") and text[-1] == "flagged for review: none"

@@ -11,7 +11,10 @@ import sys
 
 import pytest
 
-from mlpcourse import grading, limits, notebook, records, release
+from mlpcourse import records
+from mlpcourse.authoring import notebook, release
+from mlpcourse.containment import limits
+from mlpcourse.grading import coursedir
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from hostile import integrity, kit  # noqa: E402
@@ -33,12 +36,12 @@ def test_plain_autograde_scores_verdicts_in_the_release_structure(tmp_path, kann
     (tmp_path / "cache").symlink_to(kannada_cache)
     monkeypatch.setenv("KANNADA_MNIST_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("ASG01_TRAIN_SPLIT", "test")
-    course = grading.make_course(tmp_path / "course")
+    course = coursedir.make_course(tmp_path / "course")
     ctx = kit.Context(notebook.read(release.generate(course) / "asg01.ipynb"), notebook.read(), port=9)
     for student, build in STUDENTS.items():
-        grading.submit(course, student, nbformat.reads(build(ctx)[1].decode(), as_version=4))
-    grading.nbgrader("autograde", "asg01", course_dir=course)
-    scores = grading.cell_scores(course)
+        coursedir.submit(course, student, nbformat.reads(build(ctx)[1].decode(), as_version=4))
+    coursedir.nbgrader("autograde", "asg01", course_dir=course)
+    scores = coursedir.cell_scores(course)
     tests = {student: {g: s for g, (s, _) in cells.items() if g.startswith("test_")} for student, cells in scores.items()}
     full = {g: m for g, (_, m) in scores["honest"].items() if g.startswith("test_")}
     assert tests["honest"] == full

@@ -5,7 +5,9 @@ import re
 
 import pytest
 
-from mlpcourse import grading, notebook, paths, release
+from mlpcourse import paths
+from mlpcourse.authoring import notebook, release
+from mlpcourse.grading import coursedir
 
 # Text that only the master may contain.
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "asg01_hidden", "BEGIN SOLUTION", "Model answer", "Mark scheme")
@@ -120,14 +122,14 @@ def test_release_points_table_matches_the_grade_cells():
 @pytest.mark.slow
 def test_master_passes_nbgrader_validate(grading_env):
     """Does `nbgrader validate` pass the master notebook (every test green)?"""
-    result = grading.nbgrader("validate", str(paths.MASTER))
+    result = coursedir.nbgrader("validate", str(paths.MASTER))
     assert "Success! Your notebook passes all the tests." in result.stdout
 
 
 @pytest.mark.slow
 def test_untouched_release_fails_every_test(grading_env):
     """Does `nbgrader validate --invert` confirm that the untouched release fails every test?"""
-    result = grading.nbgrader("validate", "--invert", str(paths.RELEASE_NOTEBOOK))
+    result = coursedir.nbgrader("validate", "--invert", str(paths.RELEASE_NOTEBOOK))
     assert "Success! The notebook does not pass any tests." in result.stdout
 
 

@@ -10,7 +10,9 @@ import sys
 import pytest
 
 import graded_demo
-from mlpcourse import demo, grading, paths, report
+from mlpcourse import paths
+from mlpcourse.grading import coursedir, demo
+from mlpcourse.reports import report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -180,7 +182,7 @@ def test_report_command(demo_course, tmp_path):
     course, _ = demo_course
     result = subprocess.run([sys.executable, "-m", "mlpcourse", "report", "--course-dir", str(course),
                              "--output-dir", str(tmp_path)], capture_output=True, text=True, check=True,
-                            env=grading.environment())
+                            env=coursedir.environment())
     assert f"wrote {tmp_path / 'index.html'}" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["index.html", "report.json", *report.FIGURES])
 

@@ -9,7 +9,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 import graded_demo
-from mlpcourse import cellgrades, grading, parallel, paths, scaleout
+from mlpcourse import paths
+from mlpcourse.grading import cellgrades, classroom, coursedir, scaleout
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +63,9 @@ def test_grade_on_dask_writes_postgres_like_nbgrader(postgres_url, demo_course, 
         result = subprocess.run([sys.executable, "-m", "mlpcourse", "grade", "--course-dir", str(course),
                                  "--scheduler", cluster.scheduler_address, "--db-url", postgres_url,
                                  "--kernel-threads", "1", "--no-feedback"],
-                                capture_output=True, text=True, env=grading.environment())
+                                capture_output=True, text=True, env=coursedir.environment())
     assert result.returncode == 1, result.stderr  # dan could not be graded
-    summary = parallel.read_log(course)
+    summary = classroom.read_log(course)
     students = ["ada", "ben", "cy"]
     assert [o.student for o in summary.graded] == students
     assert [o.student for o in summary.failed] == [graded_demo.BROKEN_STUDENT]
@@ -72,7 +73,7 @@ def test_grade_on_dask_writes_postgres_like_nbgrader(postgres_url, demo_course, 
     assert sorted({o.worker for o in summary.outcomes}) == [0, 1]  # two tasks, one per shard
     assert "as 2 Dask tasks on 2 workers" in result.stdout
     assert len([line for line in result.stdout.splitlines() if line.startswith("[")]) == 4
-    assert parallel.verify(course, summary, postgres_url) == []
+    assert classroom.verify(course, summary, postgres_url) == []
     with Gradebook(postgres_url) as gradebook:
         submissions = sorted(s.student_id for s in gradebook.assignment_submissions(paths.ASSIGNMENT))
         assert submissions == [*students, graded_demo.BROKEN_STUDENT]  # dan: recorded, scoring 0
@@ -83,7 +84,7 @@ def test_grade_on_dask_writes_postgres_like_nbgrader(postgres_url, demo_course, 
     for command in (["export-cells", "--output", str(tmp_path / "cells.csv")],
                     ["report", "--output-dir", str(tmp_path / "report")]):
         subprocess.run([sys.executable, "-m", "mlpcourse", *command, "--course-dir", str(course),
-                        "--db-url", postgres_url], check=True, capture_output=True, env=grading.environment())
+                        "--db-url", postgres_url], check=True, capture_output=True, env=coursedir.environment())
     assert (tmp_path / "cells.csv").read_text() == cellgrades.export(course, tmp_path / "again.csv",
                                                                      db_url=postgres_url).read_text()
     assert json.loads((tmp_path / "report" / "report.json").read_text())["summary"]["graded"] == 3

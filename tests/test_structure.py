@@ -1,10 +1,12 @@
-"""The release's structure is put back before a submission runs (mlpcourse.structure)."""
+"""The release's structure is put back before a submission runs (mlpcourse.containment.structure)."""
 
 import copy
 
 import nbformat
 
-from mlpcourse import notebook, paths, structure
+from mlpcourse import paths
+from mlpcourse.authoring import notebook
+from mlpcourse.containment import structure
 
 
 def _ids(cells):

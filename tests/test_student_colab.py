@@ -16,7 +16,8 @@ import venv
 
 import pytest
 
-from mlpcourse import notebook, paths
+from mlpcourse import paths
+from mlpcourse.authoring import notebook
 
 # Colab-like packages, pinned as in requirements.txt where the course pins them.
 STUDENT_PACKAGES = ("numpy", "matplotlib", "scikit-learn", "tqdm", "ipywidgets", "pandas")

@@ -5,7 +5,9 @@ import sys
 
 import pytest
 
-from mlpcourse import demo, notebook, paths, records, tamper
+from mlpcourse import paths, records
+from mlpcourse.authoring import notebook
+from mlpcourse.grading import demo, tamper
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from hostile import cases as corpus  # noqa: E402

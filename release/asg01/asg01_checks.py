@@ -539,7 +539,7 @@ def gradient_check(mlp, gradients_function, loss_function, x, y):
     return worst
 
 
-# Fixture layout (see mlpcourse/fixtures.py, which writes it): a network stored under
+# Fixture layout (see mlpcourse/authoring/fixtures.py, which writes it): a network stored under
 # a prefix has "x", "acts" (activation names), "w0", "b0", ..., and when recorded
 # "z0", "a0", ... (weighted inputs and activations) and, with targets "y" and a
 # test-owned "loss" (a name in TEST_LOSSES), "dw0", "db0", ... (gradients).

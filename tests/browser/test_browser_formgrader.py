@@ -12,7 +12,10 @@ from nbconvert import HTMLExporter
 from nbgrader.api import Gradebook
 
 import graded_demo
-from mlpcourse import demo, formgrader, grading, notebook, paths
+from mlpcourse import paths
+from mlpcourse.authoring import notebook
+from mlpcourse.grading import coursedir, demo
+from mlpcourse.reports import formgrader
 
 WRITTEN_QUESTIONS = ("q_nonlinear", "q_he_init", "q_gd", "q_bias_variance")
 # nbgrader's default ClearMarkScheme delimiters.
@@ -59,7 +62,7 @@ def feedback_page(course_dir, student):
 
 def gradebook(course_dir):
     """The course's nbgrader gradebook (use it as a context manager)."""
-    return Gradebook(grading.default_db_url(course_dir))
+    return Gradebook(coursedir.default_db_url(course_dir))
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +156,7 @@ def test_grader_scores_a_written_answer_in_formgrader(
         graded_class, jupyter_env, browser, start_server, screenshot):
     """Does a manual score and comment given in formgrader land in the gradebook and export,
     leave the autograded scores alone, survive a re-autograde, and reach feedback without the mark scheme?"""
-    before = grading.cell_scores(graded_class)[STUDENT]
+    before = coursedir.cell_scores(graded_class)[STUDENT]
     before_total = demo.exported_totals(graded_class)[STUDENT]
     assert before_total == sum(score for score, _ in before.values())
 
@@ -192,20 +195,20 @@ def test_grader_scores_a_written_answer_in_formgrader(
         comment = gb.find_comment(QUESTION, paths.ASSIGNMENT, paths.ASSIGNMENT, STUDENT)
         assert (grade.manual_score, grade.score, grade.needs_manual_grade) == (SCORE, SCORE, False)
         assert comment.manual_comment == COMMENT
-    after = grading.cell_scores(graded_class)[STUDENT]
+    after = coursedir.cell_scores(graded_class)[STUDENT]
     assert after == {**before, QUESTION: (SCORE, before[QUESTION][1])}
-    grading.nbgrader("export", "--to", "grades.csv", course_dir=graded_class)
+    coursedir.nbgrader("export", "--to", "grades.csv", course_dir=graded_class)
     assert demo.exported_totals(graded_class)[STUDENT] == before_total + SCORE
 
     # Autograding the student again keeps the manual grade; nbgrader flags it for review.
-    grading.nbgrader("autograde", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=graded_class)
+    coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=graded_class)
     with gradebook(graded_class) as gb:
         grade = gb.find_grade(QUESTION, paths.ASSIGNMENT, paths.ASSIGNMENT, STUDENT)
         comment = gb.find_comment(QUESTION, paths.ASSIGNMENT, paths.ASSIGNMENT, STUDENT)
         assert (grade.manual_score, grade.score, grade.needs_manual_grade) == (SCORE, SCORE, True)
         assert comment.manual_comment == COMMENT
-    assert grading.cell_scores(graded_class)[STUDENT] == after
-    grading.nbgrader("export", "--to", "grades.csv", course_dir=graded_class)
+    assert coursedir.cell_scores(graded_class)[STUDENT] == after
+    coursedir.nbgrader("export", "--to", "grades.csv", course_dir=graded_class)
     assert demo.exported_totals(graded_class)[STUDENT] == before_total + SCORE
 
     # The grader sees the kept score after reloading, marked for review.
@@ -218,7 +221,7 @@ def test_grader_scores_a_written_answer_in_formgrader(
     screenshot(page, "formgrader_after_reautograde")
 
     # The student's feedback has the score and the comment, not the mark scheme.
-    grading.nbgrader("generate_feedback", paths.ASSIGNMENT, "--student", STUDENT, "--force",
+    coursedir.nbgrader("generate_feedback", paths.ASSIGNMENT, "--student", STUDENT, "--force",
                      course_dir=graded_class)
     raw = feedback_page(graded_class, STUDENT)
     feedback = html_words(raw)

@@ -22,7 +22,10 @@ import nbformat
 import pytest
 
 from hostile.kit import Context, _index, _source, _with_cell
-from mlpcourse import grading, markup, notebook, paths, release, report
+from mlpcourse import paths
+from mlpcourse.authoring import notebook, release
+from mlpcourse.grading import coursedir
+from mlpcourse.reports import markup, report
 
 STUDENT = "mallory"
 COURSE_FILES = ("nbgrader_config.py", "source", "release", "tests_assets")
@@ -83,11 +86,11 @@ def graded_course(kannada_cache, tmp_path_factory):
         env.setenv(paths.DATA_CACHE_ENV, str(kannada_cache))
         env.setenv("ASG01_TRAIN_SPLIT", "test")
         env.setenv("KANNADA_MNIST_URL", "http://127.0.0.1:9/")
-        course = grading.make_course(tmp_path_factory.mktemp("hostile-markup") / "course")
+        course = coursedir.make_course(tmp_path_factory.mktemp("hostile-markup") / "course")
         release_dir = release.generate(course)
-        grading.submit(course, STUDENT, hostile_submission(notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb")))
-        grading.nbgrader("autograde", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=course)
-        grading.nbgrader("generate_feedback", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=course)
+        coursedir.submit(course, STUDENT, hostile_submission(notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb")))
+        coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=course)
+        coursedir.nbgrader("generate_feedback", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=course)
         report.build(course, course / "build" / "report")
     return course
 

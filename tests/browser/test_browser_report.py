@@ -10,7 +10,9 @@ import threading
 import pytest
 
 import graded_demo
-from mlpcourse import cellgrades, notebook, report
+from mlpcourse.authoring import notebook
+from mlpcourse.grading import cellgrades
+from mlpcourse.reports import report
 
 
 @pytest.fixture

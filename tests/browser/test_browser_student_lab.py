@@ -9,7 +9,8 @@ import sys
 import nbformat
 import pytest
 
-from mlpcourse import notebook, paths
+from mlpcourse import paths
+from mlpcourse.authoring import notebook
 
 # A whole run takes ~20 s here (training 10 epochs on the stand-in split included).
 RUN_ALL_TIMEOUT_MS = 300_000

@@ -1,7 +1,7 @@
 """The hostile corpus: broken and hostile submissions, each with the outcome it must get.
 
 Every case is a small generator: from the release and the reference solution
-(:func:`mlpcourse.notebook.solved`) it builds the file a student would upload
+(:func:`mlpcourse.authoring.notebook.solved`) it builds the file a student would upload
 (``upload`` name and bytes). Beside it, the outcome the grading must give:
 
 - ``zero``: grade cells that must score 0 (cheating that must fail, cells a crash

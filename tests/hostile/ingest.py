@@ -23,7 +23,7 @@ import zipfile
 
 from hostile.kit import ALL_TESTS, Case, _bytes
 
-from mlpcourse import notebook
+from mlpcourse.authoring import notebook
 
 VICTIM = "ingest_victim"
 # On the roster, never uploads anything.

@@ -9,7 +9,7 @@ import textwrap
 
 import nbformat
 
-from mlpcourse import notebook
+from mlpcourse.authoring import notebook
 
 # Appended to the reference design so a case trains one epoch of a linear model.
 FAST_DESIGN = """

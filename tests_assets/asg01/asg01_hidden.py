@@ -36,7 +36,7 @@ from asg01_checks import (
     unpack_net,
 )
 from kannada_mnist import load_kannada_mnist
-from mlpcourse.dataset import grading_splits
+from mlpcourse.grading.dataset import grading_splits
 
 FIXTURES = pathlib.Path(__file__).with_name("asg01_hidden_fixtures.npz")
 
@@ -283,7 +283,7 @@ class _Interleaved:
 
 # test_training's verdict: accuracy on digits whose labels never enter the grading kernel.
 # The kernel may read only its training split's files; the grader scores on the holdout
-# split (mlpcourse.dataset.grading_splits). Offline, the stand-in trains on the official
+# split (mlpcourse.grading.dataset.grading_splits). Offline, the stand-in trains on the official
 # test digits and the holdout is Dig-MNIST, harder and out of distribution: the reference
 # solution reaches about 64% there after its grading-time training (about 95% on the
 # official test digits when trained on the official training set). An untrained network

@@ -1,0 +1,1 @@
+"""Writing the assignment: the master notebook, its fixtures, and the release students get."""

@@ -1,0 +1,711 @@
+"""Containing what a submission can do while nbgrader runs it.
+
+nbgrader runs each submission in a Jupyter kernel with the grader's rights: student
+code can read the hidden tests, use the network, fill the memory, fork without end,
+hang the grader with one loop, and score by replacing what the tests use.
+:class:`ContainedExecute` takes the place of nbgrader's ``Execute`` step in
+``autograde`` (``nbgrader_config.py`` sets it up) and relies on existing mechanisms:
+
+- **a sandbox per kernel** (:mod:`mlpcourse.containment.sandbox`): ``unshare`` namespaces, a
+  root file system with only the system and Python folders, the data cache and a
+  scratch copy of the notebook's folder; no network, not even loopback; a user id
+  of its own; ``setrlimit`` limits on memory, processes, file size, open files and
+  CPU time (``memory_limit``, ``process_limit``, ...);
+- **time**: a limit per cell, derived from the reference solution's recorded run
+  (``timings_file``, :mod:`mlpcourse.containment.limits`; ``cell_timeouts`` overrides a cell,
+  ``timeout`` and ``test_timeout`` cover cells without a recorded time), and a budget
+  per notebook. A cell that runs out is interrupted (nbclient), and the notebook's
+  function it was in is made to fail at once from then on (``inkernel.stop_calling``);
+  a kernel that ignores the interrupt for ``interrupt_grace`` seconds is killed and
+  the cells after it are marked as not run, which scores them 0;
+- **crashes** (``os._exit``, a segfault, ``exit()``): the cell is marked with what
+  happened and the cells after it as not run; the submission keeps the points of
+  the visible tests before; other submissions never notice (each has its own kernel);
+- **output**: at most ``output_limit`` bytes per cell and ``notebook_output_limit``
+  per notebook are kept, errors included (a cell's first error always, cut short);
+- **structure**: before anything runs, the cells are laid out as the release does
+  (:mod:`mlpcourse.containment.structure`): a moved locked cell goes back to its place;
+- **scores come from verdicts only**: a test cell keeps its points only if it raised
+  nothing in the kernel and nothing when the grader ran it again with trusted code
+  (:mod:`mlpcourse.containment.judge`). Visible tests are re-run right after their cell; hidden
+  tests after the notebook's last cell (then the kernel is stopped), so that hidden
+  inputs never reach a later cell's output. When all cells have run, every test
+  cell's outputs are rebuilt from its verdict (:func:`verdict_outputs`): nothing
+  student code prints, displays or returns (an ``execute_result``, a replaced
+  display hook, a stderr stream) can change what nbgrader scores;
+- **what the kernel sees**: the released helper files and the student's own files
+  (never a notebook: nbgrader's working copy holds the restored locked cells), and
+  only the data files named in ``data_files``.
+
+What the run did (cells, times, timeouts, crashes, the grader's verdicts and their
+student-safe messages, what student code changed) is written to ``run.json`` (see
+:mod:`mlpcourse.records`), for :mod:`mlpcourse.grading.tamper`, the feedback and the TA.
+"""
+
+import json
+import os
+import pathlib
+import re
+import resource
+import secrets
+import time
+from queue import Empty
+
+import nbformat
+import zmq.asyncio
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
+from nbgrader.api import Gradebook
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute
+from nbconvert.preprocessors.execute import NotebookClient
+from traitlets import Bool, Dict, Float, Integer, List, Unicode
+
+from mlpcourse import records
+from mlpcourse.containment import inkernel, judge, limits, sandbox, structure
+
+# Characters of a function's name the grader repeats (it comes from the student's code).
+NAME_LIMIT = 64
+# Characters of an error kept when its cell's output is over the limit.
+ERROR_KEPT = 4000
+# Verdicts of a test cell (run.json's "verdict").
+PASSED, FAILED, NOT_RUN = "passed", "failed", "not run"
+# A frame of a notebook cell's function in an IPython traceback: "Cell In[5], line 3, in relu(x)".
+CELL_FRAME = re.compile(r"Cell In\[\d+\], line \d+, in (\w+)")
+# The same in faulthandler's dump (innermost first): File "/tmp/ipykernel_7/1234.py", line 3 in relu
+DUMPED_CELL_FRAME = re.compile(r'File "/tmp/ipykernel_\d+/\d+\.py", line \d+ in (\w+)')
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def interrupted_function(traceback):
+    """The innermost function of the notebook's in an interrupted traceback (list of lines), or None."""
+    frames = CELL_FRAME.findall(ANSI.sub("", "\n".join(traceback or [])))
+    return frames[-1] if frames else None
+
+
+def dumped_function(log):
+    """The innermost function of the notebook's in the last stack dump of the kernel's ``log``, or None."""
+    dump = log.rsplit("most recent call first", 1)
+    frames = [name for name in DUMPED_CELL_FRAME.findall(dump[-1]) if name != "<module>"] if len(dump) > 1 else []
+    return frames[0] if frames else None
+
+
+def _error_output(ename, message):
+    return nbformat.v4.new_output("error", ename=ename, evalue=message,
+                                  traceback=[f"\x1b[0;31m{ename}\x1b[0m: {message}"])
+
+
+def _has_error(cell):
+    return any(output.output_type == "error" for output in cell.get("outputs", []))
+
+
+def verdict_outputs(outputs, verdict, message):
+    """A test cell's outputs rebuilt so that nbgrader's scoring reads only ``verdict``.
+
+    nbgrader's ``determine_grade`` scores a code cell by its first error, stderr
+    stream or ``execute_result``; all three are in student code's reach. Here an
+    ``execute_result`` becomes a ``display_data`` and a stderr stream becomes stdout
+    (both still shown), an error output is kept only under a failed verdict, and a
+    failed or not-run verdict puts the grader's own error output first.
+    """
+    rebuilt = []
+    for output in outputs:
+        kind = output.get("output_type")
+        if kind == "execute_result":
+            rebuilt.append(nbformat.v4.new_output("display_data", data=output.get("data", {}),
+                                                  metadata=output.get("metadata", {})))
+        elif kind == "stream" and output.get("name") != "stdout":
+            text = "".join(f"[stderr] {line}" for line in str(output.get("text", "")).splitlines(keepends=True))
+            rebuilt.append(nbformat.v4.new_output("stream", name="stdout", text=text))
+        elif kind == "error" and verdict == PASSED:
+            text = f"[an error output, although the test passed] {output.get('ename')}: {output.get('evalue')}\n"
+            rebuilt.append(nbformat.v4.new_output("stream", name="stdout", text=text))
+        elif kind in ("stream", "display_data", "error"):
+            rebuilt.append(output)
+    if verdict != PASSED:
+        rebuilt.insert(0, _error_output("NotRun" if verdict == NOT_RUN else "TestFailed", message))
+    return rebuilt
+
+
+class ContainedExecute(Execute):
+    """nbgrader's Execute, run in a sandbox, with time limits per cell and per
+    notebook, crash handling, output limits, and test cells re-run by the grader."""
+
+    timeout = Integer(
+        120, allow_none=True,
+        help="Seconds any one cell that is not a test may run (unless cell_timeouts names it)").tag(config=True)
+    test_timeout = Integer(
+        60, help="Seconds a test cell may run, in the kernel and again in the grader's re-run "
+                 "(unless cell_timeouts names it)").tag(config=True)
+    cell_timeouts = Dict(
+        {}, help="Seconds for named cells (grade_id -> seconds), e.g. the training cell").tag(config=True)
+    total_timeout = Integer(
+        1800, help="Seconds all cells of one notebook may run together (at most; see timings_file)").tag(config=True)
+    timings_file = Unicode(
+        "", help="The reference solution's recorded cell times (mlpcourse.containment.limits). When set, a cell the file "
+                 "names may take limit_multiple * its time + limit_floor, unless cell_timeouts names it, "
+                 "and the notebook the same of the total, within total_timeout").tag(config=True)
+    limit_multiple = Float(10.0, help="How many times the reference's time a cell may take").tag(config=True)
+    limit_floor = Integer(30, help="Seconds added to every derived limit").tag(config=True)
+    interrupt_grace = Integer(
+        10, help="Seconds a timed-out cell has to stop after the interrupt before the kernel is killed"
+    ).tag(config=True)
+    kernel_restarts = Integer(
+        2, help="Times a killed or dead kernel is restarted per notebook, the cells before run again "
+                "silently, so that the rest of the notebook is graded").tag(config=True)
+    memory_limit = Integer(4 * 2**30, help="Bytes of address space per kernel process").tag(config=True)
+    grader_memory_limit = Integer(
+        6 * 2**30,
+        help="Bytes of address space of the grading process (nbgrader autograde, run by the course's grade "
+             "command). RLIMIT_AS counts virtual memory: the reference run's grader peaks at 0.85 GiB with 2 "
+             "BLAS threads, and a session may hold 0.5 GiB the kernel sent. Kernels start under it and can "
+             "only lower their own limit, so it must not be below memory_limit").tag(config=True)
+    process_limit = Integer(256, help="Processes and threads of one kernel").tag(config=True)
+    file_size_limit = Integer(256 * 2**20, help="Largest file the kernel may write (bytes)").tag(config=True)
+    open_files_limit = Integer(1024, help="Open files per kernel process").tag(config=True)
+    tmp_size = Integer(512 * 2**20, help="Bytes of the kernel's private /tmp").tag(config=True)
+    output_limit = Integer(1 * 2**20, help="Bytes of output kept per cell").tag(config=True)
+    notebook_output_limit = Integer(16 * 2**20, help="Bytes of output kept per notebook").tag(config=True)
+    readable_paths = List(
+        Unicode(), [], help="Extra paths the kernel may read").tag(config=True)
+    data_env = Dict(
+        {}, help="Environment variables naming data folders (name -> folder): the kernel gets them, "
+                 "and may read the folders (it has no network to download anything)").tag(config=True)
+    data_files = Dict(
+        {}, help="For a data folder of data_env (name -> list of file names): the only files of it the "
+                 "kernel may read. A folder not named here is readable whole").tag(config=True)
+    hidden_directory = Unicode(
+        "", help="Folder of the hidden test modules (never visible to the kernel)").tag(config=True)
+    use_sandbox = Bool(
+        True, help="Run kernels in a sandbox when the machine allows it").tag(config=True)
+    rerun_tests = Bool(
+        True, help="Re-run passing test cells in the grader's process and score by verdicts. False is for "
+                   "testing the containment alone: tests then score as in plain nbgrader, and the hidden "
+                   "tests run in the kernel, which can read their folder").tag(config=True)
+
+    # --- setup ---------------------------------------------------------------------
+
+    def _course_cells(self):
+        """The release's cells, and ``{grade_id: (source, locked, is_test)}`` from the gradebook."""
+        info = self.resources["nbgrader"]
+        coursedir = CourseDirectory(config=self.config)
+        release = pathlib.Path(coursedir.format_path(coursedir.release_directory, ".", info["assignment"]))
+        path = release / f"{info['notebook']}.ipynb"
+        if not path.exists():
+            raise RuntimeError(f"{path} does not exist: run `python -m mlpcourse release` first")
+        release_cells = nbformat.read(str(path), as_version=4).cells
+        with Gradebook(info["db_url"]) as gradebook:
+            notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
+            tests = {cell.name for cell in notebook.grade_cells if cell.cell_type == "code"}
+            cells = {cell.name: (cell.source, cell.locked, cell.name in tests) for cell in notebook.source_cells}
+        return release_cells, cells
+
+    def _trusted_code(self, release_cells, cells):
+        """The instructor's code cells (from the gradebook, in the release's order) and modules."""
+        code = []
+        for cell in release_cells:
+            grade_id = structure.grade_id(cell)
+            if cell.cell_type == "code" and grade_id in cells and (cells[grade_id][1] or cells[grade_id][2]):
+                code.append((grade_id, cells[grade_id][0], cells[grade_id][2]))
+        coursedir = CourseDirectory(config=self.config)
+        source_dir = coursedir.format_path(coursedir.source_directory, ".", self.resources["nbgrader"]["assignment"])
+        module_dirs = [source_dir] + ([self.hidden_directory] if self.hidden_directory else [])
+        return judge.TrustedCode(module_dirs, code)
+
+    def _readable_data(self, env):
+        """The data paths the kernel may read: each data_env folder, or only its data_files."""
+        paths = []
+        for name in self.data_env:
+            folder = pathlib.Path(env[name])
+            files = self.data_files.get(name)
+            paths += [str(folder)] if files is None else [str(folder / file) for file in files]
+        return paths
+
+    def create_kernel_manager(self):
+        self.km = AsyncKernelManager(
+            kernel_name=sandbox.SPEC_NAME,
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self._scratch.spec_dir)]),
+            transport="ipc", ip=str(self._scratch.kernel_dir / "ipc"),
+            connection_file=str(self._scratch.connection_file), config=self.config)
+        return self.km
+
+    def _limits(self):
+        """``({grade_id: seconds}, notebook budget)`` from the reference's timings, if configured."""
+        if not self.timings_file:
+            return {}, self.total_timeout
+        timings = json.loads(pathlib.Path(self.timings_file).read_text())
+        derived, total = limits.derive(timings, self.limit_multiple, self.limit_floor)
+        return derived, min(total, self.total_timeout)
+
+    def _limit(self, grade_id):
+        """Seconds one cell, or a test's re-run, may take (a re-run is not bounded by the notebook's deadline)."""
+        default = self.test_timeout if self._is_test(grade_id) else self.timeout
+        return self.cell_timeouts.get(grade_id) or self._derived.get(grade_id) or default or self.total_timeout
+
+    def _cell_limit(self, cell):
+        limit = self._limit(structure.grade_id(cell))
+        remaining = self._deadline - time.monotonic()
+        return max(1, int(min(limit, remaining)))
+
+    # --- running -------------------------------------------------------------------
+
+    def preprocess(self, nb, resources=None, km=None):
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        info = self.resources["nbgrader"]
+        self._record = {"student": info["student"], "assignment": info["assignment"],
+                        "notebook": info["notebook"], "cells": [], "observations": [], "incidents": [],
+                        "hung": []}
+        self._output_used, self._output_dropped, self._errors_kept = {}, {}, set()
+        self._derived, self._budget = self._limits()
+        self._record["limits"] = {"cells": self._derived, "total": self._budget}
+        _, cap = resource.getrlimit(resource.RLIMIT_AS)
+        if cap != resource.RLIM_INFINITY and cap < self.memory_limit:
+            raise RuntimeError(f"the grading process may use {cap} bytes, less than the kernel's memory_limit "
+                               f"({self.memory_limit}): raise c.ContainedExecute.grader_memory_limit")
+        trusted = None
+        if self.rerun_tests:
+            release_cells, course_cells = self._course_cells()
+            self.nb.cells, self._record["structure"] = structure.restore(
+                self.nb.cells, release_cells,
+                {name: source for name, (source, locked, test) in course_cells.items() if locked or test})
+            trusted = self._trusted_code(release_cells, course_cells)
+        mode = sandbox.sandbox_mode() if self.use_sandbox else None
+        if mode is None:
+            self._incident("the kernel ran without a sandbox (namespaces unavailable or disabled)")
+        self._record["sandbox"] = mode
+        limits = sandbox.Limits(
+            memory=self.memory_limit, processes=self.process_limit, file_size=self.file_size_limit,
+            open_files=self.open_files_limit, cpu_seconds=2 * self.total_timeout * (os.cpu_count() or 1),
+            tmp_size=self.tmp_size)
+        # Hidden test cells import stand-ins that do nothing: the grader's re-run checks.
+        stubs = {f"{name}.py": judge.stub_source(checks)
+                 for name, checks in (trusted.hidden_checks() if trusted else {}).items()}
+        stubs[f"{sandbox.KERNEL_MODULE}.py"] = pathlib.Path(inkernel.__file__).read_text()
+        workdir = self.resources.get("metadata", {}).get("path") or "."
+        env = dict(os.environ, NBGRADER_EXECUTION=os.environ.get("NBGRADER_EXECUTION", "autograde"))
+        # Resolved: the sandbox mounts real paths, and the kernel must find its files where they are mounted.
+        env.update({name: os.path.realpath(pathlib.Path(folder).expanduser()) for name, folder in self.data_env.items()})
+        readable = [*self.readable_paths, *self._readable_data(env)]
+        in_kernel = [self.hidden_directory] if trusted is None and self.hidden_directory else []
+        self._scratch = sandbox.Scratch(workdir, mode, limits, readable + in_kernel, stubs, env, in_kernel)
+        self._judge = judge.Judge(self._scratch.judge_socket, trusted)
+        self.timeout_func = self._cell_limit
+        # nbclient waits this long for an interrupted cell to stop before giving up on the kernel.
+        self.iopub_timeout = self.interrupt_grace
+        # The sandbox goes with the kernel: no need to wait for a polite shutdown.
+        self.shutdown_kernel = "immediate"
+        self._replies = {}
+        self._hidden_pending = []  # (index, cell, grade_id, entry) of hidden tests that passed in the kernel
+        self._kernel_lost = False
+        self._restarts = 0
+        started = time.monotonic()
+        self._stopped = None
+        try:
+            self._kernel_launch = {"env": env, "cwd": workdir}
+            with self.setup_kernel(**self._kernel_launch):
+                info_msg = self.wait_for_reply(self.kc.kernel_info())
+                self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+                self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).snapshot()", 60)
+                self._record["startup_seconds"] = round(time.monotonic() - started, 2)
+                self._deadline = time.monotonic() + self._budget
+                for index, cell in enumerate(self.nb.cells):
+                    self._run_cell(index, cell)
+                self._rerun_hidden()
+        finally:
+            self._judge.close()
+            self._record["seconds"] = round(time.monotonic() - started, 2)
+            if self._stopped:
+                self._record["kernel_log_tail"] = self._scratch.kernel_log()
+            self._scratch.remove()
+            self._apply_verdicts()
+            self._write_record()
+        self.set_widgets_metadata()
+        return self.nb, self.resources
+
+    def on_cell_executed(self, **kwargs):
+        """nbgrader's hook (it records a reply's error the outputs lack), plus the reply's status."""
+        super().on_cell_executed(**kwargs)
+        self._replies[kwargs["cell_index"]] = kwargs["execute_reply"]["content"].get("status")
+
+    def _incident(self, text, index=None):
+        self._record["incidents"].append({"cell": index, "what": text})
+
+    def _run_cell(self, index, cell):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return
+        grade_id = structure.grade_id(cell)
+        entry = {"index": index, "grade_id": grade_id, "test": self._is_test(grade_id)}
+        self._record["cells"].append(entry)
+        if self._stopped is None and self._deadline - time.monotonic() < 1:
+            self._stop("the notebook used all of its time", index)
+        if self._stopped:
+            cell.outputs = [_error_output("NotRun", f"This cell was not run: {self._stopped}.")]
+            entry["status"] = "not run"
+            return
+        started = time.monotonic()
+        limit = self._cell_limit(cell)
+        self._watchdog(limit)
+        try:
+            self.preprocess_cell(cell, self.resources, index)
+            failed = _has_error(cell) or self._replies.get(index) != "ok"
+            entry["status"] = "error" if failed else "ok"
+            self._watchdog(None)
+        except DeadKernelError:
+            cell.outputs.append(_error_output("KernelDied", self._death_message()))
+            entry["status"] = "kernel died"
+            self._kernel_lost = True
+            self._incident("the kernel died", index)
+            self._restart_or_stop("the kernel died while running an earlier cell", index)
+        except CellTimeoutError:
+            hung = dumped_function(self._scratch.kernel_log(20_000))
+            cell.outputs.append(_error_output(
+                "CellTimeoutError", f"This cell ran longer than {limit} s and did not stop "
+                                    "when interrupted, so the kernel was stopped."
+                                    + (f" It was in {hung}, which is not called again." if hung else "")))
+            entry["status"] = "killed after timeout"
+            entry["timed_out"] = True
+            self._kill_kernel()
+            if hung:
+                hung = hung[:NAME_LIMIT]
+                entry["hung"] = hung
+                self._record["hung"].append({"function": hung, "cell": index, "seconds": limit})
+                self._incident(f"{hung} did not return within {limit} s and ignored the interrupt", index)
+            self._restart_or_stop("the kernel was stopped because an earlier cell did not end", index)
+        entry["seconds"] = round(time.monotonic() - started, 2)
+        if any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+            entry["timed_out"] = True
+            self._incident(f"cell timed out after {entry['seconds']} s", index)
+            if not self._kernel_lost:
+                interrupted = next((o for o in cell.outputs if o.output_type == "error"
+                                    and o.get("ename") == "KeyboardInterrupt"), None)
+                if interrupted is not None:
+                    self._stop_calling(interrupted_function(interrupted.get("traceback")), entry["seconds"], index,
+                                       entry)
+        dropped = self._output_dropped.pop(index, 0)
+        if dropped:
+            cell.outputs.append(nbformat.v4.new_output(
+                "stream", name="stdout", text=f"\n[{dropped} bytes of output not kept: limit {self.output_limit}]\n"))
+            self._incident(f"output over the limit: {dropped} bytes dropped", index)
+        _shorten_errors(cell, self.output_limit)
+        if self._stopped:
+            return
+        self._judge.sweep()
+        if not entry["test"] or entry["status"] != "ok":
+            return
+        if self._judge.trusted.cells[grade_id]["hidden"]:
+            self._hidden_pending.append((index, cell, grade_id, entry))
+        else:
+            self._rerun(index, cell, grade_id, entry)
+
+    def _is_test(self, grade_id):
+        trusted = self._judge.trusted
+        return trusted is not None and grade_id in trusted.cells and trusted.cells[grade_id]["is_test"]
+
+    def _rerun_hidden(self):
+        """Re-run the hidden tests that passed in the kernel, now that no student cell is left to run;
+        then read once more what student code changed."""
+        # The hidden re-runs together get at most the notebook's budget again: a kernel that
+        # stalls every session cannot hold a grading worker for a test limit per hidden test.
+        deadline = time.monotonic() + self._budget
+        for index, cell, grade_id, entry in self._hidden_pending:
+            if self._kernel_lost or time.monotonic() > deadline - 1:
+                entry["rerun"] = "not run"
+                why = (f"the kernel had stopped by then ({self._stopped})" if self._kernel_lost
+                       else "the time for them had run out")
+                entry["rerun_message"] = ("The hidden checks of this test run after the notebook's last cell, "
+                                          f"and {why}, so it scores 0.")
+                continue
+            self._rerun(index, cell, grade_id, entry, min(self._limit(grade_id), deadline - time.monotonic()))
+        if not self._kernel_lost:
+            # What student code changed, read once more at the end: the tamper report must not
+            # depend on whether any test passed (observations arrive with each session).
+            self._session(lambda session: None, None, self.test_timeout)
+
+    def _rerun(self, index, cell, grade_id, entry, limit=None):
+        started = time.monotonic()
+        result = self._session(lambda session: self._judge.trusted.rerun(session, grade_id), index,
+                               limit or self._limit(grade_id))
+        entry["rerun_seconds"] = round(time.monotonic() - started, 2)
+        if "error" in result:
+            entry["rerun"] = "no verdict"
+            entry["rerun_error"] = result["error"]  # for the TA: it may quote what the kernel sent
+            # Hidden inputs may be in the kernel by now, and the error can quote the kernel's words.
+            why = ("the session ended without a verdict" if self._judge.trusted.cells[grade_id]["hidden"]
+                   else result["error"])
+            entry["rerun_message"] = (f"The grader could not re-run this test outside your notebook's kernel "
+                                      f"({why}), so it scores 0.")
+            return
+        if result.get("value") is None:
+            entry["rerun"] = "passed"
+            return
+        entry["rerun"] = "failed"
+        message = result["value"]
+        if not self._judge.trusted.cells[grade_id]["hidden"]:
+            message = self._explain_inconsistency(index, cell, grade_id, entry, message)
+        entry["rerun_message"] = message
+
+    def _explain_inconsistency(self, index, cell, grade_id, entry, message):
+        """Why a visible test that passed in the kernel failed in the grader's re-run.
+
+        The test's code runs once more in the kernel, silently. If it fails there too,
+        the student's code keeps state between calls or between objects (a mutable
+        default argument, a class attribute): an honest bug, named as such. If it
+        passes again there, only the grader's trusted run disagrees with the kernel:
+        the record marks the cell ``inconsistent`` for the tamper report.
+        """
+        source = self._judge.trusted.cells[grade_id]["source"]
+        try:
+            reply = self._silent(source, self._limit(grade_id))
+            if reply is None:
+                run_sync(self.km.interrupt_kernel)()
+                self._silent(None, self.interrupt_grace)
+        except DeadKernelError:
+            reply = None
+        if reply is not None and reply["content"].get("status") != "ok":
+            entry["state_carried"] = True
+            return ("This test passed when your notebook ran it, but failed when it ran again (the grader "
+                    "re-runs every test with fresh inputs and fresh objects, and running it once more in "
+                    "your kernel fails too). Your code keeps state between calls or between objects: for "
+                    "example a mutable default argument (def __init__(self, velocity=[])), a class "
+                    "attribute shared by all instances, or a global. Make each call and each object start "
+                    f"fresh.\n{message}")
+        entry["inconsistent"] = True
+        return ("This test passed in the notebook but failed when the grader re-ran it "
+                f"outside your kernel:\n{message}")
+
+    def _apply_verdicts(self):
+        """Set every test cell's verdict, message and outputs (see :func:`verdict_outputs`)."""
+        cells = {entry["index"]: entry for entry in self._record["cells"]}
+        for index, cell in enumerate(self.nb.cells):
+            grade_id = structure.grade_id(cell)
+            if cell.cell_type != "code" or not self._is_test(grade_id):
+                continue
+            entry = cells.get(index) or {"index": index, "grade_id": grade_id, "test": True, "status": "not run"}
+            if index not in cells:
+                self._record["cells"].append(entry)
+            entry["verdict"], entry["message"] = self._verdict(entry, cell)
+            cell.outputs = verdict_outputs(cell.get("outputs", []), entry["verdict"], entry["message"])
+        self._record["cells"].sort(key=lambda entry: entry["index"])
+
+    def _verdict(self, entry, cell):
+        """``(verdict, student-safe message)`` of a test cell from what the kernel and the grader found."""
+        if entry.get("status") in (None, "not run"):
+            return NOT_RUN, f"This test was not run: {self._stopped or 'the notebook stopped earlier'}."
+        if entry.get("timed_out"):
+            hung = entry.get("hung")
+            return FAILED, (f"This test did not finish within its time limit ({entry['seconds']:.0f} s)"
+                            + (f": {hung} did not return, so it was stopped; later calls to it fail at once."
+                               if hung else "."))
+        if entry["status"] != "ok":
+            # The kernel's own run, before any hidden input entered it: its error is the student's to see.
+            error = next((o for o in cell.outputs if o.output_type == "error"), None)
+            if error is None:
+                return FAILED, "This test failed when your notebook ran it."
+            return FAILED, f"{error.get('ename')}: {error.get('evalue')}"
+        if entry.get("rerun") == "passed":
+            return PASSED, ""
+        return FAILED, entry.get("rerun_message") or "This test was not re-run by the grader, so it scores 0."
+
+    def _session(self, work, index, timeout):
+        """Let the grader run ``work(session)`` against this kernel; return its result."""
+        token = secrets.token_hex(16)
+        result, done = self._judge.expect(token, work, timeout)
+        code = f"__import__({sandbox.KERNEL_MODULE!r}).serve({str(self._scratch.judge_socket)!r}, {token!r})"
+        try:
+            reply = self._silent(code, timeout + self.interrupt_grace)
+        except DeadKernelError:
+            reply = None
+            self._kernel_lost = True
+            self._incident("the kernel died while the grader re-ran a test", index)
+            self._stop("the kernel died while the grader re-ran an earlier test", index)
+        if reply is None and not self._kernel_lost:
+            run_sync(self.km.interrupt_kernel)()
+            try:
+                reply = self._silent(None, self.interrupt_grace)
+            except DeadKernelError:
+                reply = None
+            if reply is not None:
+                self._stop_calling(interrupted_function(reply["content"].get("traceback")), timeout, index)
+            if reply is None:
+                self._incident("the kernel did not answer the grader and was stopped", index)
+                self._stop("the kernel stopped answering while the grader re-ran an earlier test", index)
+                self._kill_kernel()
+        if reply is None or result.get("connected"):
+            done.wait(5)
+        self._judge.forget(token)
+        for observation in result.get("observations", []):
+            if observation not in {o["what"] for o in self._record["observations"]}:
+                self._record["observations"].append({"cell": index, "what": observation})
+        if not done.is_set():
+            result.setdefault("error", "the kernel never connected")
+        return result
+
+    def _silent(self, code, timeout):
+        """Run ``code`` silently in the kernel and return the shell reply, or None after
+        ``timeout`` seconds. With ``code`` None, wait again for the last request's reply."""
+        return run_sync(self._async_silent)(code, timeout)
+
+    async def _async_silent(self, code, timeout):
+        if code is not None:
+            self._pending_msg = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False,
+                                                stop_on_error=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=min(remaining, 1)))
+            except Empty:
+                if not await ensure_async(self.kc.is_alive()):
+                    raise DeadKernelError("Kernel died") from None
+                continue
+            if msg["parent_header"].get("msg_id") == self._pending_msg:
+                return msg
+
+    def _watchdog(self, seconds):
+        """Arm the kernel's stack dump a second before ``seconds`` are up (None: disarm)."""
+        code = ("disarm_watchdog()" if seconds is None else f"arm_watchdog({max(1, seconds - 1)})")
+        try:
+            self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).{code}", self.interrupt_grace)
+        except DeadKernelError:
+            pass
+
+    def _restart_or_stop(self, reason, index):
+        """After the kernel was lost at cell ``index``: restart it and carry on, or stop the notebook."""
+        if not self._restart(index):
+            self._stop(reason, index)
+
+    def _restart(self, upto):
+        """Start a fresh kernel and run the cells before ``upto`` in it again, silently.
+
+        The notebook then goes on as if the lost cell had failed: the student keeps the
+        points of everything that does not need what was lost. Cells that timed out or
+        killed the kernel are not run again, and the functions that did not return are
+        made to fail at once after the cell that stopped them. Returns whether the
+        kernel is back.
+        """
+        if self._restarts >= self.kernel_restarts or self._deadline - time.monotonic() < 5:
+            return False
+        self._restarts += 1
+        started = time.monotonic()
+        entries = {entry["index"]: entry for entry in self._record["cells"]}
+        try:
+            self._kill_kernel()
+            self.kc.stop_channels()
+            # Shutting the kernel down destroyed the manager's zmq context: the new kernel gets its own.
+            self.km.context = zmq.asyncio.Context()
+            self._judge.expect_lifeline()
+            run_sync(self.async_start_new_kernel)(**self._kernel_launch)
+            run_sync(self.async_start_new_kernel_client)()
+            self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).snapshot()", 60)
+            for index, cell in enumerate(self.nb.cells[:upto + 1]):
+                entry = entries.get(index, {})
+                lost = entry.get("timed_out") or entry.get("status") in ("kernel died", "killed after timeout")
+                if index < upto and cell.cell_type == "code" and cell.source.strip() and not lost:
+                    if self._silent(cell.source, self._cell_limit(cell)) is None:
+                        raise TimeoutError(f"cell {index + 1} did not end when run again")
+                for hung in self._record["hung"]:
+                    if hung["cell"] == index:
+                        self._stop_calling(hung["function"], hung["seconds"], index, force=True)
+        except Exception as error:  # noqa: BLE001 (any failure: the notebook stops as before)
+            self._incident(f"the kernel could not be restarted ({type(error).__name__}: {error})", upto)
+            self._kill_kernel()
+            return False
+        self._kernel_lost = False
+        self._incident(f"the kernel was restarted and cells 1-{upto} run again "
+                       f"({time.monotonic() - started:.0f} s)", upto)
+        return True
+
+    def _stop_calling(self, function, seconds, index, entry=None, force=False):
+        function = function[:NAME_LIMIT] if function else function
+        """After ``function`` had to be interrupted, make later calls to it fail at once.
+
+        ``force``: again, in a restarted kernel (the function is already recorded).
+        """
+        if function is None or (not force and function in {hung["function"] for hung in self._record["hung"]}):
+            return
+        seconds = round(seconds)
+        message = (f"{function} did not return within {seconds} s when it was called earlier (cell {index + 1}), "
+                   "so it was stopped; the grader does not call it again.")
+        try:
+            self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).stop_calling({function!r}, {message!r})",
+                         self.interrupt_grace)
+        except DeadKernelError:
+            return
+        if force:
+            return
+        self._record["hung"].append({"function": function, "cell": index, "seconds": seconds})
+        self._incident(f"{function} did not return within {seconds} s: later calls to it fail at once", index)
+        if entry is not None:
+            entry["hung"] = function
+
+    def _kill_kernel(self):
+        self._kernel_lost = True
+        try:
+            run_sync(self.km.shutdown_kernel)(now=True)
+        except Exception as error:  # already gone
+            self.log.warning("stopping the kernel: %s", error)
+
+    def _stop(self, reason, index):
+        if not self._stopped:
+            self._stopped = reason
+            self._incident(f"stopped: {reason}", index)
+
+    def _death_message(self):
+        tail = self._scratch.kernel_log(400).strip().splitlines()[-3:]
+        detail = f" Its last words: {' | '.join(tail)}" if tail else ""
+        return ("The kernel died while running this cell (for example os._exit, a segmentation fault, "
+                f"exit(), or running out of memory), so the cells after it were not run.{detail}")
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep an output while its cell and the notebook are within their output limits.
+
+        Errors count too; the first error of a cell is always kept (it says why the cell
+        failed), cut to :data:`ERROR_KEPT` characters.
+        """
+        content = msg.get("content", {})
+        size = len(json.dumps(content, default=str))
+        used = self._output_used.get(cell_index, 0) + size
+        total = sum(self._output_used.values()) + size
+        if used > self.output_limit or total > self.notebook_output_limit:
+            first_error = msg["msg_type"] == "error" and cell_index not in self._errors_kept
+            if not first_error:
+                self._output_dropped[cell_index] = self._output_dropped.get(cell_index, 0) + size
+                return None
+            content["evalue"] = str(content.get("evalue", ""))[:ERROR_KEPT]
+            content["traceback"] = _tail(content.get("traceback", []), ERROR_KEPT)
+            size = len(json.dumps(content, default=str))
+        if msg["msg_type"] == "error":
+            self._errors_kept.add(cell_index)
+        self._output_used[cell_index] = self._output_used.get(cell_index, 0) + size
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _write_record(self):
+        coursedir = CourseDirectory(config=self.config)
+        folder = records.folder(coursedir.root, self._record["assignment"], self._record["student"])
+        records.write(folder / "run.json", self._record)
+
+
+def _tail(lines, limit):
+    """The last of ``lines`` (strings) that fit in ``limit`` characters, the first of them cut to fit."""
+    kept, used = [], 0
+    for line in reversed([str(line) for line in lines or []]):
+        if used + len(line) > limit:
+            kept.append(line[len(line) - (limit - used):] if limit > used else "")
+            break
+        kept.append(line)
+        used += len(line)
+    return kept[::-1]
+
+
+def _shorten_errors(cell, limit):
+    """Cut each error's message to ``limit`` characters and its traceback to its last ``limit``."""
+    for output in cell.outputs:
+        if output.output_type == "error":
+            output.evalue = output.evalue[:limit]
+            output.traceback = _tail(output.traceback, limit)

@@ -1,0 +1,123 @@
+"""The Kannada-MNIST digits grading needs, in the cache before any kernel starts.
+
+Grading kernels have no network and read the dataset cache read-only, so whatever
+they and the grader read must already be there, verified. Which splits that is
+depends on one setting, ``ASG01_TRAIN_SPLIT`` (:func:`grading_splits`): the kernel
+trains on the training split and the grader evaluates the trained network on a
+holdout split whose labels never enter the kernel.
+
+:func:`prepare` fills and verifies the cache with the course's own loader
+(``source/<assignment>/kannada_mnist.py``: its downloads and official checksums). Every
+grading path calls it before grading anyone: ``python -m mlpcourse demo`` and
+``grade`` directly, and plain ``nbgrader autograde`` through :func:`autograde_hook`,
+which ``nbgrader_config.py`` installs as nbgrader's ``pre_convert_hook``. When the
+data cannot be had, grading stops with one line saying what failed and which setting
+fixes it (``KANNADA_MNIST_URL``, ``KANNADA_MNIST_DIR``), rather than every student
+losing the training points.
+"""
+
+import collections
+import importlib.util
+import os
+import pathlib
+
+from mlpcourse import paths
+from mlpcourse.grading import coursedir
+
+TRAIN_SPLIT_ENV = "ASG01_TRAIN_SPLIT"
+
+#: Training split -> the holdout split the grader evaluates on: the official test
+#: digits for the official training set; Dig-MNIST for the offline stand-in, which
+#: trains on the official test digits.
+HOLDOUT = {"train": "test", "test": "dig"}
+
+Splits = collections.namedtuple("Splits", "train holdout")
+
+
+class DataUnavailable(coursedir.CourseError):
+    """The dataset grading needs is not in the cache and could not be fetched or verified."""
+
+
+def grading_splits():
+    """The splits grading reads: ``Splits(train, holdout)``.
+
+    ``train`` is ``$ASG01_TRAIN_SPLIT`` (default ``"train"``, the official 60,000
+    digits; ``"test"`` is the offline stand-in); ``holdout`` is ``HOLDOUT[train]``.
+
+    Raises
+    ------
+    DataUnavailable
+        If ``ASG01_TRAIN_SPLIT`` names no training split.
+    """
+    train = os.environ.get(TRAIN_SPLIT_ENV) or "train"
+    if train not in HOLDOUT:
+        raise DataUnavailable(f"{TRAIN_SPLIT_ENV}={train!r} is not a training split: set it to train "
+                              "(the official 60,000 digits) or test (the offline stand-in)")
+    return Splits(train, HOLDOUT[train])
+
+
+def loader(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+    """The course's own data loader module, ``source/<assignment>/kannada_mnist.py``."""
+    path = pathlib.Path(course_dir) / "source" / assignment / "kannada_mnist.py"
+    spec = importlib.util.spec_from_file_location(f"{assignment}_kannada_mnist", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def prepare(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, log=print):
+    """Fill and verify the cache with every file of :func:`grading_splits`.
+
+    Files already cached are checked against their official digests; missing ones
+    are downloaded (from ``$KANNADA_MNIST_URL`` or the dataset's address) and
+    checked before they land in the cache.
+
+    Returns
+    -------
+    pathlib.Path
+        The cache folder (``$KANNADA_MNIST_DIR``, default ``~/.cache/kannada-mnist``).
+
+    Raises
+    ------
+    DataUnavailable
+        One line: the split and file that failed, why, and the setting that fixes it.
+    """
+    module = loader(course_dir, assignment)
+    cache = module.default_cache_dir()
+    splits = grading_splits()
+    for role, split in zip(("training", "holdout"), splits):
+        for filename in module.SPLITS[split]:
+            if not (cache / filename).exists():
+                log(f"downloading {filename} into {cache}")
+            try:
+                module.fetch(filename, progress=False)
+            except (module.DownloadError, module.ChecksumError) as error:
+                reason = " ".join(str(error).split())
+                raise DataUnavailable(f"cannot grade: the {role} split {split!r} of Kannada-MNIST "
+                                      f"({TRAIN_SPLIT_ENV}={splits.train}) is not ready: {reason}") from None
+    return cache
+
+
+def autograde_hook(course_dir):
+    """nbgrader's ``Autograde.pre_convert_hook`` for the course in ``course_dir``.
+
+    nbgrader calls the hook before each submission; the returned hook prepares the
+    data before the first one and exits nbgrader (status 1, the one-line reason)
+    if it cannot, so that no submission is graded without its data.
+    """
+    prepared = []
+
+    def hook(assignment, student, notebooks):
+        if not prepared:
+            try:
+                prepared.append(prepare(course_dir, assignment, log=lambda line: None))
+            except DataUnavailable as error:
+                # nbgrader catches every Exception a hook raises and grades on; not SystemExit.
+                raise SystemExit(f"error: {error}") from None
+
+    return hook
+
+
+def kernel_files(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+    """The data files a grading kernel may read: its training split's, never the holdout's."""
+    return loader(course_dir, assignment).SPLITS[grading_splits().train]

@@ -1,0 +1,286 @@
+"""Tamper reports: what a submission's code tries to do to the grading, for the TA.
+
+Scores never depend on this report: the contained run (:mod:`mlpcourse.containment.contain`,
+:mod:`mlpcourse.containment.judge`) already makes tampering fail. The report makes it visible.
+Two sources:
+
+- a **static scan** of the student's own code cells (never the given or test
+  cells) for patterns with no honest use in this assignment: replacing numpy,
+  builtins or the check helpers, editing ``sys.modules``, trace or profile hooks,
+  signal handlers and timers, IPython's execution hooks, reading the caller's frames
+  or the garbage collector's objects, referring to the hidden tests, ``ctypes``,
+  an ``__eq__`` that always says yes, ndarray subclasses;
+- **what the run observed**: what student code had changed in the kernel when the
+  grader re-ran each test, and tests that passed in the kernel but not when the
+  grader re-ran them (which honest code cannot cause).
+
+A finding is a *flag* (listed for the TA) or a *note* (context: network or process
+calls, file deletion, ``exit``, crashes and timeouts, which honest but buggy code
+can also cause). An honest submission gets no flag.
+"""
+
+import ast
+import pathlib
+import re
+
+from mlpcourse import paths, records
+from mlpcourse.grading import repair
+
+# Modules whose attributes tests rely on: assigning to them is tampering.
+GUARDED = {"np", "numpy", "builtins", "__builtins__", "asg01_checks", "asg01_hidden", "math"}
+# Calls that hook into execution, by their dotted name.
+HOOKS = {
+    "sys.settrace": "sets a trace function (sys.settrace)",
+    "sys.setprofile": "sets a profile function (sys.setprofile)",
+    "threading.settrace": "sets a trace function for threads",
+    "threading.setprofile": "sets a profile function for threads",
+    "signal.signal": "installs a signal handler",
+    "signal.alarm": "starts a timer (signal.alarm)",
+    "signal.setitimer": "starts a timer (signal.setitimer)",
+    "signal.pthread_kill": "sends signals to threads",
+    "sys._getframe": "reads the caller's frames (sys._getframe)",
+    "inspect.stack": "reads the caller's frames (inspect.stack)",
+    "inspect.currentframe": "reads the caller's frames (inspect.currentframe)",
+    "inspect.getouterframes": "reads the caller's frames",
+    "gc.get_objects": "searches every object in memory (gc.get_objects)",
+    "gc.get_referrers": "searches who refers to an object (gc.get_referrers)",
+    "setattr": None,  # checked for its first argument below
+}
+IPYTHON_HOOKS = ("set_custom_exc", "input_transformers_cleanup", "input_transformers_post",
+                 "ast_transformers", "events", "run_cell", "run_cell_async", "run_code", "showtraceback",
+                 "_showtraceback", "kernel", "displayhook", "display_pub")
+# Attributes only IPython's machinery has: using them, through any name, is tampering.
+IPYTHON_ONLY = {"set_custom_exc", "input_transformers_cleanup", "input_transformers_post", "ast_transformers",
+                "showtraceback", "_showtraceback", "run_cell", "run_cell_async", "run_ast_nodes", "run_code"}
+SECRETS = re.compile(r"asg01_hidden|tests_assets|hidden_fixtures|_asg01_grading|mlpcourse")
+# Libraries with ready-made classifiers: honest curiosity is possible, so a note for the TA
+# (the training test measures the MLP's own parameters, but they could be copied in).
+MODEL_LIBRARIES = re.compile(r"(sklearn\.(linear_model|neural_network|svm|ensemble|neighbors|tree|naive_bayes)"
+                             r"|torch|tensorflow|keras|jax|xgboost|lightgbm)(\.|$)")
+NOTES = {
+    "os._exit": "ends the kernel (os._exit)",
+    "os.fork": "starts processes (os.fork)",
+    "os.kill": "sends signals to processes (os.kill)",
+    "os.system": "runs shell commands",
+    "subprocess": "runs programs (subprocess)",
+    "socket": "opens network connections (socket)",
+    "urllib": "uses the network (urllib)",
+    "requests": "uses the network (requests)",
+    "os.remove": "deletes files",
+    "os.unlink": "deletes files",
+    "shutil.rmtree": "deletes folders",
+    "exit": "calls exit()",
+    "sys.exit": "calls sys.exit()",
+}
+
+
+def _dotted(node):
+    """``"a.b.c"`` for an expression ``a.b.c`` (calls in the chain show as ``f()``), else None."""
+    parts = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Call):
+            node = node.func
+            parts.append("()")
+        elif isinstance(node, ast.Name):
+            parts.append(node.id)
+            return ".".join(reversed(parts)).replace(".()", "()")
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        else:
+            return None
+
+
+def _base(name):
+    return name.split(".")[0].split("(")[0] if name else None
+
+
+def scan_source(source):
+    """``(flags, notes)`` for one cell of student code: lists of ``(line, text)``."""
+    flags, notes = [], []
+    try:
+        tree = ast.parse(_python(source))
+    except SyntaxError:
+        if SECRETS.search(source):
+            flags.append((1, "refers to the hidden tests or the grader"))
+        return flags, notes
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 1)
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                name = _dotted(target)
+                if isinstance(target, (ast.Attribute, ast.Subscript)) and name:
+                    if _base(name) in GUARDED:
+                        flags.append((line, f"replaces {name}"))
+                    elif name.startswith("sys.modules"):
+                        flags.append((line, "edits sys.modules"))
+                    elif name.startswith(("sys.displayhook", "sys.excepthook")):
+                        flags.append((line, f"replaces {name}"))
+                    elif name.startswith("sys.std"):
+                        notes.append((line, f"redirects {name}"))
+                    elif "get_ipython()" in name or "__class__" in name or "__code__" in name:
+                        flags.append((line, f"replaces {name}"))
+                    elif set(name.replace("()", "").split(".")[1:]) & IPYTHON_ONLY:
+                        flags.append((line, f"changes how IPython runs cells ({name})"))
+        elif isinstance(node, ast.Call):
+            name = _dotted(node.func) or ""
+            if name in HOOKS and HOOKS[name]:
+                flags.append((line, HOOKS[name]))
+            elif name in ("setattr", "delattr") and node.args:
+                owner = _dotted(node.args[0]) or ""
+                if _base(owner) in GUARDED or owner.startswith("sys") or "get_ipython()" in owner:
+                    flags.append((line, f"{name} on {owner}"))
+            elif name.startswith("sys.modules."):
+                flags.append((line, "edits sys.modules"))
+            elif "get_ipython()" in name and any(hook in name for hook in IPYTHON_HOOKS):
+                flags.append((line, f"changes how IPython runs cells ({name})"))
+            elif set(name.replace("()", "").split(".")[1:]) & IPYTHON_ONLY:
+                flags.append((line, f"changes how IPython runs cells ({name})"))
+            for prefix, text in NOTES.items():
+                if name == prefix or name.startswith(prefix + "."):
+                    notes.append((line, text))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for module in modules:
+                if module.split(".")[0] == "ctypes":
+                    flags.append((line, "uses ctypes (raw memory access)"))
+                elif SECRETS.search(module):
+                    flags.append((line, f"imports {module}"))
+                elif module.split(".")[0] in ("socket", "subprocess", "urllib", "requests", "http"):
+                    notes.append((line, NOTES.get(module.split(".")[0], "uses the network")))
+                elif MODEL_LIBRARIES.match(module):
+                    notes.append((line, f"imports ready-made models ({module}): is the trained network the MLP?"))
+        elif isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                if (_dotted(base) or "").endswith("ndarray"):
+                    flags.append((line, f"defines an ndarray subclass ({node.name})"))
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name in ("__eq__", "__ne__", "__array_ufunc__",
+                                                                       "__array_function__"):
+                    always = [n for n in ast.walk(item) if isinstance(n, ast.Return)
+                              and isinstance(n.value, ast.Constant) and n.value.value in (True, False)]
+                    flags.append((item.lineno, f"defines {node.name}.{item.name}"
+                                               + (" returning a constant" if always else "")))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and SECRETS.search(node.value):
+            flags.append((line, "refers to the hidden tests or the grader"))
+        elif isinstance(node, ast.Name) and SECRETS.search(node.id):
+            flags.append((line, "refers to the hidden tests or the grader"))
+    return sorted(set(flags)), sorted(set(notes))
+
+
+def _python(source):
+    """A cell's source as Python (IPython magics and ``!`` commands transformed)."""
+    from mlpcourse.containment.judge import python_source
+
+    return python_source(source)
+
+
+def static_findings(nb):
+    """Flags and notes for the student-written code cells of a (repaired) notebook."""
+    flags, notes = [], []
+    for number, cell in enumerate(nb.cells, start=1):
+        info = cell.get("metadata", {}).get("nbgrader", {})
+        info = info if isinstance(info, dict) else {}  # malformed metadata: the student's own cell
+        if cell.cell_type != "code" or info.get("locked"):
+            continue
+        where = f"cell {number}" + (f" ({info['grade_id']})" if info.get("grade_id") else "")
+        cell_flags, cell_notes = scan_source(cell.source)
+        flags += [{"source": "code", "where": f"{where}, line {line}", "what": text} for line, text in cell_flags]
+        notes += [{"source": "code", "where": f"{where}, line {line}", "what": text} for line, text in cell_notes]
+    return flags, notes
+
+
+def run_findings(run):
+    """Flags and notes from a contained run's record (``run.json``)."""
+    flags, notes = [], []
+    cells = {entry["index"]: entry for entry in run.get("cells", [])}
+
+    def where(index):
+        entry = cells.get(index, {})
+        return f"cell {index + 1}" + (f" ({entry['grade_id']})" if entry.get("grade_id") else "") \
+            if index is not None else "notebook"
+
+    for observation in run.get("observations", []):
+        flags.append({"source": "run", "where": f"seen after {where(observation['cell'])}",
+                      "what": observation["what"]})
+    for entry in run.get("cells", []):
+        if entry.get("inconsistent"):
+            flags.append({"source": "run", "where": where(entry["index"]),
+                          "what": "the test passed inside the kernel but failed when the grader re-ran it"})
+        elif entry.get("rerun") == "no verdict":
+            notes.append({"source": "run", "where": where(entry["index"]),
+                          "what": "the grader could not re-run this test (kernel stopped or did not answer)"})
+    for incident in run.get("incidents", []):
+        notes.append({"source": "run", "where": where(incident["cell"]), "what": incident["what"]})
+    return flags, notes
+
+
+def report(course_dir, student, assignment=paths.ASSIGNMENT):
+    """Build and write one student's tamper report; return it.
+
+    Reads the repaired notebook (or the upload) and ``run.json``; writes
+    ``tamper.json`` beside them.
+    """
+    course_dir = pathlib.Path(course_dir)
+    folder = records.folder(course_dir, assignment, student)
+    repaired = course_dir / records.REPAIRED / student / assignment / f"{assignment}.ipynb"
+    upload = course_dir / "submitted" / student / assignment / f"{assignment}.ipynb"
+    flags, notes = [], []
+    source = repaired if repaired.exists() else upload
+    if source.exists():
+        try:
+            nb = repair.read_upload(source.read_bytes())
+        except repair.RepairError:
+            nb = None
+        if nb is not None:
+            found = static_findings(nb)
+            flags += found[0]
+            notes += found[1]
+    run = records.read(folder / "run.json")
+    if run is not None:
+        found = run_findings(run)
+        flags += found[0]
+        notes += found[1]
+    result = {"student": student, "flags": flags, "notes": notes}
+    records.write(folder / "tamper.json", result)
+    return result
+
+
+def read_reports(course_dir, assignment=paths.ASSIGNMENT):
+    """``{student: [flag, ...]}`` (one line per flag) from the written tamper reports."""
+    base = records.folder(course_dir, assignment)
+    result = {}
+    for path in sorted(base.glob("*/tamper.json")):
+        data = records.read(path)
+        result[data["student"]] = [f"{f['where']}: {f['what']}" for f in data["flags"]]
+    return result
+
+
+def class_report(course_dir, students=(), assignment=paths.ASSIGNMENT):
+    """Write ``tamper.md`` and ``tamper.json`` for the class; return the Markdown.
+
+    Lists ``students`` and every student with a report from an earlier run.
+    """
+    base = records.folder(course_dir, assignment)
+    students = sorted({*students, *(path.parent.name for path in base.glob("*/tamper.json"))})
+    reports = {s: records.read(base / s / "tamper.json", {"flags": [], "notes": []}) for s in students}
+    flagged = [s for s in students if reports[s]["flags"]]
+    lines = [f"# Tamper report: {assignment}", "",
+             f"{len(flagged)} of {len(students)} submissions flagged for review. Scores do not depend on "
+             "this report: tampering already fails in the contained run.", ""]
+    for student in students:
+        data = reports[student]
+        if not data["flags"] and not data["notes"]:
+            continue
+        lines.append(f"## {student}" + (" — FLAGGED" if data["flags"] else ""))
+        lines += [f"- flag: {f['where']}: {f['what']}" for f in data["flags"]]
+        lines += [f"- note: {n['where']}: {n['what']}" for n in data["notes"]]
+        lines.append("")
+    text = "\n".join(lines)
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "tamper.md").write_text(text)
+    records.write(base / "tamper.json", reports)
+    return text

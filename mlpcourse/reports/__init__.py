@@ -1,0 +1,1 @@
+"""What people read: feedback pages, the sanitised formgrader, and the class report."""

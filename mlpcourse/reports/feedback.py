@@ -1,0 +1,154 @@
+"""Feedback built from an allow-list: a preprocessor for ``nbgrader generate_feedback``.
+
+nbgrader writes the feedback page from the autograded notebook, which holds what a
+student must never see: the hidden tests and mark schemes (nbgrader restores the locked
+cells from the gradebook) and whatever the kernel printed. :class:`StudentFeedback`
+(registered in ``nbgrader_config.py``) does not try to remove those from it: it builds
+the page's notebook anew, cell by cell, from what a student may see:
+
+- **locked cells** (prose, given code, test cells) are the **release** notebook's cells
+  (``release/<assignment>/<notebook>.ipynb``), which never held hidden tests or mark
+  schemes;
+- **answer cells** and the **student's own cells** show the student's own source;
+- **outputs** are the sanitised (:mod:`mlpcourse.reports.markup`) kernel outputs of cells that
+  are not tests; a **test cell** shows the grader's verdict from ``run.json`` (``"passed"``,
+  ``"failed"`` or ``"not run"``, with its student-safe message) and, for a visible test
+  only, its sanitised kernel outputs; a hidden test shows only the verdict;
+- the grading machine's paths are left out of the text shown.
+
+Scores and comments are nbgrader's (its ``GetGrades`` step, which runs first, puts them
+on the graded cells); comments are sanitised markdown too.
+"""
+
+import copy
+import pathlib
+import re
+
+import nbformat
+from nbgrader.api import Gradebook
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import List, Unicode
+
+from mlpcourse import records
+from mlpcourse.reports import markup
+
+# What GetGrades adds to a graded cell's nbgrader metadata: the only values taken from it.
+GRADES = ("score", "points", "comment")
+VERDICT_HEADING = "Grader's verdict"
+SCRATCH_FOLDER = re.compile(r"/tmp/mlpc-[A-Za-z0-9_]+/(?:[A-Za-z0-9_]+/)?")
+
+
+def _grade_id(cell):
+    info = cell.get("metadata", {}).get("nbgrader")
+    return info.get("grade_id") if isinstance(info, dict) else None
+
+
+class StudentFeedback(NbGraderPreprocessor):
+    """Replace the graded notebook by the cells a student may see (see the module docstring)."""
+
+    begin_hidden = Unicode("BEGIN HIDDEN TESTS", help="Marker of the start of hidden tests").tag(config=True)
+    secret_paths = List(
+        Unicode(), [], help="Paths of the grading machine (the course folder) left out of the text shown"
+    ).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        coursedir = CourseDirectory(config=self.config)
+        release_path = pathlib.Path(coursedir.format_path(coursedir.release_directory, ".", info["assignment"]))
+        release = nbformat.read(str(release_path / f"{info['notebook']}.ipynb"), as_version=4)
+        run = records.read(records.folder(coursedir.root, info["assignment"], info["student"]) / "run.json", {})
+        verdicts = {entry["grade_id"]: entry for entry in run.get("cells", [])
+                    if entry.get("grade_id") and entry.get("verdict")}
+        with Gradebook(info["db_url"]) as gradebook:
+            definition = gradebook.find_notebook(info["notebook"], info["assignment"])
+            hidden = {cell.name for cell in definition.source_cells if self.begin_hidden in (cell.source or "")}
+            tests = {cell.name for cell in definition.grade_cells if cell.cell_type == "code"}
+        released = {_grade_id(cell): cell for cell in release.cells if _grade_id(cell)}
+        shown, placed = [], set()
+        for cell in nb.cells:
+            grade_id = _grade_id(cell)
+            if grade_id in released and grade_id not in placed:
+                placed.add(grade_id)
+                verdict = verdicts.get(grade_id) if grade_id in tests else None
+                shown.append(self._release_cell(released[grade_id], cell, grade_id in tests,
+                                                grade_id in hidden, verdict))
+            else:
+                shown.append(self._student_cell(cell))
+        nb.cells = shown
+        nb.metadata = {key: nb.metadata[key] for key in ("kernelspec", "language_info") if key in nb.metadata}
+        return nb, resources
+
+    def _release_cell(self, released, graded, is_test, is_hidden, verdict):
+        """The release's cell, with the student's answer if it is one, the grades and allowed outputs."""
+        cell = copy.deepcopy(released)
+        grades = graded.metadata.get("nbgrader", {})
+        for key in GRADES:
+            if key in grades:
+                cell.metadata.nbgrader[key] = grades[key]
+        if cell.metadata.nbgrader.get("comment"):
+            cell.metadata.nbgrader["comment"] = markup.markdown(cell.metadata.nbgrader["comment"])
+        if cell.metadata.nbgrader.get("solution"):
+            cell.source = graded.source if cell.cell_type == "code" else self._markdown(graded, cell)
+        if cell.cell_type != "code":
+            return cell
+        outputs = self._outputs(graded) if graded.cell_type == "code" else []
+        if is_test:
+            shown = self._verdict(verdict)
+            message = verdict.get("message", "") if verdict else None
+            kept = [] if is_hidden else [out for out in outputs if not (
+                out.output_type == "error" and out.get("evalue") == message)]  # the grader's own copy
+            outputs = shown + kept
+        cell.outputs = outputs
+        cell.execution_count = None
+        return cell
+
+    def _student_cell(self, graded):
+        """The student's own cell: their source and sanitised outputs, no metadata."""
+        if graded.cell_type == "code":
+            return nbformat.v4.new_code_cell(graded.source, outputs=self._outputs(graded))
+        if graded.cell_type == "markdown":
+            cell = nbformat.v4.new_markdown_cell()
+            cell.source = self._markdown(graded, cell)
+            return cell
+        return nbformat.v4.new_raw_cell(markup.html(graded.source))
+
+    @staticmethod
+    def _markdown(graded, cell):
+        """The student's markdown, sanitised, with its images (attached to ``cell``)."""
+        images = markup.attachments(graded.get("attachments"))
+        if images:
+            cell.attachments = images
+        return markup.markdown(graded.source, images)
+
+    def _outputs(self, graded):
+        """The cell's kernel outputs, sanitised, without the grading machine's paths."""
+        outputs = []
+        for out in graded.get("outputs", []):
+            out = markup.output(copy.deepcopy(out))
+            if out is None:
+                continue
+            if out.output_type == "stream":
+                out.text = self._scrub(out.text)
+            elif out.output_type == "error":
+                out.evalue = self._scrub(out.get("evalue", ""))
+                out.traceback = [self._scrub(line) for line in out.get("traceback", [])]
+            outputs.append(out)
+        return outputs
+
+    def _verdict(self, verdict):
+        """The grader's verdict on a test cell as one output (none when run.json has no verdict)."""
+        if not verdict:
+            return []
+        text = f"{VERDICT_HEADING}: {verdict['verdict']}\n"
+        if verdict.get("message"):
+            text += self._scrub(str(verdict["message"])).rstrip("\n") + "\n"
+        name = "stdout" if verdict["verdict"] == "passed" else "stderr"
+        return [nbformat.v4.new_output("stream", name=name, text=text)]
+
+    def _scrub(self, text):
+        text = str(text)
+        for path in sorted(self.secret_paths, key=len, reverse=True):
+            if path:
+                text = text.replace(path.rstrip("/") + "/", "").replace(path, "...")
+        return SCRATCH_FOLDER.sub("", text)

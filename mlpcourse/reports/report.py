@@ -1,0 +1,385 @@
+"""The class report: what a TA reads after grading, in three separate steps.
+
+``compute`` reads the gradebook, the autograded notebooks and the grading log and
+returns plain data (written as ``report.json``); ``plot`` draws PNG figures from that
+data only (matplotlib, Agg backend); ``write_html`` lays data and figures out as one
+page. ``python -m mlpcourse report`` runs all three into ``build/report/<assignment>/``::
+
+    report.json     every number below
+    scores.png      histogram of the autograded score
+    item_analysis.png   share of students with full marks, per test cell
+    times.png       autograde time per submission, split into test cells and the rest
+    index.html      the page: summary, the figures, the most common failure messages
+                    per function, crashes and tamper flags, per-student table
+
+Where the numbers come from:
+
+- scores and pass rates: the gradebook (the same numbers as ``cell_grades.csv``);
+- failure messages: the error outputs of the test cells in ``autograded/``; the
+  visible and hidden checks raise ``CheckFailure`` whose message starts with what was
+  wrong and names the input case on a ``case:`` line; a test cell that wrote to
+  stderr is scored 0 by nbgrader and listed as such;
+- autograde time: the kernel's own timestamps in each autograded notebook (cell by
+  cell), and the wall time per submission from ``grade`` when it graded them;
+- crashes: submissions ``grade`` failed to grade (with the reason), submitted
+  notebooks without an autograded copy, kernels that died or timed out, and the
+  incidents the contained run recorded (``run.json``);
+- tamper flags: the tamper reports of the grading pipeline, when it wrote any.
+"""
+
+import datetime
+import html
+import pathlib
+import re
+import statistics
+
+from mlpcourse import paths, records
+from mlpcourse.authoring import notebook
+from mlpcourse.grading import cellgrades, classroom, tamper
+
+# Error names with which a grading kernel stops rather than a test failing (nbclient's,
+# and those mlpcourse.containment.contain writes into the graded notebook).
+KERNEL_DEATHS = ("DeadKernelError", "KernelDied", "CellTimeoutError")
+
+FIGURES = ("scores.png", "item_analysis.png", "times.png")
+# The page runs no script and loads only its own figures: text from notebooks (failure
+# messages, incidents) is escaped, and this policy would stop any markup that was not.
+POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+VISIBILITY_COLOURS = {"visible": "#4878a8", "hidden": "#dd8452", "": "#8c8c8c"}
+
+
+def output_dir(course_dir, assignment=paths.ASSIGNMENT):
+    """Default folder of the report (``build/`` is ignored by git)."""
+    return pathlib.Path(course_dir) / "build" / "report" / assignment
+
+
+def function_of(grade_id):
+    """The function a test cell checks, from its grade id: ``test_softmax_hidden`` -> ``softmax``."""
+    name = re.sub(r"^test_", "", grade_id)
+    return re.sub(r"_(visible|hidden)$", "", name)
+
+
+def visibility_of(grade_id):
+    """``"visible"`` or ``"hidden"`` (from the grade id's suffix), else ``""``."""
+    match = re.search(r"_(visible|hidden)$", grade_id)
+    return match.group(1) if match else ""
+
+
+def failure_message(output):
+    """``(message, case)`` for one error or stderr output of a test cell.
+
+    A ``CheckFailure`` message's first line says what was wrong (``softmax(y_hat) has
+    wrong values``); its input case is on a ``case:`` line or in ``(case: ...)``. Other
+    errors are reported as ``Name: first line``.
+    """
+    if output.get("output_type") == "stream":
+        first = (output.get("text", "").strip().splitlines() or [""])[0]
+        return f"wrote to stderr (nbgrader scores the cell 0): {first[:160]}", ""
+    lines = [line.strip() for line in str(output.get("evalue", "")).splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    case = next((line[len("case:"):].strip() for line in lines if line.startswith("case:")), "")
+    inline = re.search(r"\s*\(case: (.*)\)\.?$", first)
+    if inline:
+        case, first = case or inline.group(1), first[:inline.start()]
+    name = output.get("ename", "")
+    message = first if name == "CheckFailure" else f"{name}: {first}".rstrip(": ")
+    return message[:200], case[:200]
+
+
+def _seconds(execution):
+    """Execution time of one cell from nbclient's timestamps, or None."""
+    try:
+        start = datetime.datetime.fromisoformat(execution["iopub.execute_input"].replace("Z", "+00:00"))
+        end = datetime.datetime.fromisoformat(execution["shell.execute_reply"].replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (end - start).total_seconds()
+
+
+def read_autograded(path, autograded_cells):
+    """Failures, kernel deaths and timings found in one autograded notebook.
+
+    Returns
+    -------
+    dict
+        ``failures``: ``[(grade_id, message, case)]`` for every failed test cell;
+        ``deaths``: error names of kernel deaths or timeouts; ``test_seconds``,
+        ``other_seconds``: kernel time in test cells and in all other code cells.
+    """
+    nb = notebook.read(path)
+    result = {"failures": [], "deaths": [], "test_seconds": 0.0, "other_seconds": 0.0}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        grade_id = notebook.grade_id(cell)
+        seconds = _seconds(cell.get("metadata", {}).get("execution"))
+        key = "test_seconds" if grade_id in autograded_cells else "other_seconds"
+        result[key] += seconds or 0.0
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") in KERNEL_DEATHS:
+                result["deaths"].append(output["ename"])
+            if grade_id not in autograded_cells:
+                continue
+            if output.get("output_type") == "error" or (
+                    output.get("output_type") == "stream" and output.get("name") == "stderr"):
+                result["failures"].append((grade_id, *failure_message(output)))
+    return result
+
+
+def _tamper_flags(course_dir, students, assignment):
+    """``{student: [flag, ...]}`` from the grading pipeline's tamper reports, or None if none were written."""
+    reports = tamper.read_reports(course_dir, assignment)
+    if not reports:
+        return None
+    return {student: list(reports.get(student, [])) for student in students}
+
+
+def _incidents(course_dir, student, assignment):
+    """What the contained run recorded as going wrong (timeouts, crashes, output floods)."""
+    run = records.read(records.folder(course_dir, assignment, student) / "run.json", {})
+    return [incident["what"] for incident in run.get("incidents", [])]
+
+
+def compute(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
+    """Every number of the class report, as JSON-ready data.
+
+    Parameters
+    ----------
+    course_dir : path
+        The nbgrader course directory after autograde.
+    db_url : str, optional
+        The gradebook (default: ``course_dir/gradebook.db``).
+
+    Returns
+    -------
+    dict
+        ``students`` (one dict per student), ``summary`` (of the autograded scores of
+        the graded submissions), ``cells`` (item analysis per autograded test cell),
+        ``failures`` (per function: the most common messages first), ``crashes``,
+        ``tamper`` (None when no tamper reports exist).
+    """
+    course_dir = pathlib.Path(course_dir)
+    cells = [c for c in cellgrades.grade_cells(course_dir, db_url, assignment) if c["kind"] == "auto"]
+    autograded_cells = {c["grade_id"] for c in cells}
+    _, table = cellgrades.rows(course_dir, db_url, assignment)
+    log = _grading_log(course_dir, assignment)
+    notebooks = sorted({c["notebook"] for c in cells})
+
+    students, crashes, messages = [], [], {}
+    for row in table:
+        student = row["student_id"]
+        submitted = (course_dir / "submitted" / student / assignment).is_dir()
+        files = [course_dir / "autograded" / student / assignment / f"{name}.ipynb" for name in notebooks]
+        graded = all(f.exists() for f in files) and any(row[c["grade_id"]] is not None for c in cells)
+        entry = {
+            "student_id": student,
+            "status": "graded" if graded else ("failed to grade" if submitted else "not submitted"),
+            "auto_score": row["auto_score"], "manual_score": row["manual_score"], "score": row["score"],
+            "test_seconds": None, "other_seconds": None,
+            "wall_seconds": log.get(student, {}).get("seconds"),
+        }
+        if student in log and not log[student]["graded"]:
+            entry["status"] = "failed to grade"
+            crashes.append({"student_id": student, "what": "failed to grade", "detail": log[student]["reason"]})
+        elif submitted and not graded:
+            repaired = records.read(records.folder(course_dir, assignment, student) / "repair.json", {})
+            crashes.append({"student_id": student, "what": "failed to grade",
+                            "detail": repaired.get("reason") or "submitted, but there is no autograded notebook"})
+        if graded:
+            found = [read_autograded(f, autograded_cells) for f in files]
+            entry["test_seconds"] = sum(f["test_seconds"] for f in found)
+            entry["other_seconds"] = sum(f["other_seconds"] for f in found)
+            for death in sorted({d for f in found for d in f["deaths"]}):
+                crashes.append({"student_id": student, "what": "kernel stopped", "detail": death})
+            for incident in _incidents(course_dir, student, assignment):
+                crashes.append({"student_id": student, "what": "incident in the contained run", "detail": incident})
+            for grade_id, message, case in (x for f in found for x in f["failures"]):
+                key = (function_of(grade_id), message)
+                item = messages.setdefault(key, {"message": message, "students": set(), "cells": set(), "case": case})
+                item["students"].add(student)
+                item["cells"].add(grade_id)
+        students.append(entry)
+
+    graded_rows = [row for row, s in zip(table, students) if s["status"] == "graded"]
+    scores = [s["auto_score"] for s in students if s["status"] == "graded"]
+    max_auto = sum(c["max_score"] for c in cells)
+    item_analysis = []
+    for c in cells:
+        got = [row[c["grade_id"]] for row in graded_rows]
+        full = sum(1 for g in got if g >= c["max_score"])
+        item_analysis.append({
+            "grade_id": c["grade_id"], "function": function_of(c["grade_id"]),
+            "visibility": visibility_of(c["grade_id"]), "max_score": c["max_score"],
+            "students": len(got), "full_marks": full,
+            "pass_rate": full / len(got) if got else None,
+            "mean_score": statistics.fmean(got) if got else None,
+        })
+    failures = {}
+    for (function, _), item in messages.items():
+        failures.setdefault(function, []).append({
+            "message": item["message"], "count": len(item["students"]),
+            "students": sorted(item["students"]), "cells": sorted(item["cells"]), "example_case": item["case"],
+        })
+    for items in failures.values():
+        items.sort(key=lambda i: (-i["count"], i["message"]))
+    return {
+        "assignment": assignment,
+        "students": students,
+        "summary": {
+            "students": len(students), "graded": len(scores),
+            "failed_to_grade": sum(s["status"] == "failed to grade" for s in students),
+            "not_submitted": sum(s["status"] == "not submitted" for s in students),
+            "max_auto_score": max_auto,
+            "mean": statistics.fmean(scores) if scores else None,
+            "median": statistics.median(scores) if scores else None,
+            "min": min(scores) if scores else None,
+            "max": max(scores) if scores else None,
+        },
+        "cells": item_analysis,
+        "failures": dict(sorted(failures.items())),
+        "crashes": crashes,
+        "tamper": _tamper_flags(course_dir, [s["student_id"] for s in students], assignment),
+    }
+
+
+def _grading_log(course_dir, assignment):
+    """``{student: outcome dict}`` from the last ``grade`` run, or {}."""
+    summary = classroom.read_log(course_dir, assignment)
+    return {o.student: o.to_dict() for o in summary.outcomes} if summary else {}
+
+
+def plot(data, folder):
+    """Draw the report's figures from ``compute``'s data; return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = data["summary"]
+    graded = [s for s in data["students"] if s["status"] == "graded"]
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    top = summary["max_auto_score"]
+    bins = [top * i / 13 for i in range(14)]  # 13 bins: 5 points each for a 65-point assignment
+    counts, _, _ = ax.hist([s["auto_score"] for s in graded], bins=bins, color="#4878a8", edgecolor="white")
+    ax.set(xlim=(0, top), ylim=(0, max(counts, default=0) + 1), xlabel=f"autograded score (out of {top:g})", ylabel="students",
+           title=f"{data['assignment']}: autograded scores of {len(graded)} graded submissions")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if graded:
+        ax.axvline(summary["mean"], color="#c44e52", linestyle="--", label=f"mean {summary['mean']:.1f}")
+        ax.legend(loc="upper center")
+    fig.tight_layout()
+    fig.savefig(folder / "scores.png", dpi=100)
+
+    cells = data["cells"]
+    fig = Figure(figsize=(7, 0.35 * len(cells) + 1.2))
+    ax = fig.subplots()
+    labels = [c["grade_id"] for c in cells]
+    rates = [c["pass_rate"] or 0.0 for c in cells]
+    colours = [VISIBILITY_COLOURS[c["visibility"]] for c in cells]
+    bars = ax.barh(range(len(cells)), rates, color=colours)
+    for bar, c in zip(bars, cells):
+        ax.text(1.01, bar.get_y() + bar.get_height() / 2, f"{c['full_marks']}/{c['students']}",
+                va="center", fontsize=8, transform=ax.get_yaxis_transform())
+    ax.set_yticks(range(len(cells)), labels, fontsize=8)
+    ax.invert_yaxis()  # notebook order, top to bottom
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(xlabel="students with full marks on the test cell",
+           title="Item analysis (blue: visible tests, orange: hidden, grey: other)")
+    fig.tight_layout()
+    fig.savefig(folder / "item_analysis.png", dpi=100)
+
+    fig = Figure(figsize=(7, 0.35 * len(graded) + 1.6))
+    ax = fig.subplots()
+    names = [s["student_id"] for s in graded]
+    tests = [s["test_seconds"] for s in graded]
+    other = [s["other_seconds"] for s in graded]
+    ax.barh(range(len(graded)), tests, color="#4878a8", label="test cells")
+    ax.barh(range(len(graded)), other, left=tests, color="#8c8c8c", label="other cells (data, training, plots)")
+    walls = [(i, s["wall_seconds"]) for i, s in enumerate(graded) if s["wall_seconds"] is not None]
+    if walls:
+        ax.plot([w for _, w in walls], [i for i, _ in walls], "k|", markersize=14,
+                label="wall time (with nbgrader and kernel start)")
+    ax.set_yticks(range(len(graded)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlabel="seconds", title="Autograde time per submission (kernel time by cell group)")
+    fig.legend(fontsize=8, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))  # room for the legend below
+    fig.savefig(folder / "times.png", dpi=100)
+    return [folder / name for name in FIGURES]
+
+
+def _table(header, rows):
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _number(value, spec=".1f"):
+    return "" if value is None else format(value, spec)
+
+
+def write_html(data, folder):
+    """Write ``index.html`` beside the figures; every text from notebooks is escaped (and see POLICY)."""
+    folder = pathlib.Path(folder)
+    s = data["summary"]
+    parts = [
+        f"<h1>Class report: {html.escape(data['assignment'])}</h1>",
+        f"<p>{s['students']} students: {s['graded']} graded, {s['failed_to_grade']} failed to grade, "
+        f"{s['not_submitted']} not submitted. Autograded score out of {s['max_auto_score']:g}: "
+        f"mean {_number(s['mean'])}, median {_number(s['median'], 'g')}, "
+        f"min {_number(s['min'], 'g')}, max {_number(s['max'], 'g')}.</p>",
+        "<h2>Scores</h2><img src='scores.png' alt='histogram of autograded scores'>",
+        "<h2>Item analysis: which tests students fail</h2>",
+        "<img src='item_analysis.png' alt='share of students with full marks per test cell'>",
+        _table(["test cell", "function", "points", "full marks", "mean score"],
+               [[c["grade_id"], c["function"], f"{c['max_score']:g}", f"{c['full_marks']}/{c['students']}",
+                 _number(c["mean_score"], ".2f")] for c in data["cells"]]),
+        "<h2>Most common failure messages per function</h2>",
+    ]
+    if not data["failures"]:
+        parts.append("<p>No test failed.</p>")
+    for function, items in data["failures"].items():
+        parts.append(f"<h3>{html.escape(function)}</h3>")
+        parts.append(_table(["students", "message", "test cells", "example input case", "who"],
+                            [[i["count"], i["message"], ", ".join(i["cells"]), i["example_case"],
+                              ", ".join(i["students"])] for i in items]))
+    parts.append("<h2>Crashes and tamper flags</h2>")
+    parts.append(_table(["student", "what", "detail"], [[c["student_id"], c["what"], c["detail"]]
+                                                        for c in data["crashes"]])
+                 if data["crashes"] else "<p>No crashes: every submission was graded.</p>")
+    if data["tamper"] is None:
+        parts.append("<p>No tamper reports were found for this class.</p>")
+    else:
+        flagged = [[student, "; ".join(flags)] for student, flags in sorted(data["tamper"].items()) if flags]
+        parts.append(_table(["student", "tamper flags"], flagged) if flagged else "<p>No submission was flagged.</p>")
+    parts += [
+        "<h2>Autograde time per submission</h2><img src='times.png' alt='autograde time per submission'>",
+        _table(["student", "status", "autograded", "manual", "total", "test cells (s)", "other cells (s)", "wall (s)"],
+               [[x["student_id"], x["status"], _number(x["auto_score"], "g"), _number(x["manual_score"], "g"),
+                 _number(x["score"], "g"), _number(x["test_seconds"]), _number(x["other_seconds"]),
+                 _number(x["wall_seconds"])] for x in data["students"]]),
+    ]
+    style = ("body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}")
+    page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+            f"<meta http-equiv='Content-Security-Policy' content=\"{POLICY}\">"
+            f"<title>{html.escape(data['assignment'])} class report</title><style>{style}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+    path = folder / "index.html"
+    path.write_text(page)
+    return path
+
+
+def build(course_dir=paths.ROOT, folder=None, db_url=None, assignment=paths.ASSIGNMENT):
+    """compute -> report.json -> figures -> index.html; return the page's path."""
+    folder = pathlib.Path(folder or output_dir(course_dir, assignment))
+    data = compute(course_dir, db_url, assignment)
+    records.write(folder / "report.json", data)
+    plot(data, folder)
+    return write_html(data, folder)
