@@ -34,7 +34,7 @@ def graded_demo(tmp_path_factory, kannada_cache):
         result = subprocess.run(["make", "demo", f"COURSE_DIR={course}"], cwd=paths.ROOT, env=env,
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        _DEMO.update(course=course, scores=demo.grading.cell_scores(course), stdout=result.stdout)
+        _DEMO.update(course=course, scores=coursedir.cell_scores(course), stdout=result.stdout)
     return _DEMO["course"], _DEMO["scores"]
 
 

@@ -6,7 +6,7 @@ import pytest
 import graded_demo
 from mlpcourse import paths
 from mlpcourse.authoring import notebook
-from mlpcourse.grading import demo
+from mlpcourse.grading import coursedir, demo
 
 GRADE_CELLS = {notebook.grade_id(c): c.metadata.nbgrader.points
                for c in notebook.read(paths.MASTER).cells
@@ -37,21 +37,21 @@ def test_demo_checks_the_data_before_grading(graded):
 @pytest.mark.slow
 def test_complete_submission_gets_full_autograded_marks(graded):
     """Does ada (the master's solutions in the release) get every autograded point?"""
-    scores = demo.grading.cell_scores(graded[0])["ada"]
+    scores = coursedir.cell_scores(graded[0])["ada"]
     assert {g: scores[g][0] for g in AUTOGRADED} == AUTOGRADED
 
 
 @pytest.mark.slow
 def test_untouched_release_gets_zero(graded):
     """Does cy (the release as handed out) get zero on every autograded cell?"""
-    scores = demo.grading.cell_scores(graded[0])["cy"]
+    scores = coursedir.cell_scores(graded[0])["cy"]
     assert {g: scores[g][0] for g in AUTOGRADED} == {g: 0 for g in AUTOGRADED}
 
 
 @pytest.mark.slow
 def test_partly_wrong_submission_loses_exactly_its_bugs(graded):
     """Does ben lose the softmax, SGD and training cells, and keep every other point?"""
-    scores = demo.grading.cell_scores(graded[0])["ben"]
+    scores = coursedir.cell_scores(graded[0])["ben"]
     expected = {g: (0 if g in BEN_LOSES else p) for g, p in AUTOGRADED.items()}
     assert {g: scores[g][0] for g in AUTOGRADED} == expected
 
@@ -60,7 +60,7 @@ def test_partly_wrong_submission_loses_exactly_its_bugs(graded):
 def test_written_answers_wait_for_a_grader(graded):
     """Are the four written answers left for manual grading (no automatic score)?"""
     course_dir = graded[0]
-    with demo.grading.Gradebook(demo.grading.default_db_url(course_dir)) as gradebook:
+    with coursedir.Gradebook(coursedir.default_db_url(course_dir)) as gradebook:
         for name in ("q_nonlinear", "q_he_init", "q_gd", "q_bias_variance"):
             grade = gradebook.find_grade(name, paths.ASSIGNMENT, paths.ASSIGNMENT, "ada")
             assert grade.needs_manual_grade and grade.max_score == GRADE_CELLS[name]
@@ -71,11 +71,20 @@ def test_export_and_table_agree_with_the_gradebook(graded):
     """Do grades.csv and the printed table give the gradebook's totals?"""
     course_dir, stdout = graded
     totals = demo.exported_totals(course_dir)
-    scores = demo.grading.cell_scores(course_dir)
-    for student in demo.STUDENTS:
+    scores = coursedir.cell_scores(course_dir)
+    for student in demo.students():
         assert totals[student] == sum(score for score, _ in scores[student].values())
     assert totals["ada"] == sum(AUTOGRADED.values())
     assert "ben" in stdout and f"{int(totals['ben'])}/65" in stdout
+
+
+@pytest.mark.slow
+def test_readme_shows_what_the_demo_prints(graded):
+    """Is the table in the README's quick start the one `make demo` prints, not an older paste?"""
+    course_dir, stdout = graded
+    table = demo.table(coursedir.cell_scores(course_dir))
+    assert table in stdout
+    assert f"```\n{table}\n```" in (paths.ROOT / "README.md").read_text()
 
 
 @pytest.mark.slow
@@ -86,7 +95,7 @@ def test_feedback_explains_the_failure_to_the_student(graded):
     for needle in ("softmax(y_hat) has wrong values", "case: 7x5 random normal logits",
                    "the worst is at index", "hint: exponentiate"):
         assert needle in html, needle
-    for student in demo.STUDENTS:
+    for student in demo.students():
         assert (course_dir / "feedback" / student / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").exists()
 
 

@@ -9,7 +9,7 @@ import json
 import nbformat
 import pytest
 
-from mlpcourse import paths
+from mlpcourse import assignment, paths
 from mlpcourse.authoring import notebook
 from mlpcourse.quality import catalogue, harness
 from mlpcourse.quality.catalogue.entry import equivalent, mutant
@@ -49,7 +49,7 @@ def test_fast_path_stops_before_the_data_section():
     nb = notebook.read()
     ids = [notebook.grade_id(cell) for cell in nb.cells if cell.cell_type == "code"]
     cells = harness.fast_path_cells(nb)
-    assert [cell.grade_id for cell in cells] == ids[:ids.index(harness.DATA_SECTION)]
+    assert [cell.grade_id for cell in cells] == ids[:ids.index(assignment.load().data.first_cell)]
     autograded = {notebook.grade_id(c): c.metadata.nbgrader["points"] for c in nb.cells
                   if c.metadata.nbgrader.get("grade") and c.cell_type == "code"}
     assert {**harness.grade_cells(nb), **harness.skipped_grade_cells(nb)} == autograded

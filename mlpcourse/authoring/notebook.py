@@ -1,27 +1,15 @@
 """Reading the master notebook: its cells, its reference solution, a solved release.
 
-The master notebook ``source/asg01/asg01.ipynb`` is the only copy of the reference
-solution. Fixtures and the "perfect student" are derived from it here.
+The master notebook ``source/<assignment>/<assignment>.ipynb`` is the only copy of the
+reference solution; its description (:mod:`mlpcourse.assignment`) names the cells that
+form it. Fixtures and the "perfect student" are derived from it here.
 """
 
 import types
 
 import nbformat
 
-from mlpcourse import paths
-
-# Code cells (by nbgrader grade_id) that define the graded functions and what they
-# need, in notebook order. Executed together they form the reference solution.
-REFERENCE_CELLS = (
-    "linear",
-    "relu_sigmoid",
-    "mlp_class",
-    "softmax",
-    "cross_entropy",
-    "softmax_cce",
-    "mlp_gradients",
-    "sgd",
-)
+from mlpcourse import assignment, paths
 
 
 def read(path=paths.MASTER):
@@ -39,13 +27,18 @@ def cells_by_grade_id(nb):
     return {grade_id(cell): cell for cell in nb.cells if grade_id(cell)}
 
 
-def reference_source(nb=None):
-    """The source code of the reference solution: the REFERENCE_CELLS joined."""
-    cells = cells_by_grade_id(nb or read())
-    return "\n\n".join(cells[name].source for name in REFERENCE_CELLS)
+def reference_source(nb=None, described=None):
+    """The source code of the reference solution: the cells the description names, joined.
+
+    ``described`` is the :class:`~mlpcourse.assignment.Assignment` (default: the
+    course's); ``nb`` its master notebook (default: read from ``source/``).
+    """
+    described = described or assignment.load()
+    cells = cells_by_grade_id(nb or read(described.master))
+    return "\n\n".join(cells[name].source for name in described.reference_cells)
 
 
-def reference_module(nb=None, name="asg01_reference"):
+def reference_module(nb=None, name=None, described=None):
     """Execute the reference solution into a fresh module and return it.
 
     The module has the notebook's functions and classes as attributes (``relu``,
@@ -54,9 +47,10 @@ def reference_module(nb=None, name="asg01_reference"):
     """
     import numpy
 
-    module = types.ModuleType(name)
+    described = described or assignment.load()
+    module = types.ModuleType(name or f"{described.name}_reference")
     module.np = numpy
-    exec(compile(reference_source(nb), f"<{paths.MASTER.name} reference>", "exec"), module.__dict__)
+    exec(compile(reference_source(nb, described), f"<{described.master.name} reference>", "exec"), module.__dict__)
     return module
 
 

@@ -61,16 +61,16 @@ class ColabLinks(NbGraderPreprocessor):
             cells = [cell for cell in nb.cells if placeholder in cell.source]
             if not cells:
                 raise ValueError(f"{placeholder} is not in {info['notebook']}.ipynb: put it back where the "
-                                 "Colab link belongs (see the README's Google Colab section)")
+                                 "Colab link belongs (see docs/instructors.md, Google Colab)")
             for cell in cells:
                 cell.source = cell.source.replace(placeholder, url)
         return nb, resources
 
 
-def generate(course_dir=paths.ROOT):
-    """Run ``nbgrader generate_assignment`` for the assignment in ``course_dir``."""
-    coursedir.nbgrader("generate_assignment", paths.ASSIGNMENT, "--force", course_dir=course_dir)
-    return pathlib.Path(course_dir) / "release" / paths.ASSIGNMENT
+def generate(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+    """Run ``nbgrader generate_assignment`` for ``assignment`` in ``course_dir``; return its release folder."""
+    coursedir.nbgrader("generate_assignment", assignment, "--force", course_dir=course_dir)
+    return pathlib.Path(course_dir) / "release" / assignment
 
 
 def colab_links(path):
@@ -82,16 +82,16 @@ def _tree(folder):
     return sorted(p.relative_to(folder) for p in pathlib.Path(folder).rglob("*") if p.is_file())
 
 
-def stale_reasons(course_dir=paths.ROOT):
+def stale_reasons(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
     """Files in which the committed release differs from a fresh generation.
 
     A notebook whose Colab links differ says which links it was built with and which
     the current ``c.ColabLinks`` gives.
     """
-    committed = pathlib.Path(course_dir) / "release" / paths.ASSIGNMENT
+    committed = pathlib.Path(course_dir) / "release" / assignment
     with tempfile.TemporaryDirectory() as scratch:
         copy = coursedir.make_course(pathlib.Path(scratch) / "course", source_root=course_dir)
-        fresh = generate(copy)
+        fresh = generate(copy, assignment)
         reasons = []
         for name in sorted(set(_tree(committed)) | set(_tree(fresh))):
             old, new = committed / name, fresh / name

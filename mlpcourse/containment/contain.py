@@ -92,6 +92,26 @@ def dumped_function(log):
     return frames[0] if frames else None
 
 
+def kernel_call(function, *args):
+    """The code that calls ``function(*args)`` of the grader's module in the kernel.
+
+    The grader's requests over Jupyter's own channel: ``snapshot``, ``serve``,
+    ``arm_watchdog``, ``disarm_watchdog`` and ``stop_calling`` of
+    :mod:`mlpcourse.containment.inkernel` (see :mod:`mlpcourse.containment`).
+    ``args`` are plain values, written as their ``repr``.
+    """
+    return f"__import__({sandbox.KERNEL_MODULE!r}).{function}({', '.join(map(repr, args))})"
+
+
+def _kernel_files(trusted):
+    """``{file name: text}`` the kernel can import: the grader's module (:mod:`.inkernel`) and,
+    for each hidden module, a stand-in that does nothing (the grader's re-run checks)."""
+    files = {f"{name}.py": judge.stub_source(checks)
+             for name, checks in (trusted.hidden_checks() if trusted else {}).items()}
+    files[f"{sandbox.KERNEL_MODULE}.py"] = pathlib.Path(inkernel.__file__).read_text()
+    return files
+
+
 def _error_output(ename, message):
     return nbformat.v4.new_output("error", ename=ename, evalue=message,
                                   traceback=[f"\x1b[0;31m{ename}\x1b[0m: {message}"])
@@ -146,7 +166,8 @@ class ContainedExecute(Execute):
     timings_file = Unicode(
         "", help="The reference solution's recorded cell times (mlpcourse.containment.limits). When set, a cell the file "
                  "names may take limit_multiple * its time + limit_floor, unless cell_timeouts names it, "
-                 "and the notebook the same of the total, within total_timeout").tag(config=True)
+                 "and the notebook the same of the total, within total_timeout; {assignment} stands for the assignment "
+                 "being graded").tag(config=True)
     limit_multiple = Float(10.0, help="How many times the reference's time a cell may take").tag(config=True)
     limit_floor = Integer(30, help="Seconds added to every derived limit").tag(config=True)
     interrupt_grace = Integer(
@@ -177,7 +198,11 @@ class ContainedExecute(Execute):
         {}, help="For a data folder of data_env (name -> list of file names): the only files of it the "
                  "kernel may read. A folder not named here is readable whole").tag(config=True)
     hidden_directory = Unicode(
-        "", help="Folder of the hidden test modules (never visible to the kernel)").tag(config=True)
+        "", help="Folder of the hidden test modules (never visible to the kernel); {assignment} stands "
+                 "for the assignment being graded").tag(config=True)
+    kernel_env = List(
+        Unicode(), [], help="Prefixes of the environment variables the kernel keeps besides nbgrader's, "
+                            "the locale's and the BLAS libraries' (an assignment's data settings)").tag(config=True)
     use_sandbox = Bool(
         True, help="Run kernels in a sandbox when the machine allows it").tag(config=True)
     rerun_tests = Bool(
@@ -211,7 +236,7 @@ class ContainedExecute(Execute):
                 code.append((grade_id, cells[grade_id][0], cells[grade_id][2]))
         coursedir = CourseDirectory(config=self.config)
         source_dir = coursedir.format_path(coursedir.source_directory, ".", self.resources["nbgrader"]["assignment"])
-        module_dirs = [source_dir] + ([self.hidden_directory] if self.hidden_directory else [])
+        module_dirs = [source_dir] + ([self._for_assignment(self.hidden_directory)] if self.hidden_directory else [])
         return judge.TrustedCode(module_dirs, code)
 
     def _readable_data(self, env):
@@ -231,11 +256,15 @@ class ContainedExecute(Execute):
             connection_file=str(self._scratch.connection_file), config=self.config)
         return self.km
 
+    def _for_assignment(self, path):
+        """A configured path with ``{assignment}`` replaced by the assignment being graded."""
+        return path.format(assignment=self.resources["nbgrader"]["assignment"])
+
     def _limits(self):
         """``({grade_id: seconds}, notebook budget)`` from the reference's timings, if configured."""
         if not self.timings_file:
             return {}, self.total_timeout
-        timings = json.loads(pathlib.Path(self.timings_file).read_text())
+        timings = json.loads(pathlib.Path(self._for_assignment(self.timings_file)).read_text())
         derived, total = limits.derive(timings, self.limit_multiple, self.limit_floor)
         return derived, min(total, self.total_timeout)
 
@@ -252,9 +281,55 @@ class ContainedExecute(Execute):
     # --- running -------------------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
+        """Run the notebook contained; return ``(nb, resources)`` as nbconvert does.
+
+        A copy of ``nbconvert.preprocessors.ExecutePreprocessor.preprocess`` from
+        nbconvert 7.17.2 (nbgrader's ``Execute`` does not override it), changed where
+        the containment needs it, since that method has no hook for any of it:
+
+        - before the kernel starts, :meth:`_contain`: the run record, the limits, the
+          cells laid out as the release's and the instructor's code read from the
+          gradebook, the sandbox's scratch folder and kernel spec, the grader's socket;
+        - ``setup_kernel`` gets the kernel's environment and folder (nbconvert passes
+          none), kept to start the same kernel again after a crash (:meth:`_restart`);
+        - after ``kernel_info``: the kernel's snapshot for :func:`inkernel.observe`;
+        - each cell goes through :meth:`_run_cell` (time limit, crash, output limit,
+          re-run by the grader) instead of straight to ``preprocess_cell``; the hidden
+          re-runs follow the last cell;
+        - whatever happens, :meth:`_finish`: the socket closed, the scratch folder
+          removed, the verdicts applied to the test cells and ``run.json`` written.
+
+        Unchanged: ``NotebookClient.__init__`` called again to reset the client's state,
+        ``reset_execution_trackers``, nbconvert's private ``_check_assign_resources``,
+        the ``language_info`` metadata and ``set_widgets_metadata``. nbconvert, nbclient
+        and jupyter_client are pinned in ``requirements.txt``: after upgrading them,
+        compare this method with the new ``ExecutePreprocessor.preprocess`` and update
+        the version above (tests/test_contain.py checks that it names the installed one).
+        """
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
+        self._contain()
+        started = time.monotonic()
+        try:
+            with self.setup_kernel(**self._kernel_launch):
+                info_msg = self.wait_for_reply(self.kc.kernel_info())
+                self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+                self._silent(kernel_call("snapshot"), 60)
+                self._record["startup_seconds"] = round(time.monotonic() - started, 2)
+                self._deadline = time.monotonic() + self._budget
+                for index, cell in enumerate(self.nb.cells):
+                    self._run_cell(index, cell)
+                self._rerun_hidden()
+        finally:
+            self._finish(started)
+        self.set_widgets_metadata()
+        return self.nb, self.resources
+
+    def _contain(self):
+        """Everything before the kernel starts: the run record and the limits, the cells in
+        the release's structure and the trusted code, the sandbox's scratch folder and kernel
+        spec, the grader's socket, and the kernel's launch arguments (``_kernel_launch``)."""
         info = self.resources["nbgrader"]
         self._record = {"student": info["student"], "assignment": info["assignment"],
                         "notebook": info["notebook"], "cells": [], "observations": [], "incidents": [],
@@ -266,33 +341,21 @@ class ContainedExecute(Execute):
         if cap != resource.RLIM_INFINITY and cap < self.memory_limit:
             raise RuntimeError(f"the grading process may use {cap} bytes, less than the kernel's memory_limit "
                                f"({self.memory_limit}): raise c.ContainedExecute.grader_memory_limit")
-        trusted = None
-        if self.rerun_tests:
-            release_cells, course_cells = self._course_cells()
-            self.nb.cells, self._record["structure"] = structure.restore(
-                self.nb.cells, release_cells,
-                {name: source for name, (source, locked, test) in course_cells.items() if locked or test})
-            trusted = self._trusted_code(release_cells, course_cells)
+        trusted = self._restore_structure() if self.rerun_tests else None
         mode = sandbox.sandbox_mode() if self.use_sandbox else None
         if mode is None:
             self._incident("the kernel ran without a sandbox (namespaces unavailable or disabled)")
         self._record["sandbox"] = mode
-        limits = sandbox.Limits(
-            memory=self.memory_limit, processes=self.process_limit, file_size=self.file_size_limit,
-            open_files=self.open_files_limit, cpu_seconds=2 * self.total_timeout * (os.cpu_count() or 1),
-            tmp_size=self.tmp_size)
-        # Hidden test cells import stand-ins that do nothing: the grader's re-run checks.
-        stubs = {f"{name}.py": judge.stub_source(checks)
-                 for name, checks in (trusted.hidden_checks() if trusted else {}).items()}
-        stubs[f"{sandbox.KERNEL_MODULE}.py"] = pathlib.Path(inkernel.__file__).read_text()
         workdir = self.resources.get("metadata", {}).get("path") or "."
         env = dict(os.environ, NBGRADER_EXECUTION=os.environ.get("NBGRADER_EXECUTION", "autograde"))
         # Resolved: the sandbox mounts real paths, and the kernel must find its files where they are mounted.
         env.update({name: os.path.realpath(pathlib.Path(folder).expanduser()) for name, folder in self.data_env.items()})
         readable = [*self.readable_paths, *self._readable_data(env)]
-        in_kernel = [self.hidden_directory] if trusted is None and self.hidden_directory else []
-        self._scratch = sandbox.Scratch(workdir, mode, limits, readable + in_kernel, stubs, env, in_kernel)
+        in_kernel = [self._for_assignment(self.hidden_directory)] if trusted is None and self.hidden_directory else []
+        self._scratch = sandbox.Scratch(workdir, mode, self._sandbox_limits(), readable + in_kernel,
+                                        _kernel_files(trusted), env, in_kernel, keep_env=self.kernel_env)
         self._judge = judge.Judge(self._scratch.judge_socket, trusted)
+        self._kernel_launch = {"env": env, "cwd": workdir}
         self.timeout_func = self._cell_limit
         # nbclient waits this long for an interrupted cell to stop before giving up on the kernel.
         self.iopub_timeout = self.interrupt_grace
@@ -302,29 +365,33 @@ class ContainedExecute(Execute):
         self._hidden_pending = []  # (index, cell, grade_id, entry) of hidden tests that passed in the kernel
         self._kernel_lost = False
         self._restarts = 0
-        started = time.monotonic()
         self._stopped = None
-        try:
-            self._kernel_launch = {"env": env, "cwd": workdir}
-            with self.setup_kernel(**self._kernel_launch):
-                info_msg = self.wait_for_reply(self.kc.kernel_info())
-                self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
-                self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).snapshot()", 60)
-                self._record["startup_seconds"] = round(time.monotonic() - started, 2)
-                self._deadline = time.monotonic() + self._budget
-                for index, cell in enumerate(self.nb.cells):
-                    self._run_cell(index, cell)
-                self._rerun_hidden()
-        finally:
-            self._judge.close()
-            self._record["seconds"] = round(time.monotonic() - started, 2)
-            if self._stopped:
-                self._record["kernel_log_tail"] = self._scratch.kernel_log()
-            self._scratch.remove()
-            self._apply_verdicts()
-            self._write_record()
-        self.set_widgets_metadata()
-        return self.nb, self.resources
+
+    def _restore_structure(self):
+        """Lay the cells out as the release's (:mod:`~mlpcourse.containment.structure`); return
+        the instructor's code for the re-runs (:class:`~mlpcourse.containment.judge.TrustedCode`)."""
+        release_cells, course_cells = self._course_cells()
+        self.nb.cells, self._record["structure"] = structure.restore(
+            self.nb.cells, release_cells,
+            {name: source for name, (source, locked, test) in course_cells.items() if locked or test})
+        return self._trusted_code(release_cells, course_cells)
+
+    def _sandbox_limits(self):
+        return sandbox.Limits(
+            memory=self.memory_limit, processes=self.process_limit, file_size=self.file_size_limit,
+            open_files=self.open_files_limit, cpu_seconds=2 * self.total_timeout * (os.cpu_count() or 1),
+            tmp_size=self.tmp_size)
+
+    def _finish(self, started):
+        """Whatever happened: close the grader's socket, remove the scratch folder (the log's
+        end kept if the notebook stopped), apply the verdicts and write ``run.json``."""
+        self._judge.close()
+        self._record["seconds"] = round(time.monotonic() - started, 2)
+        if self._stopped:
+            self._record["kernel_log_tail"] = self._scratch.kernel_log()
+        self._scratch.remove()
+        self._apply_verdicts()
+        self._write_record()
 
     def on_cell_executed(self, **kwargs):
         """nbgrader's hook (it records a reply's error the outputs lack), plus the reply's status."""
@@ -335,6 +402,8 @@ class ContainedExecute(Execute):
         self._record["incidents"].append({"cell": index, "what": text})
 
     def _run_cell(self, index, cell):
+        """Run one code cell within its limits; then sweep the sandbox, and have the grader
+        re-run the cell if it is a test that passed (a hidden test after the last cell)."""
         if cell.cell_type != "code" or not cell.source.strip():
             return
         grade_id = structure.grade_id(cell)
@@ -346,51 +415,8 @@ class ContainedExecute(Execute):
             cell.outputs = [_error_output("NotRun", f"This cell was not run: {self._stopped}.")]
             entry["status"] = "not run"
             return
-        started = time.monotonic()
-        limit = self._cell_limit(cell)
-        self._watchdog(limit)
-        try:
-            self.preprocess_cell(cell, self.resources, index)
-            failed = _has_error(cell) or self._replies.get(index) != "ok"
-            entry["status"] = "error" if failed else "ok"
-            self._watchdog(None)
-        except DeadKernelError:
-            cell.outputs.append(_error_output("KernelDied", self._death_message()))
-            entry["status"] = "kernel died"
-            self._kernel_lost = True
-            self._incident("the kernel died", index)
-            self._restart_or_stop("the kernel died while running an earlier cell", index)
-        except CellTimeoutError:
-            hung = dumped_function(self._scratch.kernel_log(20_000))
-            cell.outputs.append(_error_output(
-                "CellTimeoutError", f"This cell ran longer than {limit} s and did not stop "
-                                    "when interrupted, so the kernel was stopped."
-                                    + (f" It was in {hung}, which is not called again." if hung else "")))
-            entry["status"] = "killed after timeout"
-            entry["timed_out"] = True
-            self._kill_kernel()
-            if hung:
-                hung = hung[:NAME_LIMIT]
-                entry["hung"] = hung
-                self._record["hung"].append({"function": hung, "cell": index, "seconds": limit})
-                self._incident(f"{hung} did not return within {limit} s and ignored the interrupt", index)
-            self._restart_or_stop("the kernel was stopped because an earlier cell did not end", index)
-        entry["seconds"] = round(time.monotonic() - started, 2)
-        if any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
-            entry["timed_out"] = True
-            self._incident(f"cell timed out after {entry['seconds']} s", index)
-            if not self._kernel_lost:
-                interrupted = next((o for o in cell.outputs if o.output_type == "error"
-                                    and o.get("ename") == "KeyboardInterrupt"), None)
-                if interrupted is not None:
-                    self._stop_calling(interrupted_function(interrupted.get("traceback")), entry["seconds"], index,
-                                       entry)
-        dropped = self._output_dropped.pop(index, 0)
-        if dropped:
-            cell.outputs.append(nbformat.v4.new_output(
-                "stream", name="stdout", text=f"\n[{dropped} bytes of output not kept: limit {self.output_limit}]\n"))
-            self._incident(f"output over the limit: {dropped} bytes dropped", index)
-        _shorten_errors(cell, self.output_limit)
+        self._execute(index, cell, entry)
+        self._limit_output(index, cell)
         if self._stopped:
             return
         self._judge.sweep()
@@ -400,6 +426,71 @@ class ContainedExecute(Execute):
             self._hidden_pending.append((index, cell, grade_id, entry))
         else:
             self._rerun(index, cell, grade_id, entry)
+
+    def _execute(self, index, cell, entry):
+        """Run ``cell`` in the kernel within its time limit; record its status and time in ``entry``."""
+        started = time.monotonic()
+        limit = self._cell_limit(cell)
+        self._watchdog(limit)
+        try:
+            self.preprocess_cell(cell, self.resources, index)
+            failed = _has_error(cell) or self._replies.get(index) != "ok"
+            entry["status"] = "error" if failed else "ok"
+            self._watchdog(None)
+        except DeadKernelError:
+            self._kernel_died(index, cell, entry)
+        except CellTimeoutError:
+            self._killed_after_timeout(index, cell, entry, limit)
+        entry["seconds"] = round(time.monotonic() - started, 2)
+        if any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+            self._timed_out(index, cell, entry)
+
+    def _kernel_died(self, index, cell, entry):
+        """The kernel died running ``cell``: say so in the cell, then restart it or stop."""
+        cell.outputs.append(_error_output("KernelDied", self._death_message()))
+        entry["status"] = "kernel died"
+        self._kernel_lost = True
+        self._incident("the kernel died", index)
+        self._restart_or_stop("the kernel died while running an earlier cell", index)
+
+    def _killed_after_timeout(self, index, cell, entry, limit):
+        """``cell`` ignored the interrupt at its time limit: kill the kernel, note the function
+        it was in (from the watchdog's stack dump), then restart the kernel or stop."""
+        hung = dumped_function(self._scratch.kernel_log(20_000))
+        cell.outputs.append(_error_output(
+            "CellTimeoutError", f"This cell ran longer than {limit} s and did not stop "
+                                "when interrupted, so the kernel was stopped."
+                                + (f" It was in {hung}, which is not called again." if hung else "")))
+        entry["status"] = "killed after timeout"
+        entry["timed_out"] = True
+        self._kill_kernel()
+        if hung:
+            hung = hung[:NAME_LIMIT]
+            entry["hung"] = hung
+            self._record["hung"].append({"function": hung, "cell": index, "seconds": limit})
+            self._incident(f"{hung} did not return within {limit} s and ignored the interrupt", index)
+        self._restart_or_stop("the kernel was stopped because an earlier cell did not end", index)
+
+    def _timed_out(self, index, cell, entry):
+        """``cell`` ran out of time: record it, and if the interrupt stopped it, make the
+        function it was in fail at once from now on."""
+        entry["timed_out"] = True
+        self._incident(f"cell timed out after {entry['seconds']} s", index)
+        if self._kernel_lost:
+            return
+        interrupted = next((o for o in cell.outputs if o.output_type == "error"
+                            and o.get("ename") == "KeyboardInterrupt"), None)
+        if interrupted is not None:
+            self._stop_calling(interrupted_function(interrupted.get("traceback")), entry["seconds"], index, entry)
+
+    def _limit_output(self, index, cell):
+        """Say how much of the cell's output was dropped (see :meth:`output`); shorten its errors."""
+        dropped = self._output_dropped.pop(index, 0)
+        if dropped:
+            cell.outputs.append(nbformat.v4.new_output(
+                "stream", name="stdout", text=f"\n[{dropped} bytes of output not kept: limit {self.output_limit}]\n"))
+            self._incident(f"output over the limit: {dropped} bytes dropped", index)
+        _shorten_errors(cell, self.output_limit)
 
     def _is_test(self, grade_id):
         trusted = self._judge.trusted
@@ -514,7 +605,7 @@ class ContainedExecute(Execute):
         """Let the grader run ``work(session)`` against this kernel; return its result."""
         token = secrets.token_hex(16)
         result, done = self._judge.expect(token, work, timeout)
-        code = f"__import__({sandbox.KERNEL_MODULE!r}).serve({str(self._scratch.judge_socket)!r}, {token!r})"
+        code = kernel_call("serve", str(self._scratch.judge_socket), token)
         try:
             reply = self._silent(code, timeout + self.interrupt_grace)
         except DeadKernelError:
@@ -569,9 +660,9 @@ class ContainedExecute(Execute):
 
     def _watchdog(self, seconds):
         """Arm the kernel's stack dump a second before ``seconds`` are up (None: disarm)."""
-        code = ("disarm_watchdog()" if seconds is None else f"arm_watchdog({max(1, seconds - 1)})")
+        code = kernel_call("disarm_watchdog") if seconds is None else kernel_call("arm_watchdog", max(1, seconds - 1))
         try:
-            self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).{code}", self.interrupt_grace)
+            self._silent(code, self.interrupt_grace)
         except DeadKernelError:
             pass
 
@@ -602,7 +693,7 @@ class ContainedExecute(Execute):
             self._judge.expect_lifeline()
             run_sync(self.async_start_new_kernel)(**self._kernel_launch)
             run_sync(self.async_start_new_kernel_client)()
-            self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).snapshot()", 60)
+            self._silent(kernel_call("snapshot"), 60)
             for index, cell in enumerate(self.nb.cells[:upto + 1]):
                 entry = entries.get(index, {})
                 lost = entry.get("timed_out") or entry.get("status") in ("kernel died", "killed after timeout")
@@ -633,8 +724,7 @@ class ContainedExecute(Execute):
         message = (f"{function} did not return within {seconds} s when it was called earlier (cell {index + 1}), "
                    "so it was stopped; the grader does not call it again.")
         try:
-            self._silent(f"__import__({sandbox.KERNEL_MODULE!r}).stop_calling({function!r}, {message!r})",
-                         self.interrupt_grace)
+            self._silent(kernel_call("stop_calling", function, message), self.interrupt_grace)
         except DeadKernelError:
             return
         if force:

@@ -21,7 +21,8 @@ fake or break anything in this module, so the grader treats what it says as
 evidence, never as a verdict.
 
 Needs only the standard library and numpy: the grading kernel cannot import
-``mlpcourse``. :mod:`mlpcourse.containment.judge` imports this module for the wire format.
+``mlpcourse``. :mod:`mlpcourse.containment.judge` imports this module for the wire format
+and the messages' names; :mod:`mlpcourse.containment` describes the whole protocol.
 """
 
 import contextlib
@@ -58,6 +59,19 @@ NUMERIC_KINDS = "biufc"
 DTYPE_PATTERN = re.compile(r"[<>|][biufc](1|2|4|8|16|32)|[<>|]U[1-9][0-9]{0,6}")
 # Sizes of a message's two parts, before them.
 PREFIX = struct.Struct("!QQ")
+
+
+# The messages' names (their "op"); mlpcourse.containment's docstring describes each, who
+# sends it and what the receiver trusts of it. Defined here, the one module both ends load.
+# First message on the grader's socket, from the sandbox's PID 1 / from serve() in the kernel:
+LIFELINE, HELLO = "lifeline", "hello"
+# The grader's requests in a session ...
+NAME, GETATTR, SETATTR, CALL, DONE = "name", "getattr", "setattr", "call", "done"
+# ... and the kernel's replies.
+VALUE, UNDEFINED, RAISE = "value", "undefined", "raise"
+# Not a message: the byte the grader sends on the lifeline after each cell (kill the
+# kernel's leftover processes).
+SWEEP = b"c"
 
 
 class ProtocolError(Exception):
@@ -153,10 +167,7 @@ def _layout(index, data_size):
         raise ProtocolError("bad array list")
     layout, offset = [], 0
     for entry in index:
-        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
-                and isinstance(entry[1], str) and DTYPE_PATTERN.fullmatch(entry[1])
-                and isinstance(entry[2], list) and len(entry[2]) <= MAX_NDIM
-                and all(type(n) is int and 0 <= n <= MAX_DATA_BYTES for n in entry[2])):
+        if not _is_array_entry(entry):
             raise ProtocolError("bad array entry")
         key, dtype, shape = entry[0], np.dtype(entry[1]), tuple(entry[2])
         # Counting empty dimensions as 1 bounds every size numpy computes from the shape.
@@ -167,6 +178,15 @@ def _layout(index, data_size):
     if offset != data_size or len({key for key, *_ in layout}) != len(layout):
         raise ProtocolError("the arrays do not match the data")
     return layout
+
+
+def _is_array_entry(entry):
+    """Whether ``entry`` is ``[key, dtype, shape]``: a string, an allowed dtype, and at
+    most MAX_NDIM whole numbers each within MAX_DATA_BYTES."""
+    return (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+            and isinstance(entry[1], str) and bool(DTYPE_PATTERN.fullmatch(entry[1]))
+            and isinstance(entry[2], list) and len(entry[2]) <= MAX_NDIM
+            and all(type(n) is int and 0 <= n <= MAX_DATA_BYTES for n in entry[2]))
 
 
 def receive(sock):
@@ -283,10 +303,23 @@ class Decoder:
         self.used = set()
 
     def decode(self, node, depth=0):
+        """The value of JSON ``node`` (nested ``depth`` deep); ProtocolError for anything
+        but well-formed plain data and the ``extra`` types."""
         if depth > MAX_DEPTH or not isinstance(node, dict):
             raise ProtocolError("malformed value")
         kind = node.get("t")
-        value = node.get("v")
+        if kind in self.PLAIN:
+            return getattr(self, self.PLAIN[kind])(node, depth)
+        if kind in self.extra:
+            return self.extra[kind](node)
+        raise ProtocolError("unexpected type of value")
+
+    # Node type -> the method that decodes it.
+    PLAIN = {"none": "_scalar", "bool": "_scalar", "int": "_scalar", "float": "_scalar", "str": "_scalar",
+             "array": "_array", "scalar": "_array", "list": "_sequence", "tuple": "_sequence", "dict": "_dict"}
+
+    def _scalar(self, node, depth):
+        kind, value = node.get("t"), node.get("v")
         if kind == "none":
             return None
         if kind == "bool" and isinstance(value, bool):
@@ -297,32 +330,39 @@ class Decoder:
             return float(value)
         if kind == "str" and isinstance(value, str):
             return value
-        if kind in ("array", "scalar") and node.get("k") in self.arrays:
+        raise ProtocolError("unexpected type of value")
+
+    def _array(self, node, depth):
+        if node.get("k") in self.arrays:
             if node["k"] in self.used:
                 raise ProtocolError("an array named twice")
             self.used.add(node["k"])
             array = self.arrays[node["k"]]
-            if kind == "array":
+            if node["t"] == "array":
                 return array.copy()
             if array.ndim == 0:
                 return array[()]
-        if kind in ("list", "tuple") and isinstance(value, list):
-            items = [self.decode(item, depth + 1) for item in value]
-            return items if kind == "list" else tuple(items)
-        if kind == "dict" and isinstance(value, list):
-            result = {}
-            for pair in value:
-                if not isinstance(pair, list) or len(pair) != 2:
-                    raise ProtocolError("malformed dict")
-                key = self.decode(pair[0], depth + 1)
-                try:
-                    result[key] = self.decode(pair[1], depth + 1)
-                except TypeError:
-                    raise ProtocolError("unhashable dict key") from None
-            return result
-        if kind in self.extra:
-            return self.extra[kind](node)
         raise ProtocolError("unexpected type of value")
+
+    def _sequence(self, node, depth):
+        if not isinstance(node.get("v"), list):
+            raise ProtocolError("unexpected type of value")
+        items = [self.decode(item, depth + 1) for item in node["v"]]
+        return items if node["t"] == "list" else tuple(items)
+
+    def _dict(self, node, depth):
+        if not isinstance(node.get("v"), list):
+            raise ProtocolError("unexpected type of value")
+        result = {}
+        for pair in node["v"]:
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise ProtocolError("malformed dict")
+            key = self.decode(pair[0], depth + 1)
+            try:
+                result[key] = self.decode(pair[1], depth + 1)
+            except TypeError:
+                raise ProtocolError("unhashable dict key") from None
+        return result
 
 
 def short_repr(value):
@@ -407,24 +447,24 @@ class _KernelSide:
         """The reply to one request of the grader."""
         decode = self.decoder(arrays).decode
         op = header.get("op")
-        if op == "name":
+        if op == NAME:
             value = self.namespace.get(header.get("name"), _MISSING)
             if value is _MISSING:
-                return {"op": "undefined"}, {}
+                return {"op": UNDEFINED}, {}
             return self._value(value)
         target = self._ref(header.get("ref", {}) if isinstance(header.get("ref"), dict) else {})
-        if op == "getattr":
+        if op == GETATTR:
             return self._value(getattr(target, str(header.get("name"))))
-        if op == "setattr":
+        if op == SETATTR:
             setattr(target, str(header.get("name")), decode(header.get("value")))
             return self._value(None)
-        if op == "call":
+        if op == CALL:
             args = [decode(node) for node in header.get("args", [])]
             kwargs = {str(k): decode(v) for k, v in header.get("kwargs", {}).items()}
             with _quiet():
                 result = target(*args, **kwargs)
             encoder = self.encoder()
-            reply = {"op": "value", "value": encoder.encode(result),
+            reply = {"op": VALUE, "value": encoder.encode(result),
                      "after": [encoder.encode(arg) for arg in args],
                      "kwargs_after": {k: encoder.encode(v) for k, v in kwargs.items()}}
             return reply, encoder.arrays
@@ -432,7 +472,7 @@ class _KernelSide:
 
     def _value(self, value):
         encoder = self.encoder()
-        return {"op": "value", "value": encoder.encode(value)}, encoder.arrays
+        return {"op": VALUE, "value": encoder.encode(value)}, encoder.arrays
 
 
 def serve(path, token):
@@ -447,21 +487,21 @@ def serve(path, token):
     side = _KernelSide(shell.user_ns if shell is not None else {})
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(path)
-        send(sock, {"op": "hello", "token": token, "observations": observe()})
+        send(sock, {"op": HELLO, "token": token, "observations": observe()})
         while True:
             header, arrays = receive(sock)
-            if header.get("op") == "done":
+            if header.get("op") == DONE:
                 return
             try:
                 reply, out = side.answer(header, arrays)
             except (ProtocolError, EOFError):
                 raise
             except Exception as error:
-                reply, out = {"op": "raise", "type": type(error).__name__, "message": str(error)[:TEXT_LIMIT]}, {}
+                reply, out = {"op": RAISE, "type": type(error).__name__, "message": str(error)[:TEXT_LIMIT]}, {}
             try:
                 send(sock, reply, out)
             except (TypeError, ValueError) as error:  # not JSON-able: refuse this value
-                send(sock, {"op": "raise", "type": "TypeError", "message": f"cannot send the result: {error}"})
+                send(sock, {"op": RAISE, "type": "TypeError", "message": f"cannot send the result: {error}"})
 
 
 # --- a function that did not return ---------------------------------------------------
@@ -587,6 +627,15 @@ def observe():
         return ["the grader's snapshot of the kernel is missing"]
     from IPython import get_ipython
 
+    shell = get_ipython()
+    changes = _module_changes() + _execution_changes()
+    if shell is not None and "shell" in _start:
+        changes += _shell_changes(shell)
+    return changes[:50]
+
+
+def _module_changes():
+    """Guarded modules replaced in ``sys.modules``, or attributes of them replaced."""
     changes = []
     for name, module in _start["modules"].items():
         if sys.modules.get(name) is not module:
@@ -598,6 +647,12 @@ def observe():
                 continue
             if now.get(key, _MISSING) is not value:
                 changes.append(f"{'' if name == 'builtins' else name + '.'}{key} was replaced")
+    return changes
+
+
+def _execution_changes():
+    """Signal handlers, timers and trace or profile functions set."""
+    changes = []
     for name, handler in _start["signals"].items():
         if signal.getsignal(getattr(signal, name)) is not handler:
             changes.append(f"a handler for {name} was installed")
@@ -606,23 +661,27 @@ def observe():
             changes.append(f"a timer ({timer}) is running")
     if sys.gettrace() is not None or sys.getprofile() is not None:
         changes.append("a trace or profile function is set (sys.settrace / sys.setprofile)")
-    shell = get_ipython()
-    if shell is not None and "shell" in _start:
-        for name, (before, items) in _start["shell"].items():
-            now = getattr(shell, name, None)
-            if now is not before or list(now) != items:
-                changes.append(f"IPython's {name} were changed")
-        if (shell.custom_exceptions, shell.CustomTB) != _start["exceptions"]:
-            changes.append("IPython's exception handling was changed (set_custom_exc)")
-        for event, callbacks in shell.events.callbacks.items():
-            if any(not _callback_is_trusted(callback) for callback in callbacks):
-                changes.append(f"a callback was registered for IPython's {event} event")
-        for cls, before in _start["classes"].items():
-            if any(vars(cls).get(key, _MISSING) is not value for key, value in before.items()):
-                changes.append(f"a method of {cls.__module__}.{cls.__qualname__} was replaced")
-        for obj in (shell, getattr(shell, "kernel", None)):
-            new = [key for key in _shadowed(obj) if key not in _start["shadowed"].get(id(obj), ())]
-            if new:
-                changes.append(f"methods of the running {type(obj).__name__} were replaced: {', '.join(new[:5])}")
-    return changes[:50]
+    return changes
 
+
+def _shell_changes(shell):
+    """Changes to IPython's and ipykernel's machinery: input and AST transformers,
+    exception handling, event callbacks, methods of their classes and objects."""
+    changes = []
+    for name, (before, items) in _start["shell"].items():
+        now = getattr(shell, name, None)
+        if now is not before or list(now) != items:
+            changes.append(f"IPython's {name} were changed")
+    if (shell.custom_exceptions, shell.CustomTB) != _start["exceptions"]:
+        changes.append("IPython's exception handling was changed (set_custom_exc)")
+    for event, callbacks in shell.events.callbacks.items():
+        if any(not _callback_is_trusted(callback) for callback in callbacks):
+            changes.append(f"a callback was registered for IPython's {event} event")
+    for cls, before in _start["classes"].items():
+        if any(vars(cls).get(key, _MISSING) is not value for key, value in before.items()):
+            changes.append(f"a method of {cls.__module__}.{cls.__qualname__} was replaced")
+    for obj in (shell, getattr(shell, "kernel", None)):
+        new = [key for key in _shadowed(obj) if key not in _start["shadowed"].get(id(obj), ())]
+        if new:
+            changes.append(f"methods of the running {type(obj).__name__} were replaced: {', '.join(new[:5])}")
+    return changes

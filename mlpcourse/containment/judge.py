@@ -141,7 +141,7 @@ class Session:
             reply, arrays = inkernel.receive(self.sock)
         except (OSError, EOFError, inkernel.ProtocolError) as error:
             raise JudgeError(f"lost contact with the kernel ({type(error).__name__}: {error})") from None
-        if reply.get("op") == "raise":
+        if reply.get("op") == inkernel.RAISE:
             raise remote_exception(str(reply.get("type")), str(reply.get("message"))[:inkernel.TEXT_LIMIT])
         return reply, arrays
 
@@ -172,23 +172,23 @@ class Session:
 
     def name(self, name):
         """The kernel's value of global ``name``; KeyError if it is not defined there."""
-        reply, arrays = self._request({"op": "name", "name": name})
-        if reply.get("op") == "undefined":
+        reply, arrays = self._request({"op": inkernel.NAME, "name": name})
+        if reply.get("op") == inkernel.UNDEFINED:
             raise KeyError(name)
         return self._value(reply, arrays)
 
     def getattr(self, remote, name):
-        reply, arrays = self._request({"op": "getattr", "ref": {"id": remote._node["id"]}, "name": name})
+        reply, arrays = self._request({"op": inkernel.GETATTR, "ref": {"id": remote._node["id"]}, "name": name})
         return self._value(reply, arrays)
 
     def setattr(self, remote, name, value):
         encoder = self._encoder()
-        self._request({"op": "setattr", "ref": {"id": remote._node["id"]}, "name": name,
+        self._request({"op": inkernel.SETATTR, "ref": {"id": remote._node["id"]}, "name": name,
                        "value": encoder.encode(value)}, encoder.arrays)
 
     def call(self, remote, args, kwargs):
         encoder = self._encoder()
-        header = {"op": "call", "ref": {"id": remote._node["id"]},
+        header = {"op": inkernel.CALL, "ref": {"id": remote._node["id"]},
                   "args": [encoder.encode(arg) for arg in args],
                   "kwargs": {str(k): encoder.encode(v) for k, v in kwargs.items()}}
         reply, arrays = self._request(header, encoder.arrays)
@@ -211,7 +211,7 @@ class Session:
     def done(self):
         try:
             self.sock.settimeout(5)
-            inkernel.send(self.sock, {"op": "done"})
+            inkernel.send(self.sock, {"op": inkernel.DONE})
         except OSError:
             pass
 
@@ -232,18 +232,19 @@ def _apply(original, new):
     elif isinstance(original, dict) and isinstance(new, dict):
         for key in [k for k in original if k not in new]:
             del original[key]
-        for key, item in new.items():
-            if key in original and _same_kind(original[key], item):
-                _apply(original[key], item)
-            else:
-                original[key] = item
+        _apply_items(original, new)
     elif isinstance(new, _State) and hasattr(original, "__dict__"):
-        for key, item in new.items():
-            current = vars(original).get(key)
-            if key in vars(original) and _same_kind(current, item):
-                _apply(current, item)
-            else:
-                vars(original)[key] = item
+        _apply_items(vars(original), new)
+
+
+def _apply_items(original, new):
+    """Set ``new``'s items in dict ``original``: in place (:func:`_apply`) where both values are
+    of a kind it handles, else by replacing the value."""
+    for key, item in new.items():
+        if key in original and _same_kind(original[key], item):
+            _apply(original[key], item)
+        else:
+            original[key] = item
 
 
 class _State(dict):
@@ -262,7 +263,7 @@ def hidden_message(error):
     Values, shapes the student's code returned, its exceptions (message, type, name)
     never appear: a hidden input cannot be written out through a message. What is
     left to the student's choice is which check fails first, and how: a few bits per
-    hidden test and submission (the README's threat model says so). ``error`` must
+    hidden test and submission (docs/containment.md's threat model says so). ``error`` must
     be an instance of a class from a trusted module (see
     :meth:`TrustedCode.is_trusted_failure`), else only a generic line is given.
     """
@@ -366,16 +367,9 @@ class TrustedCode:
         return None
 
     def hidden_checks(self):
-        """Names of the functions the hidden modules define (for the kernel's stub)."""
-        names = {}
-        for module_name, path in self._module_files.items():
-            if path.parent != self.source_dir:
-                module = self.module(module_name)
-                names[module_name] = sorted(
-                    name for name, value in vars(module).items()
-                    if isinstance(value, types.FunctionType) and value.__module__ == module_name
-                    and not name.startswith("_"))
-        return names
+        """``{module: [check name, ...]}`` for the hidden modules (for the kernel's stand-ins)."""
+        return {module_name: public_functions(self.module(module_name))
+                for module_name, path in self._module_files.items() if path.parent != self.source_dir}
 
     # --- sessions ----------------------------------------------------------------------
 
@@ -481,7 +475,6 @@ class Judge:
         self.server.bind(self.path)
         pathlib.Path(self.path).chmod(0o666)
         self.server.listen(self.BACKLOG)
-        self.observations = []
         self._lock = threading.Lock()
         self._lifelines = []
         self._lifeline_wanted = True
@@ -515,11 +508,11 @@ class Judge:
             with self._lock:
                 # The sandbox's lifeline is the first connection, made before the kernel starts
                 # (again after expect_lifeline, when the grader restarts the kernel).
-                lifeline = header.get("op") == "lifeline" and self._lifeline_wanted
+                lifeline = header.get("op") == inkernel.LIFELINE and self._lifeline_wanted
                 if lifeline:
                     self._lifelines.append(sock)
                     self._lifeline_wanted = False
-                pending = self._pending.pop(header.get("token"), None) if header.get("op") == "hello" else None
+                pending = self._pending.pop(header.get("token"), None) if header.get("op") == inkernel.HELLO else None
             if lifeline:
                 return
             if pending is None:
@@ -572,13 +565,11 @@ class Judge:
 
     def sweep(self):
         """Ask the sandbox to kill every process the kernel started (see mlpcourse.containment.sandbox)."""
-        from mlpcourse.containment import sandbox
-
         with self._lock:
             lifelines = list(self._lifelines)
         for sock in lifelines:
             try:
-                sock.sendall(sandbox.SWEEP)
+                sock.sendall(inkernel.SWEEP)
             except OSError:
                 pass
 
@@ -594,13 +585,28 @@ class Judge:
         pathlib.Path(self.path).unlink(missing_ok=True)
 
 
+def public_functions(module):
+    """Sorted names of the public functions ``module`` defines itself: a hidden module's checks."""
+    return sorted(name for name, value in vars(module).items()
+                  if isinstance(value, types.FunctionType) and value.__module__ == module.__name__
+                  and not name.startswith("_"))
+
+
 def stub_source(checks):
-    """The kernel's stand-in for a hidden module: functions that do nothing.
+    """The stand-in for a hidden module: functions named ``checks`` that do nothing.
 
     While grading, the hidden checks run in the grader (:meth:`TrustedCode.rerun`);
-    the kernel's run of a hidden test cell only needs its imports to succeed.
+    the kernel's run of a hidden test cell only needs its imports to succeed. The
+    kernel imports this source from a file; :func:`stub_module` makes it a module.
     """
     lines = ['"""While grading, these checks run in the grader\'s process, not in this kernel."""', ""]
     for name in checks:
         lines += ["", f"def {name}(*args, **kwargs):", "    return None", ""]
     return "\n".join(lines)
+
+
+def stub_module(module):
+    """The stand-in for hidden module ``module``, as a module (for a run without a kernel)."""
+    stub = types.ModuleType(module.__name__)
+    exec(stub_source(public_functions(module)), vars(stub))
+    return stub

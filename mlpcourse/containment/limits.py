@@ -9,7 +9,8 @@ test, the longer of the kernel's run and the grader's re-run) in
 :class:`mlpcourse.containment.contain.ContainedExecute` derives each cell's limit from it,
 ``limit_multiple * seconds + limit_floor``, and the notebook's budget likewise from
 the total: a student's endless loop costs a small multiple of what the reference
-needs, not a guess; the floor absorbs a slower machine's fixed costs. ``make check`` reports timings recorded for another master.
+needs, not a guess; the floor absorbs a slower machine's fixed costs. ``make check``
+reports timings recorded for another master.
 """
 
 import hashlib
@@ -30,7 +31,7 @@ MEASURING_LIMITS = ["--ContainedExecute.timeout=900", "--ContainedExecute.test_t
 
 def path(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
     """Where the timings of ``assignment`` live (never released)."""
-    return pathlib.Path(course_dir) / "tests_assets" / assignment / TIMINGS
+    return paths.course_folder(course_dir, paths.HIDDEN_DIRECTORY, assignment) / TIMINGS
 
 
 def master_digest(nb):
@@ -44,11 +45,11 @@ def master_digest(nb):
 
 def measure(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
     """Grade the complete submission in a scratch course; return ``{"cells": {grade_id: s}, "total": s}``."""
-    master = notebook.read(pathlib.Path(course_dir) / "source" / assignment / f"{assignment}.ipynb")
+    master = notebook.read(paths.course_notebook(course_dir, paths.SOURCE_DIRECTORY, assignment))
     with tempfile.TemporaryDirectory(prefix="mlpcourse-timings-") as scratch:
         course = coursedir.make_course(pathlib.Path(scratch) / "course", source_root=course_dir)
         coursedir.nbgrader("generate_assignment", assignment, "--force", course_dir=course)
-        release = notebook.read(course / "release" / assignment / f"{assignment}.ipynb")
+        release = notebook.read(paths.course_notebook(course, paths.RELEASE_DIRECTORY, assignment))
         coursedir.submit(course, "reference", notebook.solved(release, master), assignment)
         coursedir.nbgrader("autograde", assignment, *MEASURING_LIMITS, course_dir=course)
         run = records.read(records.folder(course, assignment, "reference") / "run.json")
@@ -59,7 +60,7 @@ def measure(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
 
 def record(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
     """Measure the reference's run and write the timings file; return its path."""
-    master = notebook.read(pathlib.Path(course_dir) / "source" / assignment / f"{assignment}.ipynb")
+    master = notebook.read(paths.course_notebook(course_dir, paths.SOURCE_DIRECTORY, assignment))
     timings = {"generated_by": "python -m mlpcourse release (do not edit)", "master": master_digest(master),
                **measure(course_dir, assignment)}
     target = path(course_dir, assignment)
@@ -72,7 +73,7 @@ def stale_reasons(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
     target = path(course_dir, assignment)
     if not target.exists():
         return [f"{target.name} is missing"]
-    master = notebook.read(pathlib.Path(course_dir) / "source" / assignment / f"{assignment}.ipynb")
+    master = notebook.read(paths.course_notebook(course_dir, paths.SOURCE_DIRECTORY, assignment))
     if json.loads(target.read_text()).get("master") != master_digest(master):
         return [f"{target.name} was measured on another version of the master's code"]
     return []

@@ -29,10 +29,9 @@ import tempfile
 
 
 SPEC_NAME = "mlpcourse-sandbox"
-# Sent by the grader on the lifeline: kill the kernel's leftover processes.
-SWEEP = b"c"
 KERNEL_MODULE = "_asg01_grading"
-ENV_KEEP_PREFIXES = ("NBGRADER_", "ASG01_", "KANNADA_MNIST_", "OMP_", "OPENBLAS_", "MKL_", "LANG", "LC_")
+# Environment variables every kernel keeps (by prefix); an assignment's own come as Scratch's keep_env.
+ENV_KEEP_PREFIXES = ("NBGRADER_", "OMP_", "OPENBLAS_", "MKL_", "LANG", "LC_")
 
 # Top-level system folders the sandbox mounts read-only (symlinks are copied as symlinks).
 SYSTEM_FOLDERS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "sys")
@@ -217,7 +216,7 @@ def _init(settings_path, argv):
     Runs as (namespace) root in new mount, network and PID namespaces (see
     :func:`unshare_argv`). Ends when the kernel ends, or when the grader's
     lifeline socket closes (the grader died): PID 1 exiting kills everything left
-    in the sandbox. When the grader sends :data:`SWEEP` on the lifeline (after each
+    in the sandbox. When the grader sends ``inkernel.SWEEP`` on the lifeline (after each
     cell), every other process the kernel started is killed: a cell's processes do
     not outlive the cell.
     """
@@ -236,7 +235,7 @@ def _init(settings_path, argv):
     _build_root(settings)
     lifeline = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     lifeline.connect(settings["judge_socket"])
-    inkernel.send(lifeline, {"op": "lifeline"})
+    inkernel.send(lifeline, {"op": inkernel.LIFELINE})
     kernel = os.fork()
     if kernel == 0:
         try:
@@ -268,7 +267,7 @@ def _init(settings_path, argv):
                 message = b""
             if not message:
                 os._exit(1)  # the grader is gone
-            if SWEEP in message:
+            if inkernel.SWEEP in message:
                 _sweep(kernel)
         while True:
             try:
@@ -303,9 +302,12 @@ class Scratch:
         The environment nbgrader would give the kernel.
     pythonpath : list of str
         Folders the kernel imports from, after the one holding ``kernel_files``.
+    keep_env : tuple of str
+        Prefixes of the variables of ``env`` the kernel keeps besides ``ENV_KEEP_PREFIXES``
+        (the assignment's data settings, ``ContainedExecute.kernel_env``).
     """
 
-    def __init__(self, workdir, mode, limits, readable, kernel_files, env, pythonpath=()):
+    def __init__(self, workdir, mode, limits, readable, kernel_files, env, pythonpath=(), keep_env=()):
         self.workdir = str(pathlib.Path(workdir).resolve())
         self.mode = mode
         self.base = pathlib.Path(tempfile.mkdtemp(prefix="mlpc-"))
@@ -330,7 +332,7 @@ class Scratch:
         # Sticky and root-owned: the kernel may add files but not delete or replace ours.
         self.work.chmod(0o1777)
         _copy_font_cache(self.home / "matplotlib")
-        kernel_env = {k: v for k, v in env.items() if k.startswith(ENV_KEEP_PREFIXES)}
+        kernel_env = {k: v for k, v in env.items() if k.startswith((*ENV_KEEP_PREFIXES, *keep_env))}
         kernel_env.update({
             "PATH": os.pathsep.join([str(pathlib.Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
             "HOME": str(self.home), "TMPDIR": "/tmp", "MPLCONFIGDIR": str(self.home / "matplotlib"),

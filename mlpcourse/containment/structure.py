@@ -45,13 +45,38 @@ def restore(cells, release_cells, locked_sources):
         What was moved or put back, for the run record.
     """
     wanted = [grade_id(cell) for cell in release_cells if grade_id(cell)]
-    kept = {}  # grade id -> the submission's cell holding it (the first one)
-    followers = {None: []}  # grade id -> the student's cells that came after it
-    anchor = None
     log = []
+    kept, followers = _anchor(cells, wanted, log)
+    moved = _moved(list(kept), [key for key in wanted if key in kept])
+    if moved:
+        log.append(f"cells moved back to their place in the release: {', '.join(moved)}")
+    result = []
+    for index, key in enumerate(wanted):
+        if key in kept:
+            result.append(kept[key])
+        else:
+            result.append(_release_copy(release_cells, key, locked_sources))
+            log.append(f"cell {key} was missing: the release's copy was put back")
+        # The student's cells before the first release cell stay at the very start.
+        if index == 0:
+            result[:0] = followers[None]
+        result.extend(followers.get(key, []))
+    return result, log
+
+
+def _anchor(cells, wanted, log):
+    """``(kept, followers)``: ``{grade_id: the submission's (first) cell holding it}`` for
+    the ``wanted`` grade ids, and ``{grade_id or None: the student's cells after it}``.
+
+    A second cell with a wanted grade id loses its nbgrader metadata (logged in ``log``):
+    it runs as one of the student's own cells.
+    """
+    kept = {}
+    followers = {None: []}
+    anchor = None
     for cell in cells:
         key = grade_id(cell)
-        if key in kept:  # a copy of a release cell: it runs, but as the student's own cell
+        if key in kept:
             del cell.metadata["nbgrader"]
             log.append(f"a second cell carried grade id {key}; it runs as an ordinary cell")
         if key in kept or key not in wanted:
@@ -60,29 +85,24 @@ def restore(cells, release_cells, locked_sources):
         kept[key] = cell
         anchor = key
         followers[key] = []
-    submitted_order = list(kept)
-    present = [key for key in wanted if key in kept]
-    if submitted_order != present:
-        # The moved cells: those outside the longest runs the two orders share.
-        blocks = difflib.SequenceMatcher(None, submitted_order, present, autojunk=False).get_matching_blocks()
-        in_place = {key for block in blocks for key in submitted_order[block.a:block.a + block.size]}
-        moved = [key for key in submitted_order if key not in in_place]
-        log.append(f"cells moved back to their place in the release: {', '.join(moved)}")
-    result = []
-    for index, key in enumerate(wanted):
-        if key in kept:
-            result.append(kept[key])
-        else:
-            release_cell = next(cell for cell in release_cells if grade_id(cell) == key)
-            missing = copy.deepcopy(release_cell)
-            if key in locked_sources:
-                missing.source = locked_sources[key]
-            if missing.cell_type == "code":
-                missing.outputs, missing.execution_count = [], None
-            result.append(missing)
-            log.append(f"cell {key} was missing: the release's copy was put back")
-        # The student's cells before the first release cell stay at the very start.
-        if index == 0:
-            result[:0] = followers[None]
-        result.extend(followers.get(key, []))
-    return result, log
+    return kept, followers
+
+
+def _moved(submitted_order, release_order):
+    """The grade ids out of place: those outside the longest runs the two orders share."""
+    if submitted_order == release_order:
+        return []
+    blocks = difflib.SequenceMatcher(None, submitted_order, release_order, autojunk=False).get_matching_blocks()
+    in_place = {key for block in blocks for key in submitted_order[block.a:block.a + block.size]}
+    return [key for key in submitted_order if key not in in_place]
+
+
+def _release_copy(release_cells, key, locked_sources):
+    """A fresh copy of release cell ``key``, with its locked source from the gradebook if known."""
+    release_cell = next(cell for cell in release_cells if grade_id(cell) == key)
+    missing = copy.deepcopy(release_cell)
+    if key in locked_sources:
+        missing.source = locked_sources[key]
+    if missing.cell_type == "code":
+        missing.outputs, missing.execution_count = [], None
+    return missing

@@ -21,6 +21,7 @@ import importlib.util
 import os
 import pathlib
 
+from mlpcourse import assignment as assignment_description
 from mlpcourse import paths
 from mlpcourse.grading import coursedir
 
@@ -57,16 +58,17 @@ def grading_splits():
 
 
 def loader(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
-    """The course's own data loader module, ``source/<assignment>/kannada_mnist.py``."""
-    path = pathlib.Path(course_dir) / "source" / assignment / "kannada_mnist.py"
-    spec = importlib.util.spec_from_file_location(f"{assignment}_kannada_mnist", path)
+    """The course's own data loader module, ``source/<assignment>/<loader>.py`` (its description's ``data.loader``)."""
+    name = assignment_description.load(course_dir, assignment).data.loader
+    path = pathlib.Path(course_dir) / "source" / assignment / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{assignment}_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def prepare(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, log=print):
-    """Fill and verify the cache with every file of :func:`grading_splits`.
+    """Fill and verify the cache with every file of :func:`grading_splits` (nothing for an assignment without data).
 
     Files already cached are checked against their official digests; missing ones
     are downloaded (from ``$KANNADA_MNIST_URL`` or the dataset's address) and
@@ -74,14 +76,17 @@ def prepare(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, log=print):
 
     Returns
     -------
-    pathlib.Path
-        The cache folder (``$KANNADA_MNIST_DIR``, default ``~/.cache/kannada-mnist``).
+    pathlib.Path or None
+        The cache folder (``$KANNADA_MNIST_DIR``, default ``~/.cache/kannada-mnist``);
+        None when the assignment's description names no data.
 
     Raises
     ------
     DataUnavailable
         One line: the split and file that failed, why, and the setting that fixes it.
     """
+    if assignment_description.load(course_dir, assignment).data is None:
+        return None
     module = loader(course_dir, assignment)
     cache = module.default_cache_dir()
     splits = grading_splits()

@@ -7,8 +7,10 @@ entry's source (which redefines just that function or class):
 
 - it executes the master notebook's code cells in order, as the grading kernel does
   after nbgrader restores the locked cells, in one namespace, up to (not including)
-  the data section (``DATA_SECTION``): training needs the digits and ~10 s, and its
-  grade cell depends on every function at once (see :func:`skipped_grade_cells`);
+  the first cell that needs the assignment's data (its description's
+  ``data.first_cell``; all of them for an assignment without data): asg01's training
+  needs the digits and ~10 s, and its grade cell depends on every function at once
+  (see :func:`skipped_grade_cells`);
 - it scores every grade cell as this course's contained autograde does
   (:mod:`mlpcourse.containment.contain`): by verdicts only. A test cell keeps its points if it
   raised nothing where the kernel runs it (hidden checks are stand-ins there) and
@@ -16,8 +18,8 @@ entry's source (which redefines just that function or class):
   their cell, hidden tests after the last cell. Nothing a cell prints or returns
   counts;
 - each entry runs in its own forked process (a mutant may patch numpy or
-  ``sys.modules``), in a fresh copy of ``source/asg01`` as working directory and with
-  ``tests_assets/asg01`` importable, like a grading kernel under ``nbgrader_config.py``;
+  ``sys.modules``), in a fresh copy of ``source/<assignment>`` as working directory and
+  with ``tests_assets/<assignment>`` importable, like a grading kernel under ``nbgrader_config.py``;
   an entry that runs longer than ``ENTRY_TIMEOUT`` is killed and scores 0 on the grade
   cells it had not reached.
 
@@ -40,14 +42,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 
-from mlpcourse import paths
+from mlpcourse import assignment
 from mlpcourse.authoring import notebook
 from mlpcourse.containment import judge
 
-# The first cell of the training section; the fast path stops before it.
-DATA_SECTION = "load_data"
 # An entry takes about 0.3 s; one that loops forever is stopped after this many seconds.
 ENTRY_TIMEOUT = 60.0
 WORKERS = 2
@@ -69,37 +68,50 @@ def _points(cell):
     return None
 
 
-def fast_path_cells(nb=None):
+def fast_path_cells(nb=None, described=None):
     """The master's code cells that the fast path executes, in order.
+
+    Parameters
+    ----------
+    nb : NotebookNode, optional
+        The master notebook; read from ``source/`` when omitted.
+    described : assignment.Assignment, optional
+        Its description; the course's assignment when omitted.
 
     Returns
     -------
     list of Cell
-        Every code cell before the data section.
+        Every code cell before the first that needs the data (every one without data).
     """
+    described = described or assignment.load()
+    data_section = described.data.first_cell if described.data else None
     cells = []
-    for cell in (nb or notebook.read()).cells:
-        if notebook.grade_id(cell) == DATA_SECTION:
+    for cell in (nb or notebook.read(described.master)).cells:
+        if data_section and notebook.grade_id(cell) == data_section:
             return cells
         if cell.cell_type == "code":
             cells.append(Cell(notebook.grade_id(cell), cell.source, _points(cell)))
-    raise ValueError(f"the master notebook has no {DATA_SECTION!r} cell")
+    if data_section:
+        raise ValueError(f"the master notebook has no {data_section!r} cell (data.first_cell of its description)")
+    return cells
 
 
-def grade_cells(nb=None):
+def grade_cells(nb=None, described=None):
     """``{grade_id: points}`` of the autograded cells the fast path scores."""
-    return {cell.grade_id: cell.points for cell in fast_path_cells(nb) if cell.points is not None}
+    return {cell.grade_id: cell.points for cell in fast_path_cells(nb, described) if cell.points is not None}
 
 
-def skipped_grade_cells(nb=None):
-    """``{grade_id: points}`` of the autograded cells after the data section.
+def skipped_grade_cells(nb=None, described=None):
+    """``{grade_id: points}`` of the autograded cells from the first that needs the data on.
 
-    Only ``test_training``: it trains the student's whole network on the digits, so a
-    bug in any function may cost its points. The fast path leaves it out of the kill
-    matrix and of the fairness figure; the real-nbgrader sample reports it.
+    For asg01 only ``test_training``: it trains the student's whole network on the
+    digits, so a bug in any function may cost its points. The fast path leaves such
+    cells out of the kill matrix and of the fairness figure; the real-nbgrader sample
+    reports them.
     """
-    nb = nb or notebook.read()
-    ids = {cell.grade_id for cell in fast_path_cells(nb)}
+    described = described or assignment.load()
+    nb = nb or notebook.read(described.master)
+    ids = {cell.grade_id for cell in fast_path_cells(nb, described)}
     return {notebook.grade_id(cell): _points(cell) for cell in nb.cells
             if _points(cell) is not None and notebook.grade_id(cell) not in ids}
 
@@ -114,29 +126,19 @@ def solution_source(original, replacement):
     return f"{original.rstrip()}\n\n# --- catalogue entry ---\n{replacement.strip()}\n"
 
 
-def submission(release_nb, entry, master_nb=None):
+def submission(release_nb, entry, master_nb=None, described=None):
     """A student notebook for ``entry``: the solved release with the entry pasted in."""
-    master_nb = master_nb or notebook.read()
+    described = described or assignment.load()
+    master_nb = master_nb or notebook.read(described.master)
+    cell = described.functions[entry.function].cell
     result = notebook.solved(release_nb, master_nb)
-    target = notebook.cells_by_grade_id(result)[entry.cell]
-    target.source = solution_source(notebook.cells_by_grade_id(master_nb)[entry.cell].source, entry.source)
+    target = notebook.cells_by_grade_id(result)[cell]
+    target.source = solution_source(notebook.cells_by_grade_id(master_nb)[cell].source, entry.source)
     return result
 
 
-# How each graded function is called in the student's notebook, as messages must name it.
-FUNCTION_NAMES = {
-    "relu": "relu",
-    "sigmoid": "sigmoid",
-    "feed_forward": "feed_forward",
-    "softmax": "softmax",
-    "cross_entropy": "categorical_cross_entropy",
-    "mlp_gradients": "mlp_gradients",
-    "sgd": "SGD",
-}
-
-
-def feedback_problems(entry, result):
-    """What is missing from the visible test's message about ``entry`` (empty if fine).
+def feedback_problems(entry, result, described=None):
+    """What is missing from the visible tests' messages about ``entry`` (empty if fine).
 
     When an entry fails its function's visible test, the student reads that message:
     it must name the function and the input case, and show the discrepancy (an
@@ -148,35 +150,43 @@ def feedback_problems(entry, result):
     entry : catalogue.Entry
     result : dict
         The entry's result from :func:`run`.
+    described : assignment.Assignment, optional
+        The assignment's description; the course's when omitted.
     """
-    grade = result["grades"][f"test_{entry.function}_visible"]
-    if grade["score"] >= grade["max"]:
-        return []
-    message = grade["message"] or ""
-    checks = [
-        (FUNCTION_NAMES[entry.function] in message, f"does not name {FUNCTION_NAMES[entry.function]}"),
-        ("case: " in message, "does not name the input case"),
-        (any(word in message for word in ("expected", "should", "raised")),
-         "shows no discrepancy (expected against got, or the exception)"),
-        ("wrong values" not in message or "hint: " in message, "gives no hint for wrong values"),
-        (not message.startswith("stderr: "), "costs points through stderr output, not a failed check"),
-    ]
-    return [f"{entry.id}: the visible message {problem}:\n{message}" for ok, problem in checks if not ok]
+    function = (described or assignment.load()).functions[entry.function]
+    problems = []
+    for grade_id in function.visible:
+        grade = result["grades"][grade_id]
+        if grade["score"] >= grade["max"]:
+            continue
+        message = grade["message"] or ""
+        checks = [
+            (function.name in message, f"does not name {function.name}"),
+            ("case: " in message, "does not name the input case"),
+            (any(word in message for word in ("expected", "should", "raised")),
+             "shows no discrepancy (expected against got, or the exception)"),
+            ("wrong values" not in message or "hint: " in message, "gives no hint for wrong values"),
+            (not message.startswith("stderr: "), "costs points through stderr output, not a failed check"),
+        ]
+        problems += [f"{entry.id}: the visible message {problem}:\n{message}" for ok, problem in checks if not ok]
+    return problems
 
 
-def run(entries, *, workers=WORKERS, timeout=ENTRY_TIMEOUT, nb=None):
+def run(entries, *, workers=WORKERS, timeout=ENTRY_TIMEOUT, nb=None, described=None):
     """Grade every entry with the fast path.
 
     Parameters
     ----------
     entries : iterable of catalogue.Entry
-        Anything with ``id``, ``cell`` (solution grade_id) and ``source``.
+        Anything with ``id``, ``function`` (a graded function of the description) and ``source``.
     workers : int
         Worker processes running entries side by side.
     timeout : float
         Seconds an entry may run.
     nb : NotebookNode, optional
         The master notebook; read from ``source/`` when omitted.
+    described : assignment.Assignment, optional
+        The assignment's description; the course's when omitted.
 
     Returns
     -------
@@ -187,17 +197,20 @@ def run(entries, *, workers=WORKERS, timeout=ENTRY_TIMEOUT, nb=None):
         cells that are not graded (a demo cell that uses a buggy function, say).
     """
     entries = list(entries)
-    cells = fast_path_cells(nb)
+    described = described or assignment.load()
+    cells = fast_path_cells(nb, described)
     with tempfile.TemporaryDirectory(prefix="mlpcourse-harness-") as scratch:
         scratch = pathlib.Path(scratch)
-        ignore = shutil.ignore_patterns("*.ipynb", "__pycache__", ".ipynb_checkpoints")
-        shutil.copytree(paths.SOURCE, scratch / "assignment", ignore=ignore)
-        shutil.copytree(paths.TESTS_ASSETS, scratch / "tests_assets", ignore=ignore)
+        ignore = shutil.ignore_patterns("*.ipynb", "__pycache__", ".ipynb_checkpoints", assignment.DESCRIPTION)
+        shutil.copytree(described.source, scratch / "assignment", ignore=ignore)
+        shutil.copytree(described.tests_assets, scratch / "tests_assets", ignore=ignore)
         job = {
             "assignment": str(scratch / "assignment"),
             "tests_assets": str(scratch / "tests_assets"),
             "cells": [dataclasses.asdict(cell) for cell in cells],
-            "hidden_modules": sorted(path.stem for path in (scratch / "tests_assets").glob("*.py")),
+            "helper_module": described.helper_module,
+            "hidden_modules": [described.hidden_module] if described.hidden_module else [],
+            "preload": described.harness_preload,
             "timeout": timeout,
         }
         shares = [entries[i::workers] for i in range(workers)]
@@ -210,7 +223,8 @@ def run(entries, *, workers=WORKERS, timeout=ENTRY_TIMEOUT, nb=None):
             job_file.write_text(json.dumps({
                 **job,
                 "workdir": str(scratch / f"worker{number}"),
-                "entries": [{"id": e.id, "cell": e.cell, "source": e.source} for e in share],
+                "entries": [{"id": e.id, "cell": described.functions[e.function].cell, "source": e.source}
+                            for e in share],
             }))
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "mlpcourse.quality.harness", str(job_file)],
@@ -226,14 +240,14 @@ def run(entries, *, workers=WORKERS, timeout=ENTRY_TIMEOUT, nb=None):
     return {entry.id: results[entry.id] for entry in entries}
 
 
-def autograde(entries, course_dir, nb=None):
+def autograde(entries, course_dir, nb=None, name=None):
     """Grade ``entries`` with real ``nbgrader autograde``, one student per entry.
 
     The slow path the fast one is checked against: each entry becomes the submission
     of student ``entry.id`` (:func:`submission`) in the course directory ``course_dir``
     (a copy made by ``coursedir.make_course``), after ``nbgrader generate_assignment`` has
     recorded the assignment in its gradebook; one ``nbgrader autograde`` call grades them
-    all, training cell included.
+    all, training cell included. ``name`` is the assignment (default: the course's only one).
 
     Returns
     -------
@@ -243,13 +257,14 @@ def autograde(entries, course_dir, nb=None):
     from mlpcourse.authoring import release
     from mlpcourse.grading import coursedir
 
-    master = nb or notebook.read()
-    release_nb = notebook.read(release.generate(course_dir) / f"{paths.ASSIGNMENT}.ipynb")
+    described = assignment.load(course_dir, name)
+    master = nb or notebook.read(described.master)
+    release_nb = notebook.read(release.generate(course_dir, described.name) / described.notebook_name)
     for entry in entries:
-        coursedir.submit(course_dir, entry.id, submission(release_nb, entry, master))
-    coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--force", course_dir=course_dir)
-    scores = coursedir.cell_scores(course_dir)
-    autograded = {**grade_cells(master), **skipped_grade_cells(master)}
+        coursedir.submit(course_dir, entry.id, submission(release_nb, entry, master, described), described.name)
+    coursedir.nbgrader("autograde", described.name, "--force", course_dir=course_dir)
+    scores = coursedir.cell_scores(course_dir, described.name)
+    autograded = {**grade_cells(master, described), **skipped_grade_cells(master, described)}
     return {entry.id: {cell: score for cell, (score, _) in scores[entry.id].items() if cell in autograded}
             for entry in entries}
 
@@ -288,21 +303,12 @@ def _execute(source, namespace, filename):
 _ABSENT = object()
 
 
-def _stub(module):
-    """A stand-in for a hidden-checks module: its public functions, doing nothing."""
-    stub = types.ModuleType(module.__name__)
-    for name, value in vars(module).items():
-        if isinstance(value, types.FunctionType) and value.__module__ == module.__name__ and not name.startswith("_"):
-            setattr(stub, name, lambda *args, **kwargs: None)
-    return stub
-
-
 def _child(job, entry, write_fd):
     """Execute the cells for one entry; send one JSON line per cell to write_fd."""
     os.chdir(job["workdir"])
     hidden = {name: sys.modules[name] for name in job["hidden_modules"]}
     # What the kernel imports: the hidden checks run only in the grader's re-run.
-    sys.modules.update({name: _stub(module) for name, module in hidden.items()})
+    sys.modules.update({name: judge.stub_module(module) for name, module in hidden.items()})
     _silence_output()
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     deferred = []  # hidden tests that passed in the "kernel": re-run after the last cell
@@ -404,23 +410,19 @@ def _worker(job_file):
     """Grade the entries of ``job_file`` one after the other, one forked child each.
 
     The children run in ``job["workdir"]``, like a kernel in the submission's folder.
-    Before forking, the worker imports numpy and the check modules and reads the
-    fixture files once (``asg01_checks.read_only_arrays`` caches them per path, read-only),
-    so every child starts where a kernel would be after its first import, minus the
-    file reads; a child's changes to those modules die with it.
+    Before forking, the worker imports the helper and hidden modules and runs the
+    description's ``harness.preload`` (asg01's reads the fixture files once, which
+    ``asg01_checks.read_only_arrays`` caches per path, read-only), so every child starts
+    where a kernel would be after its first import, minus the file reads; a child's
+    changes to those modules die with it.
     """
     job = json.loads(pathlib.Path(job_file).read_text())
     shutil.copytree(job["assignment"], job["workdir"])
     os.chdir(job["workdir"])
     sys.path[:0] = [job["workdir"], job["tests_assets"]]
-    import asg01_checks
-
-    asg01_checks.load_public_fixtures()
-    for name in job["hidden_modules"]:
+    for name in ([job["helper_module"]] if job["helper_module"] else []) + job["hidden_modules"]:
         importlib.import_module(name)
-    # The hidden checks read their fixtures through asg01_checks.read_only_arrays.
-    for path in pathlib.Path(job["tests_assets"]).glob("*.npz"):
-        asg01_checks.read_only_arrays(path)
+    exec(compile(job["preload"], "<harness.preload of the description>", "exec"), {"HIDDEN_FOLDER": job["tests_assets"]})
     for entry in job["entries"]:
         sys.stdout.write(json.dumps({"id": entry["id"], **_run_entry(job, entry)}) + "\n")
         sys.stdout.flush()

@@ -16,7 +16,7 @@ import html
 import json
 import pathlib
 
-from mlpcourse import paths
+from mlpcourse import assignment, paths
 from mlpcourse.authoring import notebook
 from mlpcourse.quality import catalogue, harness
 
@@ -26,8 +26,11 @@ REPORT_DIR = paths.ROOT / "build" / "kill-matrix"
 GENERATED_BY = f"python -m mlpcourse kill-matrix (do not edit; after review: {UPDATE_COMMAND})"
 
 
-def compute(entries=None, *, workers=harness.WORKERS, nb=None):
+def compute(entries=None, *, workers=harness.WORKERS, nb=None, described=None):
     """Grade the reference and ``entries`` (default: the whole catalogue).
+
+    ``described`` is the assignment's description (default: the course's, whose
+    catalogue is :mod:`mlpcourse.quality.catalogue`); ``nb`` its master notebook.
 
     Returns
     -------
@@ -39,48 +42,58 @@ def compute(entries=None, *, workers=harness.WORKERS, nb=None):
     results : dict
         The harness's results, with the messages, for :func:`harness.feedback_problems`.
     """
-    nb = nb or notebook.read()
-    entries = [catalogue.REFERENCE, *(catalogue.ENTRIES if entries is None else entries)]
-    results = harness.run(entries, workers=workers, nb=nb)
+    described = described or assignment.load()
+    nb = nb or notebook.read(described.master)
+    # The master's solution, pasted (unchanged) where the first graded function is.
+    reference = catalogue.Entry(catalogue.REFERENCE.id, catalogue.REFERENCE.kind, next(iter(described.functions)),
+                                catalogue.REFERENCE.description, "")
+    entries = [reference, *(catalogue.ENTRIES if entries is None else entries)]
+    results = harness.run(entries, workers=workers, nb=nb, described=described)
     rows = []
     for entry in entries:
         grades = results[entry.id]["grades"]
         rows.append({
             "id": entry.id,
             "kind": entry.kind,
-            "function": None if entry is catalogue.REFERENCE else entry.function,
+            "function": None if entry is reference else entry.function,
             "description": entry.description,
             "lost": {cell: grade["max"] - grade["score"] for cell, grade in grades.items()
                      if grade["score"] < grade["max"]},
         })
     matrix = {
         "generated_by": GENERATED_BY,
-        "grade_cells": harness.grade_cells(nb),
-        "not_measured": harness.skipped_grade_cells(nb),
+        "grade_cells": harness.grade_cells(nb, described),
+        "not_measured": harness.skipped_grade_cells(nb, described),
         "entries": rows,
     }
-    matrix["summary"] = summarise(matrix)
+    matrix["summary"] = summarise(matrix, described)
     return matrix, results
 
 
-def _own(row):
-    return {f"test_{row['function']}_visible", f"test_{row['function']}_hidden"}
+def _own(row, functions):
+    """The grade cells of a row's function (``functions``: the description's): the only ones it may cost."""
+    return set(functions[row["function"]].tests)
 
 
-def summarise(matrix):
+def summarise(matrix, described=None):
     """The figures of a matrix: mutants caught, equivalents accepted, bugs charged once.
 
     A mutant is *caught* when it loses points on its own function's grade cells,
     *by a visible test* when its own visible cell fails, and *charged once* when every
     point it loses belongs to its own function (the share is over caught mutants).
+    ``described`` says which cells are each function's (default: the course's assignment).
     """
+    functions = (described or assignment.load()).functions
+
+    def own(row):
+        return _own(row, functions)
+
     mutants = [row for row in matrix["entries"] if row["kind"] == catalogue.MUTANT]
     equivalents = [row for row in matrix["entries"] if row["kind"] == catalogue.EQUIVALENT]
-    caught = [row for row in mutants if _own(row) & set(row["lost"])]
-    elsewhere = [row for row in caught if set(row["lost"]) - _own(row)]
-    by_visible = [row for row in caught if f"test_{row['function']}_visible" in row["lost"]]
+    caught = [row for row in mutants if own(row) & set(row["lost"])]
+    elsewhere = [row for row in caught if set(row["lost"]) - own(row)]
+    by_visible = [row for row in caught if set(functions[row["function"]].visible) & set(row["lost"])]
     rejected = [row for row in equivalents if row["lost"]]
-    functions = list(catalogue.SOLUTION_CELLS)
     return {
         "mutants": len(mutants),
         "mutants_caught": len(caught),
@@ -92,7 +105,7 @@ def summarise(matrix):
         "equivalents_rejected": sorted(row["id"] for row in rejected),
         "charged_once": len(caught) - len(elsewhere),
         "charged_once_share": (len(caught) - len(elsewhere)) / len(caught) if caught else 1.0,
-        "charged_elsewhere": {row["id"]: sorted(set(row["lost"]) - _own(row)) for row in elsewhere},
+        "charged_elsewhere": {row["id"]: sorted(set(row["lost"]) - own(row)) for row in elsewhere},
         "points_measured": sum(matrix["grade_cells"].values()),
         "points_not_measured": sum(matrix["not_measured"].values()),
         "by_function": {
@@ -109,24 +122,27 @@ def summarise(matrix):
     }
 
 
-def gate_failures(matrix):
+def gate_failures(matrix, described=None):
     """What CI refuses, one line each (empty when the matrix passes).
 
     The reference must keep every point; every mutant must lose points on its own
     function's grade cells and on no other cell; every equivalent must keep every point.
+    ``described``: the assignment's description (default: the course's).
     """
+    functions = (described or assignment.load()).functions
     failures = []
     for row in matrix["entries"]:
         lost = row["lost"]
         if row["kind"] == "reference" and lost:
             failures.append(f"the master's own solution loses points: {lost}")
         elif row["kind"] == catalogue.MUTANT:
-            if not _own(row) & set(lost):
+            own = _own(row, functions)
+            if not own & set(lost):
                 failures.append(f"mutant {row['id']} keeps full marks on {row['function']} "
                                 f"({row['description']}): add a test that catches this class of bug")
-            elif set(lost) - _own(row):
+            elif set(lost) - own:
                 failures.append(f"mutant {row['id']} ({row['function']}) also costs points on "
-                                f"{sorted(set(lost) - _own(row))}: those tests must not depend on "
+                                f"{sorted(set(lost) - own)}: those tests must not depend on "
                                 f"{row['function']}")
         elif row["kind"] == catalogue.EQUIVALENT and lost:
             failures.append(f"equivalent {row['id']} ({row['description']}) loses points on {lost}: "
@@ -134,11 +150,16 @@ def gate_failures(matrix):
     return failures
 
 
-def feedback_failures(results):
-    """:func:`harness.feedback_problems` for every mutant in ``results`` (from :func:`compute`)."""
-    entries = catalogue.by_id()
-    return [problem for entry_id, result in results.items() if entries[entry_id].kind == catalogue.MUTANT
-            for problem in harness.feedback_problems(entries[entry_id], result)]
+def feedback_failures(results, entries=None, described=None):
+    """:func:`harness.feedback_problems` for every mutant in ``results`` (from :func:`compute`).
+
+    ``entries`` are those graded (default: the catalogue), ``described`` their
+    assignment's description (default: the course's).
+    """
+    entries = catalogue.by_id() if entries is None else {entry.id: entry for entry in entries}
+    return [problem for entry_id, result in results.items()
+            if entry_id in entries and entries[entry_id].kind == catalogue.MUTANT
+            for problem in harness.feedback_problems(entries[entry_id], result, described)]
 
 
 def read_golden(path=GOLDEN):

@@ -6,8 +6,9 @@ Vectorisation is taught and reported, not graded: a correct loop keeps its point
 lists, per graded function, the loops that walk over the data:
 
 - a ``for`` loop, comprehension or ``while`` loop whose iterable (or condition) is
-  derived from the function's batch arguments (``x`` of ``relu``, ``X`` of
-  ``feed_forward``, ``y, y_soft`` of ``categorical_cross_entropy``, ...) or from a
+  derived from the function's batch arguments (its description's ``batch_args``, see
+  :mod:`mlpcourse.assignment`: for asg01 ``x`` of ``relu``, ``X`` of ``feed_forward``,
+  ``y, y_soft`` of ``categorical_cross_entropy``, ...) or from a
   stored per-layer array (``mlp.activations[i]``), e.g. ``for row in X``,
   ``range(len(x))``, ``zip(y, y_soft)``;
 - element-wise iteration helpers on any array (``np.ndindex``, ``np.ndenumerate``,
@@ -21,18 +22,8 @@ scan is static (no code runs) and looks only inside the graded functions themsel
 import ast
 import dataclasses
 
+from mlpcourse import assignment
 from mlpcourse.authoring import notebook
-
-# Graded function -> (class or None, function name, positions of its batch arguments).
-GRADED = {
-    "relu": (None, "relu", (0,)),
-    "sigmoid": (None, "sigmoid", (0,)),
-    "feed_forward": ("MLP", "feed_forward", (1,)),
-    "softmax": (None, "softmax", (0,)),
-    "cross_entropy": (None, "categorical_cross_entropy", (0, 1)),
-    "mlp_gradients": (None, "mlp_gradients", (2, 3)),
-    "sgd": ("SGD", "step", ()),
-}
 
 # Attributes holding one (N, p) array per layer: an element of them is batch data.
 LAYER_LISTS = {"activations", "weighted_ins"}
@@ -162,22 +153,26 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def _graded_definitions(tree):
+def _graded_definitions(tree, described):
     """``(label, FunctionDef, batch parameter names)`` for every graded function defined in ``tree``."""
     found = []
     for node in tree.body:
-        for cls, name, positions in GRADED.values():
-            if cls is None and isinstance(node, ast.FunctionDef) and node.name == name:
+        for function in described.functions.values():
+            cls, _, name = function.definition.rpartition(".")
+            positions = function.batch_args
+            if not cls and isinstance(node, ast.FunctionDef) and node.name == name:
                 found.append((name, node, positions))
-            elif cls is not None and isinstance(node, ast.ClassDef) and node.name == cls:
+            elif cls and isinstance(node, ast.ClassDef) and node.name == cls:
                 found += [(f"{cls}.{name}", item, positions) for item in node.body
                           if isinstance(item, ast.FunctionDef) and item.name == name]
     return [(label, node, [node.args.args[p].arg for p in positions if p < len(node.args.args)])
             for label, node, positions in found]
 
 
-def scan_source(source):
+def scan_source(source, described=None):
     """The data loops in the graded functions defined by ``source`` (Python code).
+
+    ``described`` is the assignment's description (default: the course's).
 
     Returns
     -------
@@ -190,29 +185,30 @@ def scan_source(source):
         return []
     lines = source.splitlines()
     loops = []
-    for label, node, batch in _graded_definitions(tree):
+    for label, node, batch in _graded_definitions(tree, described or assignment.load()):
         scanner = _Scanner(label, batch, lines)
         scanner.visit(node)
         loops += scanner.loops
     return sorted(loops, key=lambda loop: loop.line)
 
 
-def scan_notebook(nb):
-    """The data loops in a submission's solution cells.
+def scan_notebook(nb, described=None):
+    """The data loops in a submission's solution cells (``described``: its assignment's description).
 
     Returns
     -------
     list of (str, Loop)
         The solution cell's grade_id and the loop (lines counted within the cell).
     """
+    described = described or assignment.load()
     return [(notebook.grade_id(cell), loop) for cell in nb.cells
             if cell.cell_type == "code" and notebook.is_solution(cell)
-            for loop in scan_source(cell.source)]
+            for loop in scan_source(cell.source, described)]
 
 
-def report(path):
-    """A plain-text review note for the notebook at ``path``."""
-    found = scan_notebook(notebook.read(path))
+def report(path, described=None):
+    """A plain-text review note for the notebook at ``path`` (``described``: its assignment's description)."""
+    found = scan_notebook(notebook.read(path), described)
     if not found:
         return f"{path}: no loops over examples or elements in the graded functions"
     lines = [f"{path}: {len(found)} loop(s) over the data in graded functions (correct code keeps its points):"]

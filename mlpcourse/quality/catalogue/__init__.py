@@ -13,9 +13,9 @@ run ``python -m mlpcourse kill-matrix``, and update the golden file with
 """
 
 from mlpcourse.quality.catalogue import cross_entropy, feed_forward, mlp_gradients, relu, sgd, sigmoid, softmax
-from mlpcourse.quality.catalogue.entry import EQUIVALENT, MUTANT, SOLUTION_CELLS, Entry
+from mlpcourse.quality.catalogue.entry import EQUIVALENT, MUTANT, Entry
 
-__all__ = ["EQUIVALENT", "MUTANT", "SOLUTION_CELLS", "Entry", "MODULES", "REFERENCE", "ENTRIES",
+__all__ = ["EQUIVALENT", "MUTANT", "Entry", "MODULES", "REFERENCE", "ENTRIES",
            "MUTANTS", "EQUIVALENTS"]
 
 MODULES = (relu, sigmoid, feed_forward, softmax, cross_entropy, mlp_gradients, sgd)

@@ -3,24 +3,13 @@
 import dataclasses
 import textwrap
 
-# Graded function -> the solution cell (grade_id) that defines it.
-SOLUTION_CELLS = {
-    "relu": "relu_sigmoid",
-    "sigmoid": "relu_sigmoid",
-    "feed_forward": "mlp_class",
-    "softmax": "softmax",
-    "cross_entropy": "cross_entropy",
-    "mlp_gradients": "mlp_gradients",
-    "sgd": "sgd",
-}
-
 MUTANT = "mutant"
 EQUIVALENT = "equivalent"
 
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """A rewrite of one graded function, pasted after the master's solution cell.
+    """A rewrite of one graded function, pasted after the master's solution cell that defines it.
 
     Attributes
     ----------
@@ -31,7 +20,8 @@ class Entry:
         cells) or ``"equivalent"`` (a correct, differently written answer: must keep
         every point).
     function : str
-        The graded function it rewrites, a key of ``SOLUTION_CELLS``.
+        The graded function it rewrites, a key of the assignment description's ``functions``
+        (:mod:`mlpcourse.assignment`: its solution cell and its own grade cells).
     description : str
         One line: what the student wrote.
     source : str
@@ -48,16 +38,6 @@ class Entry:
     description: str
     source: str
     per_sample_loop: bool = False
-
-    @property
-    def cell(self):
-        """The solution cell (grade_id) this entry is pasted into."""
-        return SOLUTION_CELLS[self.function]
-
-    @property
-    def own_cells(self):
-        """The grade cells of this entry's function: the only ones it may cost."""
-        return (f"test_{self.function}_visible", f"test_{self.function}_hidden")
 
 
 def mutant(function, id, description, source, per_sample_loop=False):

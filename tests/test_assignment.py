@@ -1,0 +1,103 @@
+"""The assignment description: asg01's agrees with its master notebook; mistakes are one line."""
+
+import shutil
+
+import pytest
+
+from mlpcourse import assignment, paths
+from mlpcourse.authoring import notebook
+
+
+@pytest.fixture(scope="module")
+def asg01():
+    return assignment.load()
+
+
+@pytest.fixture(scope="module")
+def master_cells():
+    return notebook.cells_by_grade_id(notebook.read(paths.MASTER))
+
+
+def test_the_course_has_one_assignment_which_is_the_default():
+    """Is asg01 the course's only described assignment, hence the one commands use by default?"""
+    assert assignment.names() == [paths.ASSIGNMENT] and assignment.default_name() == paths.ASSIGNMENT
+    assert assignment.load().master == paths.MASTER and assignment.load().tests_assets == paths.TESTS_ASSETS
+
+
+def test_every_autograded_cell_is_described_once(asg01, master_cells):
+    """Is every autograded test cell of the master a test of exactly one graded function, or an other test?"""
+    autograded = {grade_id for grade_id, cell in master_cells.items()
+                  if cell.cell_type == "code" and cell.metadata.nbgrader.get("grade")}
+    described = [grade_id for function in asg01.functions.values() for grade_id in function.tests]
+    described += list(asg01.other_tests)
+    assert sorted(described) == sorted(autograded)
+
+
+def test_the_described_cells_are_the_masters(asg01, master_cells):
+    """Is each function's cell a solution cell that defines it, and are the reference cells in notebook order?"""
+    for function in asg01.functions.values():
+        cell = master_cells[function.cell]
+        assert notebook.is_solution(cell), function.key
+        assert f"def {function.definition.split('.')[-1]}(" in cell.source, function.key
+        assert all(grade_id.startswith(f"test_{function.key}_") for grade_id in function.tests), function.key
+    order = list(master_cells)
+    assert [order.index(name) for name in asg01.reference_cells] == sorted(order.index(name) for name in
+                                                                         asg01.reference_cells)
+    assert set(asg01.graded_cells) <= set(asg01.reference_cells)
+    assert asg01.data.first_cell in master_cells
+
+
+def test_the_demo_class_names_real_cells(asg01, master_cells):
+    """Do the demo submissions replace or blank only solution cells of the master?"""
+    for submission in asg01.demo:
+        for grade_id in (*submission.cells, *submission.unwritten):
+            assert notebook.is_solution(master_cells[grade_id]), (submission.student, grade_id)
+
+
+def test_the_description_is_not_released():
+    """Is assignment.toml left out of release/ (nbgrader's CourseDirectory.ignore)?"""
+    assert (paths.SOURCE / assignment.DESCRIPTION).exists()
+    assert not (paths.RELEASE / assignment.DESCRIPTION).exists()
+
+
+def _course(tmp_path, text=None, name="asg09"):
+    """A course folder holding one assignment whose description is ``text`` (None: no description)."""
+    folder = tmp_path / "source" / name
+    folder.mkdir(parents=True)
+    if text is not None:
+        (folder / assignment.DESCRIPTION).write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("reference_cells = [", "is not valid TOML"),
+    ("helper_module = 'x'\n", "does not describe the assignment: it has no 'reference_cells'"),
+    ("reference_cells = []\n[functions.f]\nvisible = []\n", "it has no 'cell'"),
+    ("reference_cells = []\n[[demo]]\nstudent = 'ada'\nstart = 'perfect'\n", 'start must be "solved" or "release"'),
+])
+def test_a_wrong_description_is_one_line_naming_the_file(tmp_path, text, expected):
+    """Does a description that is not TOML, or misses a key, raise one line naming the file and the problem?"""
+    course = _course(tmp_path, text)
+    with pytest.raises(assignment.AssignmentError) as raised:
+        assignment.load(course, "asg09")
+    message = str(raised.value)
+    assert "\n" not in message and str(course / "source" / "asg09" / assignment.DESCRIPTION) in message
+    assert expected in message
+
+
+def test_an_unknown_assignment_names_the_ones_there_are(tmp_path):
+    """Does asking for an assignment the course lacks say which it has?"""
+    course = _course(tmp_path, "reference_cells = []\n")
+    with pytest.raises(assignment.AssignmentError, match="the course's assignments are asg09; pass one of them"):
+        assignment.load(course, "asg10")
+
+
+def test_the_default_needs_exactly_one_assignment(tmp_path):
+    """With no described assignment, or two, does the default say what to do?"""
+    with pytest.raises(assignment.AssignmentError, match="holds no assignment with an assignment.toml"):
+        assignment.default_name(tmp_path)
+    _course(tmp_path, "reference_cells = []\n")
+    assert assignment.default_name(tmp_path) == "asg09"
+    shutil.copytree(tmp_path / "source" / "asg09", tmp_path / "source" / "asg10")
+    with pytest.raises(assignment.AssignmentError, match=r"2 assignments \(asg09, asg10\): pass --assignment NAME"):
+        assignment.default_name(tmp_path)
