@@ -9,19 +9,43 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ASSIGNMENT = "asg01"
 
-SOURCE = ROOT / "source" / ASSIGNMENT
-MASTER = SOURCE / f"{ASSIGNMENT}.ipynb"
+# A course directory has a folder per step of nbgrader's (the defaults of its
+# CourseDirectory.*_directory): <step>/<assignment>/ for the instructor's steps,
+# <step>/<student>/<assignment>/ for the students' (see course_folder).
+SOURCE_DIRECTORY = "source"
+RELEASE_DIRECTORY = "release"
+SUBMITTED_DIRECTORY = "submitted"
+AUTOGRADED_DIRECTORY = "autograded"
+FEEDBACK_DIRECTORY = "feedback"
+# Hidden material, <hidden>/<assignment>/: read by hidden test cells at grading time, never
+# released (nbgrader releases every other file under source/).
+HIDDEN_DIRECTORY = "tests_assets"
+# What the course's own tools write (records, reports, repaired uploads); never committed.
+BUILD_DIRECTORY = "build"
+
+
+def course_folder(course_dir, step, assignment=ASSIGNMENT, student=None):
+    """``<course_dir>/<step>/[<student>/]<assignment>``: the assignment's folder at ``step``
+    (one of the ``*_DIRECTORY`` names above)."""
+    parts = (step, assignment) if student is None else (step, student, assignment)
+    return pathlib.Path(course_dir).joinpath(*parts)
+
+
+def course_notebook(course_dir, step, assignment=ASSIGNMENT, student=None):
+    """The assignment's notebook (``<assignment>.ipynb``) in :func:`course_folder`."""
+    return course_folder(course_dir, step, assignment, student) / f"{assignment}.ipynb"
+
+
+SOURCE = course_folder(ROOT, SOURCE_DIRECTORY)
+MASTER = course_notebook(ROOT, SOURCE_DIRECTORY)
 PUBLIC_FIXTURES = SOURCE / "asg01_public_fixtures.npz"
 
-RELEASE = ROOT / "release" / ASSIGNMENT
-RELEASE_NOTEBOOK = RELEASE / f"{ASSIGNMENT}.ipynb"
+RELEASE = course_folder(ROOT, RELEASE_DIRECTORY)
+RELEASE_NOTEBOOK = course_notebook(ROOT, RELEASE_DIRECTORY)
 
-# Hidden material: read by hidden test cells at grading time, never released.
-TESTS_ASSETS = ROOT / "tests_assets" / ASSIGNMENT
+TESTS_ASSETS = course_folder(ROOT, HIDDEN_DIRECTORY)
 HIDDEN_FIXTURES = TESTS_ASSETS / "asg01_hidden_fixtures.npz"
 FIXTURE_MANIFEST = TESTS_ASSETS / "MANIFEST.json"
-
-NBGRADER_CONFIG = ROOT / "nbgrader_config.py"
 
 # The Kannada-MNIST files are never committed: see source/asg01/kannada_mnist.py.
 DATA_CACHE_ENV = "KANNADA_MNIST_DIR"

@@ -10,9 +10,11 @@ per student with ``repair.json`` (what was repaired in the upload), ``run.json``
 import json
 import pathlib
 
-RECORDS = pathlib.Path("build") / "submissions"
+from mlpcourse import paths
+
+RECORDS = pathlib.Path(paths.BUILD_DIRECTORY) / "submissions"
 # Repaired copies of the uploads, laid out as nbgrader's submitted/ folder.
-REPAIRED = pathlib.Path("build") / "repaired"
+REPAIRED = pathlib.Path(paths.BUILD_DIRECTORY) / "repaired"
 
 
 def folder(course_dir, assignment, student=None):

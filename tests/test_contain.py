@@ -477,3 +477,15 @@ def test_a_function_that_ignores_interrupts_costs_its_cells_not_the_notebook(tmp
     assert _errors(nb.cells[3]) == ["TimeoutError"] and record["cells"][3]["seconds"] < 2
     assert nb.cells[4].outputs[0].text == "after 42\n"  # the cells before were run again, once
     assert any("restarted" in incident["what"] for incident in record["incidents"])
+
+
+def test_the_copy_of_nbconverts_preprocess_names_the_installed_and_pinned_nbconvert():
+    """Does contain.preprocess say it copies the nbconvert that is installed and pinned (an upgrade must re-check it)?"""
+    import importlib.metadata
+    import re
+
+    from mlpcourse.containment.contain import ContainedExecute
+
+    copied = re.search(r"from\s+nbconvert (\S+) ", ContainedExecute.preprocess.__doc__).group(1)
+    pinned = re.search(r"^nbconvert==(\S+)$", (paths.ROOT / "requirements.txt").read_text(), re.M).group(1)
+    assert copied == pinned == importlib.metadata.version("nbconvert")

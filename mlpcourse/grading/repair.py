@@ -201,6 +201,26 @@ def _pick(release_cell, candidates, cells):
 
 def _match(release_cells, cells, log):
     """``{release index: submission index}`` for every release cell found in ``cells``."""
+    matched = _match_by_grade_id(release_cells, cells, log)
+    taken = set(matched.values())
+    for r, release_cell in enumerate(release_cells):
+        if r in matched:
+            continue
+        found = _match_by_content(release_cell, cells, _window(r, matched, len(release_cells), len(cells), taken))
+        if found is not None:
+            score, i = found
+            matched[r] = i
+            taken.add(i)
+            how = "its text" if score >= MIN_TEXT_SIMILARITY and not _info(release_cell).get("solution") else (
+                "the names it defines" if release_cell.cell_type == "code" else "its place after the question")
+            log("matched", f"cell {i + 1} had lost its nbgrader metadata; recognised by {how}",
+                _info(release_cell)["grade_id"])
+    return matched
+
+
+def _match_by_grade_id(release_cells, cells, log):
+    """``{release index: submission index}`` by the grade ids the cells still carry; of
+    several cells with one grade id (copies) one keeps it (:func:`_pick`), the others are logged."""
     wanted = {_info(c)["grade_id"]: r for r, c in enumerate(release_cells)}
     by_grade_id = {}
     for i, cell in enumerate(cells):
@@ -216,28 +236,30 @@ def _match(release_cells, cells, log):
             if other != chosen:
                 log("duplicate", f"cell {other + 1} is a copy of cell {chosen + 1} and carried its grade id; "
                                  f"cell {chosen + 1} is graded, the copy runs as an ordinary cell", grade_id)
-    taken = set(matched.values())
-    for r, release_cell in enumerate(release_cells):
-        if r in matched:
-            continue
-        before = [matched[q] for q in range(r) if q in matched]
-        after = [matched[q] for q in range(r + 1, len(release_cells)) if q in matched]
-        low = max(before) if before else -1
-        high = min(after) if after else len(cells)
-        window = [i for i in (range(low + 1, high) if low < high else range(len(cells))) if i not in taken]
-        same = [i for i in window if cells[i].cell_type == release_cell.cell_type
-                and _normalised(cells[i].source) == _normalised(release_cell.source)]
-        scores = [(1.0, -same[0], same[0])] if same else [(_score(release_cell, cells[i]), -i, i) for i in window]
-        scores = [s for s in scores if s[0] > 0]
-        if scores:
-            score, _, i = max(scores)
-            matched[r] = i
-            taken.add(i)
-            how = "its text" if score >= MIN_TEXT_SIMILARITY and not _info(release_cell).get("solution") else (
-                "the names it defines" if release_cell.cell_type == "code" else "its place after the question")
-            log("matched", f"cell {i + 1} had lost its nbgrader metadata; recognised by {how}",
-                _info(release_cell)["grade_id"])
     return matched
+
+
+def _window(r, matched, release_count, cell_count, taken):
+    """The free submission indices where release cell ``r`` may be: between the cells
+    matched to the release cells around it (anywhere, if those are out of order)."""
+    before = [matched[q] for q in range(r) if q in matched]
+    after = [matched[q] for q in range(r + 1, release_count) if q in matched]
+    low = max(before) if before else -1
+    high = min(after) if after else cell_count
+    return [i for i in (range(low + 1, high) if low < high else range(cell_count)) if i not in taken]
+
+
+def _match_by_content(release_cell, cells, window):
+    """``(score, submission index)`` of the cell of ``window`` most like ``release_cell``
+    (the same text first, else :func:`_score`; the earliest of equals), or None."""
+    same = [i for i in window if cells[i].cell_type == release_cell.cell_type
+            and _normalised(cells[i].source) == _normalised(release_cell.source)]
+    scores = [(1.0, -same[0], same[0])] if same else [(_score(release_cell, cells[i]), -i, i) for i in window]
+    scores = [s for s in scores if s[0] > 0]
+    if not scores:
+        return None
+    score, _, i = max(scores)
+    return score, i
 
 
 def _fresh_id(taken):
@@ -267,6 +289,23 @@ def repair(submission, release):
     log = _Log()
     nb = copy.deepcopy(submission)
     log("read", f"saved by {saved_by(nb)}, nbformat {nb.nbformat}.{nb.nbformat_minor}, {len(nb.cells)} cells")
+    _clean_notebook(nb, release, log)
+    release_cells = [cell for cell in release.cells if _info(cell).get("grade_id")]
+    matched = _match(release_cells, nb.cells, log)
+    _drop_stray_metadata(nb, set(matched.values()), log)
+    _restore_matched(nb, {i: release_cells[r] for r, i in matched.items()}, log)
+    matched = _put_back_deleted(nb, release_cells, matched, log)
+    _set_cell_ids(nb, {i: release_cells[r].get("id") for r, i in matched.items()}, release)
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as error:
+        raise RepairError(f"the notebook is malformed beyond repair: {error.message}") from None
+    return nb, log.entries
+
+
+def _clean_notebook(nb, release, log):
+    """Keep only the metadata nbgrader and Jupyter use (the release's notebook metadata),
+    set nbformat 4.5 or the release's minor version, and clear outputs."""
     dropped = sorted(set(nb.metadata) - {"kernelspec", "language_info"})
     if dropped:
         log("metadata", f"removed notebook metadata: {', '.join(dropped)}")
@@ -289,20 +328,22 @@ def repair(submission, release):
     if dropped_keys:
         log("metadata", f"removed cell metadata: {', '.join(sorted(dropped_keys))}")
 
-    release_cells = [cell for cell in release.cells if _info(cell).get("grade_id")]
-    matched = _match(release_cells, nb.cells, log)
-    position = {}  # submission index -> release cell
-    for r, i in matched.items():
-        position[i] = release_cells[r]
+
+def _drop_stray_metadata(nb, matched, log):
+    """Remove nbgrader metadata from the cells not in ``matched`` (submission indices):
+    copies of graded cells, and metadata that names no cell of the release."""
     for i, cell in enumerate(nb.cells):
-        if i in position:
+        if i in matched or "nbgrader" not in cell.metadata:
             continue
-        if "nbgrader" in cell.metadata:
-            grade_id = _info(cell).get("grade_id")
-            del cell.metadata["nbgrader"]
-            if not any(e["action"] == "duplicate" and e["grade_id"] == grade_id for e in log.entries):
-                log("metadata", f"cell {i + 1}: removed nbgrader metadata that matches no cell of the release",
-                    grade_id)
+        grade_id = _info(cell).get("grade_id")
+        del cell.metadata["nbgrader"]
+        if not any(e["action"] == "duplicate" and e["grade_id"] == grade_id for e in log.entries):
+            log("metadata", f"cell {i + 1}: removed nbgrader metadata that matches no cell of the release", grade_id)
+
+
+def _restore_matched(nb, position, log):
+    """Give each matched cell (``{submission index: release cell}``) the release's cell
+    type, nbgrader metadata and ``editable``/``deletable`` flags."""
     for i, release_cell in position.items():
         cell = nb.cells[i]
         grade_id = _info(release_cell)["grade_id"]
@@ -319,8 +360,11 @@ def repair(submission, release):
             else:
                 cell.metadata.pop(key, None)
 
-    # Put deleted cells back, each after the cell that precedes it in the release.
-    inserted = 0
+
+def _put_back_deleted(nb, release_cells, matched, log):
+    """Insert the release's copy of every unmatched release cell after the cell that
+    precedes it in the release; return ``matched`` (release index -> submission index)
+    for the notebook as it now is, the put-back cells included."""
     for r, release_cell in enumerate(release_cells):
         if r in matched:
             continue
@@ -333,16 +377,16 @@ def repair(submission, release):
         nb.cells.insert(at, copy_cell)
         matched = {q: (i + 1 if i >= at else i) for q, i in matched.items()}
         matched[r] = at
-        inserted += 1
-        kind = "test" if _info(release_cell).get("grade") and release_cell.cell_type == "code" else (
-            "answer" if _info(release_cell).get("solution") else "given")
-        log("restored", f"{kind} cell was missing: put the release's copy back as cell {at + 1}",
-            _info(release_cell)["grade_id"])
+        info = _info(release_cell)
+        kind = "test" if info.get("grade") and release_cell.cell_type == "code" else (
+            "answer" if info.get("solution") else "given")
+        log("restored", f"{kind} cell was missing: put the release's copy back as cell {at + 1}", info["grade_id"])
+    return matched
 
-    # Cell ids: the release's for matched cells, fresh ones wherever missing, bad or repeated.
-    release_ids = {}
-    for r, i in matched.items():
-        release_ids[i] = release_cells[r].get("id")
+
+def _set_cell_ids(nb, release_ids, release):
+    """Cell ids: the release's for matched cells (``release_ids``: submission index ->
+    id), fresh ones wherever missing, malformed or repeated."""
     used = set()
     for i, cell in enumerate(nb.cells):
         wanted_id = release_ids.get(i) or cell.get("id")
@@ -350,11 +394,6 @@ def repair(submission, release):
             wanted_id = _fresh_id(used | {c.get("id") for c in release.cells})
         cell["id"] = wanted_id
         used.add(wanted_id)
-    try:
-        nbformat.validate(nb)
-    except nbformat.ValidationError as error:
-        raise RepairError(f"the notebook is malformed beyond repair: {error.message}") from None
-    return nb, log.entries
 
 
 def _retyped(cell, cell_type):

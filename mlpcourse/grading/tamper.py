@@ -52,6 +52,8 @@ IPYTHON_HOOKS = ("set_custom_exc", "input_transformers_cleanup", "input_transfor
 # Attributes only IPython's machinery has: using them, through any name, is tampering.
 IPYTHON_ONLY = {"set_custom_exc", "input_transformers_cleanup", "input_transformers_post", "ast_transformers",
                 "showtraceback", "_showtraceback", "run_cell", "run_cell_async", "run_ast_nodes", "run_code"}
+# Methods that decide comparisons or how numpy treats an object: a constant answer cheats them.
+COMPARISON_METHODS = ("__eq__", "__ne__", "__array_ufunc__", "__array_function__")
 SECRETS = re.compile(r"asg01_hidden|tests_assets|hidden_fixtures|_asg01_grading|mlpcourse")
 # Libraries with ready-made classifiers: honest curiosity is possible, so a note for the TA
 # (the training test measures the MLP's own parameters, but they could be copied in).
@@ -107,68 +109,106 @@ def scan_source(source):
             flags.append((1, "refers to the hidden tests or the grader"))
         return flags, notes
     for node in ast.walk(tree):
-        line = getattr(node, "lineno", 1)
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
-            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
-            for target in targets:
-                name = _dotted(target)
-                if isinstance(target, (ast.Attribute, ast.Subscript)) and name:
-                    if _base(name) in GUARDED:
-                        flags.append((line, f"replaces {name}"))
-                    elif name.startswith("sys.modules"):
-                        flags.append((line, "edits sys.modules"))
-                    elif name.startswith(("sys.displayhook", "sys.excepthook")):
-                        flags.append((line, f"replaces {name}"))
-                    elif name.startswith("sys.std"):
-                        notes.append((line, f"redirects {name}"))
-                    elif "get_ipython()" in name or "__class__" in name or "__code__" in name:
-                        flags.append((line, f"replaces {name}"))
-                    elif set(name.replace("()", "").split(".")[1:]) & IPYTHON_ONLY:
-                        flags.append((line, f"changes how IPython runs cells ({name})"))
-        elif isinstance(node, ast.Call):
-            name = _dotted(node.func) or ""
-            if name in HOOKS and HOOKS[name]:
-                flags.append((line, HOOKS[name]))
-            elif name in ("setattr", "delattr") and node.args:
-                owner = _dotted(node.args[0]) or ""
-                if _base(owner) in GUARDED or owner.startswith("sys") or "get_ipython()" in owner:
-                    flags.append((line, f"{name} on {owner}"))
-            elif name.startswith("sys.modules."):
-                flags.append((line, "edits sys.modules"))
-            elif "get_ipython()" in name and any(hook in name for hook in IPYTHON_HOOKS):
-                flags.append((line, f"changes how IPython runs cells ({name})"))
-            elif set(name.replace("()", "").split(".")[1:]) & IPYTHON_ONLY:
-                flags.append((line, f"changes how IPython runs cells ({name})"))
-            for prefix, text in NOTES.items():
-                if name == prefix or name.startswith(prefix + "."):
-                    notes.append((line, text))
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            for module in modules:
-                if module.split(".")[0] == "ctypes":
-                    flags.append((line, "uses ctypes (raw memory access)"))
-                elif SECRETS.search(module):
-                    flags.append((line, f"imports {module}"))
-                elif module.split(".")[0] in ("socket", "subprocess", "urllib", "requests", "http"):
-                    notes.append((line, NOTES.get(module.split(".")[0], "uses the network")))
-                elif MODEL_LIBRARIES.match(module):
-                    notes.append((line, f"imports ready-made models ({module}): is the trained network the MLP?"))
-        elif isinstance(node, ast.ClassDef):
-            for base in node.bases:
-                if (_dotted(base) or "").endswith("ndarray"):
-                    flags.append((line, f"defines an ndarray subclass ({node.name})"))
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name in ("__eq__", "__ne__", "__array_ufunc__",
-                                                                       "__array_function__"):
-                    always = [n for n in ast.walk(item) if isinstance(n, ast.Return)
-                              and isinstance(n.value, ast.Constant) and n.value.value in (True, False)]
-                    flags.append((item.lineno, f"defines {node.name}.{item.name}"
-                                               + (" returning a constant" if always else "")))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and SECRETS.search(node.value):
-            flags.append((line, "refers to the hidden tests or the grader"))
-        elif isinstance(node, ast.Name) and SECRETS.search(node.id):
-            flags.append((line, "refers to the hidden tests or the grader"))
+        for kinds, scan in SCANS:
+            if isinstance(node, kinds):
+                scan(node, getattr(node, "lineno", 1), flags, notes)
+                break
     return sorted(set(flags)), sorted(set(notes))
+
+
+def _scan_assignment(node, line, flags, notes):
+    """Assigning to (or deleting) an attribute or item of what the tests rely on."""
+    targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+    for target in targets:
+        name = _dotted(target)
+        if not (isinstance(target, (ast.Attribute, ast.Subscript)) and name):
+            continue
+        if _base(name) in GUARDED:
+            flags.append((line, f"replaces {name}"))
+        elif name.startswith("sys.modules"):
+            flags.append((line, "edits sys.modules"))
+        elif name.startswith(("sys.displayhook", "sys.excepthook")):
+            flags.append((line, f"replaces {name}"))
+        elif name.startswith("sys.std"):
+            notes.append((line, f"redirects {name}"))
+        elif "get_ipython()" in name or "__class__" in name or "__code__" in name:
+            flags.append((line, f"replaces {name}"))
+        elif _uses_ipython_only(name):
+            flags.append((line, f"changes how IPython runs cells ({name})"))
+
+
+def _scan_call(node, line, flags, notes):
+    """Calls that hook into execution or change what the tests rely on; calls worth a note."""
+    name = _dotted(node.func) or ""
+    flag = _call_flag(name, node.args)
+    if flag:
+        flags.append((line, flag))
+    notes.extend((line, text) for prefix, text in NOTES.items() if name == prefix or name.startswith(prefix + "."))
+
+
+def _call_flag(name, args):
+    """What calling dotted ``name`` with ``args`` (AST nodes) does to the grading, or None."""
+    if HOOKS.get(name):
+        return HOOKS[name]
+    if name in ("setattr", "delattr") and args:
+        owner = _dotted(args[0]) or ""
+        guarded = _base(owner) in GUARDED or owner.startswith("sys") or "get_ipython()" in owner
+        return f"{name} on {owner}" if guarded else None
+    if name.startswith("sys.modules."):
+        return "edits sys.modules"
+    if ("get_ipython()" in name and any(hook in name for hook in IPYTHON_HOOKS)) or _uses_ipython_only(name):
+        return f"changes how IPython runs cells ({name})"
+    return None
+
+
+def _scan_import(node, line, flags, notes):
+    """Imports of ctypes, of the grader or hidden tests, of the network and of ready-made models."""
+    modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+    for module in modules:
+        top = module.split(".")[0]
+        if top == "ctypes":
+            flags.append((line, "uses ctypes (raw memory access)"))
+        elif SECRETS.search(module):
+            flags.append((line, f"imports {module}"))
+        elif top in ("socket", "subprocess", "urllib", "requests", "http"):
+            notes.append((line, NOTES.get(top, "uses the network")))
+        elif MODEL_LIBRARIES.match(module):
+            notes.append((line, f"imports ready-made models ({module}): is the trained network the MLP?"))
+
+
+def _scan_class(node, line, flags, notes):
+    """ndarray subclasses, and classes that define how they compare or take part in numpy calls."""
+    for base in node.bases:
+        if (_dotted(base) or "").endswith("ndarray"):
+            flags.append((line, f"defines an ndarray subclass ({node.name})"))
+    for item in node.body:
+        if isinstance(item, ast.FunctionDef) and item.name in COMPARISON_METHODS:
+            always = [n for n in ast.walk(item) if isinstance(n, ast.Return)
+                      and isinstance(n.value, ast.Constant) and n.value.value in (True, False)]
+            flags.append((item.lineno, f"defines {node.name}.{item.name}"
+                                       + (" returning a constant" if always else "")))
+
+
+def _scan_secret(node, line, flags, notes):
+    """A string or a name that refers to the hidden tests or the grader."""
+    text = node.id if isinstance(node, ast.Name) else node.value
+    if isinstance(text, str) and SECRETS.search(text):
+        flags.append((line, "refers to the hidden tests or the grader"))
+
+
+def _uses_ipython_only(name):
+    """Whether dotted ``name`` uses an attribute only IPython's machinery has."""
+    return bool(set(name.replace("()", "").split(".")[1:]) & IPYTHON_ONLY)
+
+
+# What :func:`scan_source` looks at, by node type (each node is of at most one of them).
+SCANS = (
+    ((ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete), _scan_assignment),
+    (ast.Call, _scan_call),
+    ((ast.Import, ast.ImportFrom), _scan_import),
+    (ast.ClassDef, _scan_class),
+    ((ast.Constant, ast.Name), _scan_secret),
+)
 
 
 def _python(source):
@@ -227,7 +267,7 @@ def report(course_dir, student, assignment=paths.ASSIGNMENT):
     course_dir = pathlib.Path(course_dir)
     folder = records.folder(course_dir, assignment, student)
     repaired = course_dir / records.REPAIRED / student / assignment / f"{assignment}.ipynb"
-    upload = course_dir / "submitted" / student / assignment / f"{assignment}.ipynb"
+    upload = paths.course_notebook(course_dir, paths.SUBMITTED_DIRECTORY, assignment, student)
     flags, notes = [], []
     source = repaired if repaired.exists() else upload
     if source.exists():
