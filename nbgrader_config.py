@@ -13,14 +13,21 @@ ROOT = pathlib.Path(__file__).resolve().parent
 
 c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.course_id = "mlp-course"
+# Each assignment's description (mlpcourse.assignment) sits beside its master notebook:
+# the grading machinery reads it, students never see it.
+from nbgrader.coursedir import CourseDirectory  # noqa: E402
 
-# Hidden tests import asg01_hidden (and read its fixtures) from tests_assets/, which
-# is never released: the grading kernels inherit this environment variable.
-HIDDEN_TESTS = ROOT / "tests_assets" / "asg01"
+c.CourseDirectory.ignore = [*CourseDirectory.class_traits()["ignore"].default(), "assignment.toml"]
+
+# Hidden tests import their assignment's hidden module (and read its fixtures) from
+# tests_assets/<assignment>/, which is never released: the grading kernels inherit
+# this environment variable. ({assignment} is the one being graded.)
+HIDDEN_TESTS = ROOT / "tests_assets" / "{assignment}"
+HIDDEN_FOLDERS = [str(folder) for folder in sorted((ROOT / "tests_assets").iterdir()) if folder.is_dir()]
 # (Once: the grading commands load this file again for every student.)
-if str(HIDDEN_TESTS) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+if not set(HIDDEN_FOLDERS) <= set(os.environ.get("PYTHONPATH", "").split(os.pathsep)):
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        path for path in (str(HIDDEN_TESTS), os.environ.get("PYTHONPATH", "")) if path)
+        path for path in (*HIDDEN_FOLDERS, os.environ.get("PYTHONPATH", "")) if path)
 
 # The same Python kernel for every submission, whatever its metadata says.
 c.Execute.kernel_name = "python3"
@@ -53,18 +60,25 @@ c.ClearMarkScheme.enforce_metadata = False
 # network or access to this folder, with time, memory and process limits; every test
 # cell that passes there is re-run by the grader with trusted code (mlpcourse.containment.judge),
 # which alone reads the hidden fixtures. The limits below are sized to the reference
-# solution's run (see the README's TA section); the kernel reads the dataset cache.
+# solution's run (see docs/containment.md); the kernel reads the dataset cache.
 from nbgrader.converters import Autograde  # noqa: E402
-from nbgrader.preprocessors import Execute  # noqa: E402
+from nbgrader.preprocessors import AssignLatePenalties, Execute  # noqa: E402
 
 # After the run, the graded notebook (what formgrader, JupyterLab, the feedback and the
 # class report show) is made safe to render: no student markup or output can run script.
+# Late penalties count from the due date set below (late work, at the end of this file).
 c.Autograde.autograde_preprocessors = [
     replacement for step in Autograde.class_traits()["autograde_preprocessors"].default()
     for replacement in (["mlpcourse.containment.contain.ContainedExecute", "mlpcourse.reports.markup.SanitiseNotebook"]
-                        if step is Execute else [step])
+                        if step is Execute else ["mlpcourse.grading.late.DueDatePenalties"]
+                        if step is AssignLatePenalties else [step])
 ]
 c.ContainedExecute.hidden_directory = str(HIDDEN_TESTS)
+# The data settings the assignments' descriptions name (the cache folder, the split).
+from mlpcourse import assignment  # noqa: E402
+
+c.ContainedExecute.kernel_env = sorted({prefix for name in assignment.names(ROOT)
+                                        for prefix in assignment.load(ROOT, name).kernel_env})
 c.ContainedExecute.data_env = {
     "KANNADA_MNIST_DIR": os.environ.get("KANNADA_MNIST_DIR") or str(pathlib.Path.home() / ".cache" / "kannada-mnist")
 }
@@ -97,3 +111,16 @@ from nbgrader.converters import GenerateFeedback  # noqa: E402
 c.GenerateFeedback.preprocessors = [
     *GenerateFeedback.class_traits()["preprocessors"].default(), "mlpcourse.reports.feedback.StudentFeedback"]
 c.StudentFeedback.secret_paths = [str(ROOT)]
+
+# Late work (mlpcourse.grading.late; docs/late-and-similarity.md). `collect` writes each
+# submission's time from the LMS archive to timestamp.txt; autograde counts the seconds
+# past the due date (and a student's extension) and takes the penalty below, which the
+# gradebook, nbgrader's export and the class report show. Times are in the time zone
+# given with them (the archive's times: `collect --timezone`). None: nothing is late.
+c.DueDatePenalties.duedate = None  # e.g. "2027-03-05 17:00:00 Europe/London"
+c.AssignLatePenalties.plugin_class = "mlpcourse.grading.late.LatePenalty"
+# 10 % of the score for each started day late, all of it at most; none in the first 5 minutes.
+c.LatePenalty.per_period = 0.1
+c.LatePenalty.period_hours = 24
+c.LatePenalty.cap = 1.0
+c.LatePenalty.grace_minutes = 5

@@ -48,25 +48,28 @@ def _release(args):
     from mlpcourse.grading import coursedir, dataset
 
     course_dir = coursedir.course_folder(args.course_dir)
+    name = _assignment(args, course_dir)
     if args.check:
-        reasons = release.stale_reasons(course_dir) + [
-            f"../../tests_assets/{paths.ASSIGNMENT}/{reason}" for reason in limits.stale_reasons(course_dir)]
-        return _report_staleness(reasons, f"release/{paths.ASSIGNMENT}/", "release/ is", "release")
-    folder = release.generate(course_dir)
+        reasons = release.stale_reasons(course_dir, name) + [
+            f"../../tests_assets/{name}/{reason}" for reason in limits.stale_reasons(course_dir, name)]
+        return _report_staleness(reasons, f"release/{name}/", "release/ is", "release")
+    folder = release.generate(course_dir, name)
     print(f"generated {folder} with nbgrader generate_assignment")
     # The time limits derive from the reference's run: measured again when the master's code changed.
-    if limits.stale_reasons(course_dir):
-        dataset.prepare(course_dir, log=print)
+    if limits.stale_reasons(course_dir, name):
+        dataset.prepare(course_dir, name, log=print)
         print("timing the reference solution's run under grading (the time limits derive from it) ...")
-        print(f"wrote {limits.record(course_dir)}")
+        print(f"wrote {limits.record(course_dir, name)}")
     return 0
 
 
 def _demo(args):
+    from mlpcourse import assignment
     from mlpcourse.grading import demo
 
-    scores = demo.run(pathlib.Path(args.course_dir), log=lambda line: print(f"[demo] {line}"))
-    print(demo.table(scores))
+    course_dir = pathlib.Path(args.course_dir)
+    scores = demo.run(course_dir, log=lambda line: print(f"[demo] {line}"), name=args.assignment)
+    print(demo.table(scores, assignment.load(course_dir, args.assignment)))
     return 0
 
 
@@ -84,7 +87,7 @@ def _released_course(args, output):
     from mlpcourse.grading import coursedir
 
     course_dir = coursedir.course_folder(args.course_dir, writable=output is None)
-    coursedir.require_release(course_dir, args.db_url)
+    coursedir.require_release(course_dir, args.db_url, _assignment(args, course_dir))
     return course_dir
 
 
@@ -92,8 +95,9 @@ def _export_cells(args):
     from mlpcourse.grading import cellgrades
 
     course_dir = _released_course(args, args.output)
-    path = cellgrades.export(course_dir, args.output, db_url=args.db_url)
-    columns, table = cellgrades.rows(course_dir, db_url=args.db_url)
+    name = _assignment(args, course_dir)
+    path = cellgrades.export(course_dir, args.output, db_url=args.db_url, assignment=name)
+    columns, table = cellgrades.rows(course_dir, db_url=args.db_url, assignment=name)
     print(f"wrote {path}: {len(table)} students x {len(columns) - 1 - len(cellgrades.TOTAL_COLUMNS)} grade cells")
     return 0
 
@@ -102,7 +106,7 @@ def _report(args):
     from mlpcourse.reports import report
 
     course_dir = _released_course(args, args.output_dir)
-    page = report.build(course_dir, args.output_dir, db_url=args.db_url)
+    page = report.build(course_dir, args.output_dir, db_url=args.db_url, assignment=_assignment(args, course_dir))
     print(f"wrote {page} (with report.json and the figures beside it)")
     return 0
 
@@ -141,10 +145,12 @@ def _kill_matrix(args):
 
 
 def _loops(args):
+    from mlpcourse import assignment
     from mlpcourse.quality import loops
 
+    described = assignment.load(paths.ROOT, args.assignment)
     for path in args.notebooks:
-        print(loops.report(path))
+        print(loops.report(path, described))
     return 0
 
 
@@ -176,6 +182,11 @@ def _check_roster(path):
                           f"{','.join(ROSTER_COLUMNS)}")
 
 
+def _timezone_option(command):
+    command.add_argument("--timezone", default="UTC", help="the LMS server's time zone, in which the archive's "
+                         "submission times are (IANA name, e.g. Europe/London; default: UTC)")
+
+
 def _collect(args):
     from mlpcourse.grading import collect, coursedir
 
@@ -183,7 +194,9 @@ def _collect(args):
     if args.roster:
         _check_roster(args.roster)
     course_dir = coursedir.writable_folder(args.course_dir)
-    report = collect.collect(args.zip, course_dir, roster=args.roster)
+    # A folder that is not a course yet (uploads laid out first) takes this repository's assignments.
+    name = _assignment(args, course_dir if (course_dir / "source").is_dir() else paths.ROOT)
+    report = collect.collect(args.zip, course_dir, name, roster=args.roster, timezone=args.timezone)
     for line in collect.summary(report):
         print(line)
     return 0
@@ -198,16 +211,18 @@ def _grade(args):
     if args.roster and not args.zip:
         raise coursedir.CourseError("--roster maps the LMS ids in a --zip: pass the zip with --zip too")
     course_dir = coursedir.course_folder(args.course_dir)
+    name = _assignment(args, course_dir)
     if args.zip:
         _check_archive(args.zip)
     if args.roster:
         _check_roster(args.roster)
-    coursedir.require_release(course_dir, args.db_url)
+    coursedir.require_release(course_dir, args.db_url, name)
     if args.zip:
-        for line in collect.summary(collect.collect(args.zip, course_dir, roster=args.roster)):
+        for line in collect.summary(collect.collect(args.zip, course_dir, name, roster=args.roster,
+                                                    timezone=args.timezone)):
             print(line)
-    coursedir.require_submissions(course_dir, args.student or [])
-    dataset.prepare(course_dir)  # before any kernel starts: grading kernels have no network
+    coursedir.require_submissions(course_dir, args.student or [], name)
+    dataset.prepare(course_dir, name)  # before any kernel starts: grading kernels have no network
     if args.scheduler:
         from dask.distributed import Client
 
@@ -216,15 +231,50 @@ def _grade(args):
         threads = {name: str(args.kernel_threads) for name in classroom.THREAD_VARIABLES} if args.kernel_threads else None
         with Client(args.scheduler) as client:
             summary = scaleout.grade_class(client, course_dir, args.db_url, shard_count=args.shards,
-                                           students=args.student, env=threads, feedback=not args.no_feedback)
+                                           students=args.student, assignment=name, env=threads,
+                                           feedback=not args.no_feedback)
     else:
-        summary = classroom.grade_class(course_dir, workers=args.workers, students=args.student,
+        summary = classroom.grade_class(course_dir, workers=args.workers, students=args.student, assignment=name,
                                        db_url=args.db_url, feedback=not args.no_feedback)
     return 1 if summary.failed else 0
 
 
+def _return(args):
+    from mlpcourse.grading import coursedir, lms
+
+    wanted = {"moodle": "--worksheet", "canvas": "--gradebook", "blackboard": "--gradebook"}.get(args.lms)
+    given = {"--worksheet": args.worksheet, "--gradebook": args.gradebook}
+    if wanted and not given[wanted]:
+        what = "its offline grading worksheet (CSV)" if args.lms == "moodle" else "its gradebook download"
+        raise coursedir.CourseError(f"--lms {args.lms} fills in the LMS's own file: pass {what} with {wanted}")
+    extra = [option for option, value in given.items() if value and option != wanted]
+    if extra:
+        raise coursedir.CourseError(f"--lms {args.lms} takes no {extra[0]}"
+                                    + (f": pass the file with {wanted}" if wanted else ""))
+    if args.roster:
+        _check_roster(args.roster)
+    course_dir = _released_course(args, args.out)
+    result = lms.return_grades(course_dir, args.lms, args.out, export=given.get(wanted), roster=args.roster,
+                               column=args.column, db_url=args.db_url, assignment=_assignment(args, course_dir))
+    for line in lms.summary(result):
+        print(line)
+    return 0
+
+
 def _course_dir_option(command):
     command.add_argument("--course-dir", default=str(paths.ROOT), help="course directory (default: this repo)")
+
+
+def _assignment_option(command):
+    command.add_argument("--assignment", help="the assignment: a folder of COURSE_DIR/source/ with an "
+                         "assignment.toml (default: the course's only one)")
+
+
+def _assignment(args, course_dir):
+    """The name of the assignment ``--assignment`` names in ``course_dir``, checked (default: the only one)."""
+    from mlpcourse import assignment
+
+    return assignment.load(course_dir, args.assignment).name
 
 
 def _db_url_option(command):
@@ -243,10 +293,12 @@ def build_parser():
                                   "(and put the assignment in the gradebook)")
     _course_dir_option(command)
     command.add_argument("--check", action="store_true", help="only check that it is fresh")
+    _assignment_option(command)
     command.set_defaults(run=_release)
 
     command = commands.add_parser("demo", help="grade the demo class end to end and print the grades")
     _course_dir_option(command)
+    _assignment_option(command)
     command.set_defaults(run=_demo)
 
     command = commands.add_parser("formgrader", help="start JupyterLab with nbgrader's formgrader on 127.0.0.1")
@@ -260,12 +312,14 @@ def build_parser():
     _course_dir_option(command)
     command.add_argument("--output", help="CSV path (default: COURSE_DIR/cell_grades.csv)")
     _db_url_option(command)
+    _assignment_option(command)
     command.set_defaults(run=_export_cells)
 
     command = commands.add_parser("report", help="write the class report (JSON, PNG figures, HTML page)")
     _course_dir_option(command)
-    command.add_argument("--output-dir", help="default: COURSE_DIR/build/report/asg01")
+    command.add_argument("--output-dir", help="default: COURSE_DIR/build/report/ASSIGNMENT")
     _db_url_option(command)
+    _assignment_option(command)
     command.set_defaults(run=_report)
 
     command = commands.add_parser("kill-matrix", help="grade the catalogue of bugs and correct variants; "
@@ -283,12 +337,15 @@ def build_parser():
     command = commands.add_parser("loops", help="list loops over examples in a submission's graded "
                                   "functions, for a TA to review (not graded)")
     command.add_argument("notebooks", nargs="+", help="submitted notebooks (.ipynb)")
+    _assignment_option(command)
     command.set_defaults(run=_loops)
 
-    command = commands.add_parser("collect", help="lay out an LMS zip of uploads as submitted/<student>/asg01/")
+    command = commands.add_parser("collect", help="lay out an LMS zip of uploads as submitted/<student>/<assignment>/")
     command.add_argument("zip", help="the archive the LMS produced (Moodle, Canvas, Blackboard or plain)")
     _course_dir_option(command)
     command.add_argument("--roster", help="CSV with student_id and lms_id columns (LMS ids -> student ids)")
+    _timezone_option(command)
+    _assignment_option(command)
     command.set_defaults(run=_collect)
 
     command = commands.add_parser("grade", help="grade the class: [collect ZIP ->] repair -> contained autograde "
@@ -296,6 +353,7 @@ def build_parser():
     _course_dir_option(command)
     command.add_argument("--zip", help="collect this LMS archive into submitted/ first")
     command.add_argument("--roster", help="with --zip: CSV with student_id and lms_id columns (LMS ids -> student ids)")
+    _timezone_option(command)
     command.add_argument("--student", action="append", help="grade only this student (repeatable)")
     command.add_argument("--workers", type=int, default=1, help="submissions graded at once (default: 1)")
     _db_url_option(command)
@@ -306,11 +364,28 @@ def build_parser():
     command.add_argument("--kernel-threads", type=int, help="with --scheduler: BLAS threads per grading kernel "
                          "(cores per machine / Dask worker threads per machine)")
     command.add_argument("--no-feedback", action="store_true", help="skip writing feedback/")
+    _assignment_option(command)
     command.set_defaults(run=_grade)
+
+    command = commands.add_parser("return", help="write the grades and feedback pages as the LMS uploads them: "
+                                  "OUT/<its file> filled in and OUT/feedback.zip")
+    _course_dir_option(command)
+    command.add_argument("--lms", required=True, choices=("moodle", "canvas", "blackboard", "csv"))
+    command.add_argument("--out", required=True, help="folder to write into (not the one the LMS's file is in)")
+    command.add_argument("--worksheet", help="moodle: the assignment's offline grading worksheet (CSV)")
+    command.add_argument("--gradebook", help="canvas, blackboard: the gradebook as the LMS exported it")
+    command.add_argument("--column", help="canvas, blackboard: the gradebook column to fill (default: the one "
+                         "named like the assignment; a new name creates a column)")
+    command.add_argument("--roster", help="CSV with student_id and lms_id columns, for students not collected "
+                         "from the LMS's archive")
+    _db_url_option(command)
+    _assignment_option(command)
+    command.set_defaults(run=_return)
     return parser
 
 
 def main(argv=None):
+    from mlpcourse.assignment import AssignmentError
     from mlpcourse.grading.coursedir import CourseError, search_path
 
     # nbgrader's gradebook starts `alembic` by name, and nbgrader the kernels: from this
@@ -319,7 +394,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except CourseError as error:
+    except (CourseError, AssignmentError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -8,7 +8,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 import graded_demo
-from mlpcourse import paths
+from mlpcourse import assignment, paths
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import cellgrades, coursedir, demo
 
@@ -40,7 +40,7 @@ def test_export_totals_equal_nbgrader_export(demo_course, tmp_path):
     """Do the score columns add up to the raw_score of `nbgrader export`, and split auto/manual right?"""
     course, scores = demo_course
     table = pd.read_csv(cellgrades.export(course, tmp_path / "cells.csv"), index_col="student_id")
-    autograded = {g for ids in demo.FUNCTIONS.values() for g in ids}
+    autograded = {g for ids in assignment.load().test_groups().values() for g in ids}
     for student, raw_score in demo.exported_totals(course).items():
         cells = scores[student]
         assert table.loc[student, "score"] == raw_score

@@ -1,5 +1,6 @@
 """Collecting an LMS archive: one naming scheme per archive, uploads decided by their own student only."""
 
+import datetime
 import hashlib
 import io
 import stat
@@ -237,8 +238,10 @@ def test_one_students_uploads_never_reach_another(tmp_path, canvas_archive):
     # Nothing outside the students' folders, no hidden or reserved names; timestamps come from the LMS only.
     assert _submitted(course) <= {f"{s}/asg01/{name}" for s in report["students"] for name in (
         "asg01.ipynb", "asg01.docx", "submission.tar.gz", "asg01.zip", "folders.zip", "_.", "2-timestamp.txt",
-        collect.NO_NOTEBOOK)}
-    assert not (course / "submitted" / "900" / "asg01" / "timestamp.txt").exists()
+        collect.TIMESTAMP, collect.NO_NOTEBOOK)}
+    entry_time = zipfile.ZipFile(path).getinfo(_canvas(900, "asg01.ipynb")).date_time
+    assert (course / "submitted" / "900" / "asg01" / "timestamp.txt").read_text() == \
+        f"{datetime.datetime(*entry_time)} UTC"
     assert sorted(p.name for p in course.iterdir()) == ["build", "downloaded", "submitted"]
 
 
@@ -264,7 +267,8 @@ def test_collecting_again_starts_clean(tmp_path, canvas_archive):
     second.write_bytes(_zip({_canvas(600, "asg01.ipynb"): NOTEBOOK}))
     report = collect.collect(second, course)
     assert set(report["students"]) == {"600"} and [f["path"] for f in report["files"]] == [_canvas(600, "asg01.ipynb")]
-    assert sorted(p.name for p in (course / "submitted" / "600" / "asg01").iterdir()) == ["asg01.ipynb"]
+    assert sorted(p.name for p in (course / "submitted" / "600" / "asg01").iterdir()) == ["asg01.ipynb",
+                                                                                     collect.TIMESTAMP]
 
 
 def test_blackboard_attempts(tmp_path):

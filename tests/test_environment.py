@@ -16,9 +16,11 @@ def _pip_pins(name):
 
 
 def _conda_pins():
+    """environment.yml's pins: conda's (``name=version``) and those it takes from PyPI (``name==version``)."""
     text = (paths.ROOT / "environment.yml").read_text()
-    deps = text.split("dependencies:")[1].split("- pip:")[0]
-    pins = dict(re.findall(r"^\s+- ([A-Za-z0-9_.\-\[\]]+)=([^\s=]+)\s*$", deps, flags=re.M))
+    conda, pip = text.split("dependencies:")[1].split("- pip:")
+    pins = dict(re.findall(r"^\s+- ([A-Za-z0-9_.\-\[\]]+)=([^\s=]+)\s*$", conda, flags=re.M))
+    pins.update(re.findall(r"^\s+- ([A-Za-z0-9_.\-\[\]]+)==([^\s=]+)\s*$", pip, flags=re.M))
     return {package.lower(): version for package, version in pins.items()}
 
 

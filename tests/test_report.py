@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import graded_demo
-from mlpcourse import paths
+from mlpcourse import assignment, paths
 from mlpcourse.grading import coursedir, demo
 from mlpcourse.reports import report
 
@@ -77,7 +77,7 @@ def test_function_and_visibility_come_from_the_grade_id():
 def test_item_analysis_agrees_with_the_gradebook(built):
     """Is every test cell's pass rate the share of students with full marks in the gradebook?"""
     _, scores, _, data = built
-    autograded = [g for ids in demo.FUNCTIONS.values() for g in ids]
+    autograded = [g for ids in assignment.load().test_groups().values() for g in ids]
     assert sorted(c["grade_id"] for c in data["cells"]) == sorted(autograded)
     for cell in data["cells"]:
         got = [scores[s][cell["grade_id"]] for s in sorted(scores)]
@@ -91,7 +91,7 @@ def test_item_analysis_agrees_with_the_gradebook(built):
 def test_score_summary_agrees_with_the_gradebook(built):
     """Are the per-student scores and the summary those of the gradebook and nbgrader export?"""
     course, scores, _, data = built
-    autograded = [g for ids in demo.FUNCTIONS.values() for g in ids]
+    autograded = [g for ids in assignment.load().test_groups().values() for g in ids]
     auto = {s: sum(cells[g][0] for g in autograded) for s, cells in scores.items()}
     assert {s["student_id"]: s["auto_score"] for s in data["students"]} == auto
     assert {s["student_id"]: s["score"] for s in data["students"]} == demo.exported_totals(course)
@@ -157,6 +157,18 @@ def test_html_page_shows_the_report_numbers(built):
     assert "No tamper reports were found" in page or "tamper flags" in page
 
 
+@pytest.mark.slow
+def test_similar_submissions_and_late_work_in_the_demo_report(built):
+    """Are ada and ben, both written from the master's code, the one pair listed (cy handed in the release),
+    side by side with the matched code marked; and, with no due date set, nothing late?"""
+    _, _, folder, data = built
+    assert data["similarity"]["compared"] == ["ada", "ben", "cy"]
+    assert [pair["students"] for pair in data["similarity"]["pairs"]] == [["ada", "ben"]]
+    page = (folder / "index.html").read_text()
+    assert "<table class='pair'>" in page and page.count("<mark>") >= 2
+    assert data["late"] == {"duedate": None, "submissions": []} and "No due date is set" in page
+
+
 def test_html_page_escapes_what_notebooks_wrote(tmp_path):
     """Are a failure message, an input case, a student id and an incident holding markup shown as text,
     under a policy that runs no script?"""
@@ -169,10 +181,19 @@ def test_html_page_escapes_what_notebooks_wrote(tmp_path):
             "failures": {"relu": [{"message": payload, "count": 1, "students": [student["student_id"]],
                                    "cells": ["test_relu_visible"], "example_case": payload}]},
             "crashes": [{"student_id": student["student_id"], "what": "incident", "detail": payload}],
-            "tamper": {student["student_id"]: [payload]}}
+            "tamper": {student["student_id"]: [payload]},
+            "late": {"duedate": "2027-03-05T17:00:00", "submissions": [
+                {"student_id": student["student_id"], "submitted_at": "2027-03-06T18:00:00", "seconds_late": 90000.0,
+                 "penalty": 0.2, "score": 0.8, "marked_late": True}]},
+            "similarity": {"threshold": 0.5, "compared": [student["student_id"], "s2"], "pairs": [
+                {"students": [student["student_id"], "s2"], "similarity": [0.9, 0.9], "code": [payload, payload],
+                 "copied": [[[0, 5]], [[5, len(payload)]]]}]}}
     page = report.write_html(data, tmp_path).read_text()
     assert "<img src=x" not in page and "<script" not in page
     assert page.count(html.escape(payload)) >= 4
+    # The copied code is highlighted on escaped text, split where the match starts or ends.
+    assert f"<mark>{html.escape(payload[:5])}</mark>{html.escape(payload[5:])}" in page
+    assert f"{html.escape(payload[:5])}<mark>{html.escape(payload[5:])}</mark>" in page
     assert f"content=\"{report.POLICY}\"" in page and "script-src" not in report.POLICY
 
 

@@ -24,7 +24,8 @@ from mlpcourse import paths
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import coursedir
 
-TOTAL_COLUMNS = ("auto_score", "manual_score", "score", "max_score")
+# ``score`` is as nbgrader export gives it: the cells' sum less the late penalty, at least 0.
+TOTAL_COLUMNS = ("auto_score", "manual_score", "late_penalty", "score", "max_score")
 
 
 def grade_cells(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
@@ -91,8 +92,9 @@ def rows(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
                     if grade.name in kinds:
                         row[grade.name] = float(grade.score)
             scores = {kind: sum(row[g] or 0.0 for g, k in kinds.items() if k == kind) for kind in ("auto", "manual")}
-            row.update(auto_score=scores["auto"], manual_score=scores["manual"],
-                       score=scores["auto"] + scores["manual"], max_score=max_score)
+            penalty = float(submission.late_submission_penalty or 0.0) if submission else 0.0
+            row.update(auto_score=scores["auto"], manual_score=scores["manual"], late_penalty=penalty,
+                       score=max(0.0, scores["auto"] + scores["manual"] - penalty), max_score=max_score)
             table.append(row)
     return ["student_id", *(c["grade_id"] for c in cells), *TOTAL_COLUMNS], table
 

@@ -16,8 +16,8 @@ LMS-written part only:
 ===============  =========================================================================
 Moodle           ``<Full Name>_<participant id>_assignsubmission_file_/<file>`` (a folder
                  per student) or ``<Full Name>_<participant id>_assignsubmission_file_<file>``
-Canvas           ``<lastfirst>_<user id>_<submission id>_<file>``, ``<lastfirst>_LATE_...``;
-                 resubmissions end in ``-1``, ``-2``
+Canvas           ``<lastfirst>_<user id>_<submission id>_<file>``, ``<lastfirst>_LATE_...`` (the
+                 LMS marked it late); resubmissions end in ``-1``, ``-2``
 Blackboard       ``<assignment>_<username>_attempt_<YYYY-MM-DD-HH-MM-SS>_<file>`` (the
                  attempt's ``.txt`` receipt is ignored); the assignment name is what every
                  entry's name starts with
@@ -36,6 +36,17 @@ are read within limits (:data:`MAX_FILE_BYTES`, :data:`MAX_STUDENT_BYTES`,
 :data:`MAX_STUDENT_FILES`, :data:`MAX_NESTING`, :data:`MAX_RATIO`); what breaks one
 (not an archive, a bomb, an impossible attempt time) is refused and reported for
 that student alone.
+
+When it was submitted
+---------------------
+The time of the graded notebook is written to ``timestamp.txt`` beside it, where
+``nbgrader autograde`` reads it to count lateness (:mod:`mlpcourse.grading.late`):
+Blackboard's attempt time, else the time of the archive's entry (the LMS wrote
+it; an uploaded archive's files take the time of the upload that holds them).
+Both are the LMS server's wall-clock times: ``timezone`` (an IANA name, default
+UTC) says which zone, and is written with the time. Canvas's ``LATE`` marker has no
+time: it is recorded (``marked_late``) for the class report to show beside
+nbgrader's own count.
 
 The student id is the LMS's id unless a roster CSV (columns ``student_id`` and
 ``lms_id``) maps it, and must be usable as a folder name. Every file is accounted for
@@ -66,6 +77,8 @@ import stat
 import tarfile
 import zipfile
 
+import dateutil.tz
+
 from mlpcourse import paths, records
 from mlpcourse.grading import coursedir, repair
 
@@ -81,7 +94,7 @@ _MOODLE = re.compile(r"[^/]+?_(?P<id>\d+)_assign(?:submission|feedback)_[a-z]+_"
 _BLACKBOARD = re.compile(r"(?P<pre>[^/]+?)_attempt_(?P<time>\d{4}(?:-\d\d){5})")
 SCHEMES = {
     "moodle": ((_MOODLE, re.compile(r"/(?P<file>.+)")), (_MOODLE, re.compile(r"(?P<file>[^/]+)"))),
-    "canvas": ((re.compile(r"[^_/]+_(?:LATE_|late_)?(?P<id>\d+)_\d+_"), re.compile(r"(?P<file>[^/]+)")),),
+    "canvas": ((re.compile(r"[^_/]+_(?P<late>LATE_|late_)?(?P<id>\d+)_\d+_"), re.compile(r"(?P<file>[^/]+)")),),
     "blackboard": ((_BLACKBOARD, re.compile(r"_(?P<file>[^/]+)")), (_BLACKBOARD, re.compile(r"(?P<receipt>\.txt)"))),
     "plain": ((re.compile(r"(?P<id>[^/]+)/"), re.compile(r"(?P<file>.+)")),
               (re.compile(r"(?P<id>[^_\- ./]+)"), re.compile(r"(?:[_\- ][^/]*)?\.[^./]+"))),
@@ -99,6 +112,8 @@ MAX_STUDENT_FILES = 500
 MAX_NESTING = 3  # archives inside the uploaded archive
 MAX_RATIO = 200  # unpacked bytes per packed byte, above RATIO_FLOOR
 RATIO_FLOOR = 2**20
+# A zip entry's time when the zip records none (zip times start in 1980).
+ZIP_NO_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclasses.dataclass
@@ -109,16 +124,20 @@ class Upload:
     student: str = None
     scheme: str = None
     filename: str = None
-    timestamp: str = None
+    timestamp: str = None  # the attempt time the LMS wrote in the name (ISO, the archive's time zone)
     status: str = "unrecognised name"
     detail: str = ""
+    lms_id: str = None  # the id the LMS wrote, before the roster maps it
+    lms_prefix: str = None  # the LMS-written start of the entry's name (Moodle: the submission folder's name)
+    entry_time: str = None  # the time of the archive's entry (ISO, the archive's time zone)
+    marked_late: bool = False  # the LMS wrote a late marker in the name
     archive: str = dataclasses.field(default=None, repr=False)  # the uploaded archive it came from
     data: bytes = dataclasses.field(default=None, repr=False)
 
     def row(self):
         """The report's record of this file."""
         return {name: getattr(self, name) for name in ("path", "student", "scheme", "filename", "timestamp",
-                                                        "status", "detail")}
+                                                        "entry_time", "marked_late", "status", "detail")}
 
 
 class _Refused(Exception):
@@ -197,7 +216,7 @@ def _name(upload, scheme, match, usernames, roster):
     if match.get("receipt"):
         upload.status, upload.detail = "ignored", "Blackboard receipt"
         return
-    student = usernames[match["pre"]] if scheme == "blackboard" else match["id"]
+    student = lms_id = usernames[match["pre"]] if scheme == "blackboard" else match["id"]
     if roster is not None:
         if student not in roster:
             upload.status, upload.detail = "unknown student", f"{student} is not in the roster"
@@ -207,6 +226,8 @@ def _name(upload, scheme, match, usernames, roster):
         upload.detail = f"{student!r} cannot be a student id (a folder name)"
         return
     upload.scheme, upload.student = scheme, student
+    upload.lms_id, upload.lms_prefix = lms_id, upload.path[:match["end"]]
+    upload.marked_late = bool(match.get("late"))
     upload.filename = match["file"].rsplit("/", 1)[-1]
     upload.status = "notebook" if upload.filename.lower().endswith(".ipynb") else "not a notebook"
     if match.get("time"):
@@ -333,6 +354,22 @@ class _Archive:
         self.close()
 
 
+def _entry_time(info, zone):
+    """The time the archive records for an entry (ISO, wall-clock time in ``zone``), or None.
+
+    A zip records wall-clock time, in the zone of the machine that wrote it; a tar
+    records seconds since the epoch.
+    """
+    try:
+        if isinstance(info, zipfile.ZipInfo):
+            return None if info.date_time <= ZIP_NO_TIME else datetime.datetime(*info.date_time).isoformat()
+        if not info.mtime:
+            return None
+        return datetime.datetime.fromtimestamp(info.mtime, zone).replace(tzinfo=None).isoformat()
+    except (ValueError, OverflowError, OSError):  # a damaged entry's time is no time
+        return None
+
+
 def _take(upload, archive, member, allowance, depth):
     """Read ``upload`` (``member`` of ``archive``) and say what it is; return the files inside, if an archive."""
     try:
@@ -360,6 +397,7 @@ def _unpack(upload, allowance, depth):
         for member in archive.files:
             inner = Upload(f"{upload.path}!/{member.name}", upload.student, upload.scheme,
                            member.name.rstrip("/").rsplit("/", 1)[-1], upload.timestamp,
+                           entry_time=upload.entry_time, marked_late=upload.marked_late,
                            archive=upload.archive or upload.path)
             found.append(inner)
             if JUNK.search(member.name):
@@ -403,12 +441,19 @@ def _file_name(filename, taken):
     return candidate
 
 
-def _lay_out(course_dir, student, assignment, files):
-    """Write ``submitted/<student>/<assignment>/`` from the student's files (read); return their report entry."""
+def _lay_out(course_dir, student, assignment, files, timezone):
+    """Write ``submitted/<student>/<assignment>/`` from the student's files (read); return their report entry.
+
+    ``timezone`` names the zone of the archive's times, written with the submission's.
+    """
     folder = course_dir / "submitted" / student / assignment
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    entry = {"scheme": files[0].scheme, "uploads": [u.path for u in files], "problems": []}
+    # The LMS's names for the student, which `return` writes grades and feedback back under.
+    entry = {"scheme": files[0].scheme, "lms_id": files[0].lms_id, "lms_prefix": files[0].lms_prefix,
+             "uploads": [u.path for u in files], "problems": []}
+    if any(upload.marked_late for upload in files):
+        entry["marked_late"] = True
     notebooks = [u for u in files if u.status == "notebook"]
     if notebooks:
         chosen, why = _choose(notebooks, assignment)
@@ -418,8 +463,10 @@ def _lay_out(course_dir, student, assignment, files):
             entry["renamed_from"] = chosen.filename
         if why:
             entry["problems"].append(why)
-        if chosen.timestamp:
-            (folder / TIMESTAMP).write_text(chosen.timestamp.replace("T", " ") + " UTC")
+        submitted_at = chosen.timestamp or chosen.entry_time
+        if submitted_at:
+            entry["submitted_at"] = f"{submitted_at.replace('T', ' ')} {timezone}"
+            (folder / TIMESTAMP).write_text(entry["submitted_at"])
         for upload in notebooks:
             upload.status = "collected" if upload is chosen else "not graded (another notebook was chosen)"
         try:
@@ -451,7 +498,7 @@ def _keep(zip_path, course_dir, assignment=paths.ASSIGNMENT):
     return kept
 
 
-def collect(zip_path, course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, roster=None):
+def collect(zip_path, course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, roster=None, timezone="UTC"):
     """Lay out the uploads in ``zip_path`` as ``submitted/<student>/<assignment>/``.
 
     Parameters
@@ -462,6 +509,9 @@ def collect(zip_path, course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, roster
         The nbgrader course directory.
     roster : path, optional
         A CSV with ``student_id`` and ``lms_id`` columns.
+    timezone : str
+        The time zone of the times in the archive (the LMS server's), an IANA name
+        such as ``Europe/London``.
 
     Returns
     -------
@@ -472,8 +522,12 @@ def collect(zip_path, course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, roster
     Raises
     ------
     coursedir.CourseError
-        If ``zip_path`` is not an archive.
+        If ``zip_path`` is not an archive, or ``timezone`` not a time zone.
     """
+    zone = dateutil.tz.gettz(timezone) if timezone else None
+    if zone is None:
+        raise coursedir.CourseError(f"unknown time zone {timezone!r}: give the LMS server's as an IANA name, "
+                                    "e.g. --timezone Europe/London")
     course_dir = pathlib.Path(course_dir)
     mapping = read_roster(roster) if roster else None
     try:
@@ -490,9 +544,10 @@ def collect(zip_path, course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, roster
         for student, indices in students.items():
             allowance, theirs = _Allowance(), []
             for index in indices:
+                uploads[index].entry_time = _entry_time(archive.files[index].info, zone)
                 inside[index] = _take(uploads[index], archive, archive.files[index], allowance, 0)
                 theirs += [uploads[index], *inside[index]]
-            students[student] = _lay_out(course_dir, student, assignment, theirs)
+            students[student] = _lay_out(course_dir, student, assignment, theirs, timezone)
             for upload in theirs:
                 upload.data = None
         others = [Upload(name, status="ignored", detail="a link or device, not a file") for name in archive.others]

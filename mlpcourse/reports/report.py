@@ -33,9 +33,11 @@ import pathlib
 import re
 import statistics
 
+from mlpcourse import assignment as assignment_description
 from mlpcourse import paths, records
 from mlpcourse.authoring import notebook
-from mlpcourse.grading import cellgrades, classroom, tamper
+from mlpcourse.grading import cellgrades, classroom, late, tamper
+from mlpcourse.reports import similarity
 
 # Error names with which a grading kernel stops rather than a test failing (nbclient's,
 # and those mlpcourse.containment.contain writes into the graded notebook).
@@ -53,16 +55,18 @@ def output_dir(course_dir, assignment=paths.ASSIGNMENT):
     return pathlib.Path(course_dir) / "build" / "report" / assignment
 
 
-def function_of(grade_id):
-    """The function a test cell checks, from its grade id: ``test_softmax_hidden`` -> ``softmax``."""
-    name = re.sub(r"^test_", "", grade_id)
-    return re.sub(r"_(visible|hidden)$", "", name)
+def function_of(grade_id, described=None):
+    """The function a test cell checks (``test_softmax_hidden`` -> ``softmax``), as the
+    assignment's description ``described`` says (default: the course's assignment's)."""
+    return (described or assignment_description.load()).function_of(grade_id)
 
 
-def visibility_of(grade_id):
-    """``"visible"`` or ``"hidden"`` (from the grade id's suffix), else ``""``."""
-    match = re.search(r"_(visible|hidden)$", grade_id)
-    return match.group(1) if match else ""
+def visibility_of(grade_id, described=None):
+    """``"visible"`` or ``"hidden"`` for a graded function's test cell (per the description), else ``""``."""
+    functions = (described or assignment_description.load()).functions.values()
+    if any(grade_id in function.visible for function in functions):
+        return "visible"
+    return "hidden" if any(grade_id in function.hidden for function in functions) else ""
 
 
 def failure_message(output):
@@ -156,90 +160,133 @@ def compute(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
         ``students`` (one dict per student), ``summary`` (of the autograded scores of
         the graded submissions), ``cells`` (item analysis per autograded test cell),
         ``failures`` (per function: the most common messages first), ``crashes``,
-        ``tamper`` (None when no tamper reports exist).
+        ``tamper`` (None when no tamper reports exist), ``late`` (late submissions and
+        their penalties: :func:`mlpcourse.grading.late.late_submissions`) and
+        ``similarity`` (pairs of alike submissions: :func:`mlpcourse.reports.similarity.compute`).
     """
     course_dir = pathlib.Path(course_dir)
+    described = assignment_description.load(course_dir, assignment)
     cells = [c for c in cellgrades.grade_cells(course_dir, db_url, assignment) if c["kind"] == "auto"]
-    autograded_cells = {c["grade_id"] for c in cells}
     _, table = cellgrades.rows(course_dir, db_url, assignment)
     log = _grading_log(course_dir, assignment)
     notebooks = sorted({c["notebook"] for c in cells})
-
-    students, crashes, messages = [], [], {}
+    students, crashes, failures = [], [], []
     for row in table:
-        student = row["student_id"]
-        submitted = (course_dir / "submitted" / student / assignment).is_dir()
-        files = [course_dir / "autograded" / student / assignment / f"{name}.ipynb" for name in notebooks]
-        graded = all(f.exists() for f in files) and any(row[c["grade_id"]] is not None for c in cells)
-        entry = {
-            "student_id": student,
-            "status": "graded" if graded else ("failed to grade" if submitted else "not submitted"),
-            "auto_score": row["auto_score"], "manual_score": row["manual_score"], "score": row["score"],
-            "test_seconds": None, "other_seconds": None,
-            "wall_seconds": log.get(student, {}).get("seconds"),
-        }
-        if student in log and not log[student]["graded"]:
-            entry["status"] = "failed to grade"
-            crashes.append({"student_id": student, "what": "failed to grade", "detail": log[student]["reason"]})
-        elif submitted and not graded:
-            repaired = records.read(records.folder(course_dir, assignment, student) / "repair.json", {})
-            crashes.append({"student_id": student, "what": "failed to grade",
-                            "detail": repaired.get("reason") or "submitted, but there is no autograded notebook"})
-        if graded:
-            found = [read_autograded(f, autograded_cells) for f in files]
-            entry["test_seconds"] = sum(f["test_seconds"] for f in found)
-            entry["other_seconds"] = sum(f["other_seconds"] for f in found)
-            for death in sorted({d for f in found for d in f["deaths"]}):
-                crashes.append({"student_id": student, "what": "kernel stopped", "detail": death})
-            for incident in _incidents(course_dir, student, assignment):
-                crashes.append({"student_id": student, "what": "incident in the contained run", "detail": incident})
-            for grade_id, message, case in (x for f in found for x in f["failures"]):
-                key = (function_of(grade_id), message)
-                item = messages.setdefault(key, {"message": message, "students": set(), "cells": set(), "case": case})
-                item["students"].add(student)
-                item["cells"].add(grade_id)
+        entry, found = _student_entry(course_dir, row, cells, notebooks, log, assignment)
+        crashes += _crashes(course_dir, entry, found, log, assignment)
+        failures += [(entry["student_id"], *failure) for result in found for failure in result["failures"]]
         students.append(entry)
+    ids = [s["student_id"] for s in students]
+    return {
+        "assignment": assignment,
+        "students": students,
+        "summary": _summary(students, cells),
+        "cells": _item_analysis(cells, [row for row, s in zip(table, students) if s["status"] == "graded"], described),
+        "failures": _failures_by_function(failures, described),
+        "crashes": crashes,
+        "tamper": _tamper_flags(course_dir, ids, assignment),
+        "late": late.late_submissions(course_dir, db_url, assignment),
+        "similarity": similarity.compute(course_dir, ids, described),
+    }
 
-    graded_rows = [row for row, s in zip(table, students) if s["status"] == "graded"]
+
+def _student_entry(course_dir, row, cells, notebooks, log, assignment):
+    """One student's line of the report from their gradebook ``row``, and what their autograded notebooks hold.
+
+    Returns ``(entry, found)``: ``found`` is :func:`read_autograded` of each of the
+    student's notebooks when every one was autograded with some grade, else empty.
+    """
+    student = row["student_id"]
+    submitted = _submitted(course_dir, student, assignment)
+    files = [course_dir / "autograded" / student / assignment / f"{name}.ipynb" for name in notebooks]
+    autograded = all(f.exists() for f in files) and any(row[c["grade_id"]] is not None for c in cells)
+    found = [read_autograded(f, {c["grade_id"] for c in cells}) for f in files] if autograded else []
+    entry = {
+        "student_id": student, "status": _status(autograded, submitted, student in log and not log[student]["graded"]),
+        "auto_score": row["auto_score"], "manual_score": row["manual_score"], "score": row["score"],
+        "test_seconds": sum(f["test_seconds"] for f in found) if found else None,
+        "other_seconds": sum(f["other_seconds"] for f in found) if found else None,
+        "wall_seconds": log.get(student, {}).get("seconds"),
+    }
+    return entry, found
+
+
+def _status(autograded, submitted, failed):
+    """``graded``, ``failed to grade`` (submitted, or the grading log says so) or ``not submitted``."""
+    if autograded and not failed:
+        return "graded"
+    return "failed to grade" if submitted or failed else "not submitted"
+
+
+def _submitted(course_dir, student, assignment):
+    return (course_dir / "submitted" / student / assignment).is_dir()
+
+
+def _crashes(course_dir, entry, found, log, assignment):
+    """What went wrong with one student's grading: not graded, kernels stopped, incidents of the contained run."""
+    student = entry["student_id"]
+    crashes = []
+    if student in log and not log[student]["graded"]:
+        crashes.append({"student_id": student, "what": "failed to grade", "detail": log[student]["reason"]})
+    elif _submitted(course_dir, student, assignment) and not found:
+        repaired = records.read(records.folder(course_dir, assignment, student) / "repair.json", {})
+        crashes.append({"student_id": student, "what": "failed to grade",
+                        "detail": repaired.get("reason") or "submitted, but there is no autograded notebook"})
+    for death in sorted({d for f in found for d in f["deaths"]}):
+        crashes.append({"student_id": student, "what": "kernel stopped", "detail": death})
+    for incident in _incidents(course_dir, student, assignment) if found else []:
+        crashes.append({"student_id": student, "what": "incident in the contained run", "detail": incident})
+    return crashes
+
+
+def _summary(students, cells):
+    """The class's counts, and the autograded scores of the graded submissions."""
     scores = [s["auto_score"] for s in students if s["status"] == "graded"]
-    max_auto = sum(c["max_score"] for c in cells)
-    item_analysis = []
+    return {
+        "students": len(students), "graded": len(scores),
+        "failed_to_grade": sum(s["status"] == "failed to grade" for s in students),
+        "not_submitted": sum(s["status"] == "not submitted" for s in students),
+        "max_auto_score": sum(c["max_score"] for c in cells),
+        "mean": statistics.fmean(scores) if scores else None,
+        "median": statistics.median(scores) if scores else None,
+        "min": min(scores) if scores else None,
+        "max": max(scores) if scores else None,
+    }
+
+
+def _item_analysis(cells, graded_rows, described):
+    """Per autograded test cell: how many graded students got full marks, and the mean score."""
+    analysis = []
     for c in cells:
         got = [row[c["grade_id"]] for row in graded_rows]
         full = sum(1 for g in got if g >= c["max_score"])
-        item_analysis.append({
-            "grade_id": c["grade_id"], "function": function_of(c["grade_id"]),
-            "visibility": visibility_of(c["grade_id"]), "max_score": c["max_score"],
+        analysis.append({
+            "grade_id": c["grade_id"], "function": function_of(c["grade_id"], described),
+            "visibility": visibility_of(c["grade_id"], described), "max_score": c["max_score"],
             "students": len(got), "full_marks": full,
             "pass_rate": full / len(got) if got else None,
             "mean_score": statistics.fmean(got) if got else None,
         })
-    failures = {}
+    return analysis
+
+
+def _failures_by_function(failures, described):
+    """``{function: [message, ...]}`` from ``(student, grade_id, message, case)`` failures, the commonest first."""
+    messages = {}
+    for student, grade_id, message, case in failures:
+        item = messages.setdefault((function_of(grade_id, described), message),
+                                   {"message": message, "students": set(), "cells": set(), "case": case})
+        item["students"].add(student)
+        item["cells"].add(grade_id)
+    by_function = {}
     for (function, _), item in messages.items():
-        failures.setdefault(function, []).append({
+        by_function.setdefault(function, []).append({
             "message": item["message"], "count": len(item["students"]),
             "students": sorted(item["students"]), "cells": sorted(item["cells"]), "example_case": item["case"],
         })
-    for items in failures.values():
+    for items in by_function.values():
         items.sort(key=lambda i: (-i["count"], i["message"]))
-    return {
-        "assignment": assignment,
-        "students": students,
-        "summary": {
-            "students": len(students), "graded": len(scores),
-            "failed_to_grade": sum(s["status"] == "failed to grade" for s in students),
-            "not_submitted": sum(s["status"] == "not submitted" for s in students),
-            "max_auto_score": max_auto,
-            "mean": statistics.fmean(scores) if scores else None,
-            "median": statistics.median(scores) if scores else None,
-            "min": min(scores) if scores else None,
-            "max": max(scores) if scores else None,
-        },
-        "cells": item_analysis,
-        "failures": dict(sorted(failures.items())),
-        "crashes": crashes,
-        "tamper": _tamper_flags(course_dir, [s["student_id"] for s in students], assignment),
-    }
+    return dict(sorted(by_function.items()))
 
 
 def _grading_log(course_dir, assignment):
@@ -358,6 +405,7 @@ def write_html(data, folder):
     else:
         flagged = [[student, "; ".join(flags)] for student, flags in sorted(data["tamper"].items()) if flags]
         parts.append(_table(["student", "tamper flags"], flagged) if flagged else "<p>No submission was flagged.</p>")
+    parts += _late_html(data["late"]) + _similarity_html(data["similarity"])
     parts += [
         "<h2>Autograde time per submission</h2><img src='times.png' alt='autograde time per submission'>",
         _table(["student", "status", "autograded", "manual", "total", "test cells (s)", "other cells (s)", "wall (s)"],
@@ -366,7 +414,9 @@ def write_html(data, folder):
                  _number(x["wall_seconds"])] for x in data["students"]]),
     ]
     style = ("body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}")
+             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}"
+             ".pair{table-layout:fixed;width:100%}pre{white-space:pre-wrap;font-size:80%;margin:0}"
+             "mark{background:#fbd46d}")
     page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
             f"<meta http-equiv='Content-Security-Policy' content=\"{POLICY}\">"
             f"<title>{html.escape(data['assignment'])} class report</title><style>{style}</style></head><body>\n"
@@ -374,6 +424,55 @@ def write_html(data, folder):
     path = folder / "index.html"
     path.write_text(page)
     return path
+
+
+def _late_html(late):
+    """The late submissions section: when each came in, how late, the penalty nbgrader applied."""
+    parts = ["<h2>Late submissions</h2>"]
+    if late["duedate"] is None:
+        parts.append("<p>No due date is set (<code>c.DueDatePenalties.duedate</code> in nbgrader_config.py), "
+                     "so nothing is late.</p>")
+    else:
+        parts.append(f"<p>Due {html.escape(late['duedate'])} UTC (a student's extension counts). The penalty is "
+                     "nbgrader's, from the late-penalty rule in nbgrader_config.py; a student's total on this page "
+                     "is after it, as nbgrader export and the LMS file give it.</p>")
+    rows = [[x["student_id"], f"{x['submitted_at']} UTC" if x["submitted_at"] else "no time recorded",
+             f"{x['seconds_late'] / 3600:.1f} h" if x["seconds_late"] else "on time",
+             _number(x["penalty"], "g"), _number(x["score"], "g"), _lms_note(x)] for x in late["submissions"]]
+    parts.append(_table(["student", "submitted", "late by", "penalty (points)", "total less penalty", "LMS"], rows)
+                 if rows
+                 else "<p>No submission is late.</p>")
+    return parts
+
+
+def _lms_note(late):
+    if not late["marked_late"]:
+        return ""
+    if late["seconds_late"]:
+        return "marked late"
+    return "marked late, but on time by the due date: check the due date and collect's --timezone"
+
+
+def _similarity_html(found):
+    """The similar submissions section: each pair side by side, the matched code highlighted."""
+    parts = [
+        "<h2>Similar submissions, for a human to read</h2>",
+        f"<p>copydetect (winnowed fingerprints, as MOSS) compared the graded functions' code of "
+        f"{len(found['compared'])} autograded submissions, the release's own code left out. A pair is listed when "
+        f"{found['threshold']:.0%} or more of either's code is found in the other's; the matched code is "
+        "highlighted. Alike code is not proof of copying, and no score was changed.</p>",
+    ]
+    if not found["pairs"]:
+        parts.append("<p>No pair of submissions is alike.</p>")
+    for pair in found["pairs"]:
+        (a, b), (share_a, share_b) = pair["students"], pair["similarity"]
+        parts.append(f"<h3>{html.escape(a)} and {html.escape(b)}</h3>")
+        codes = "".join(f"<td><pre>{similarity.highlighted(code, spans)}</pre></td>"
+                        for code, spans in zip(pair["code"], pair["copied"]))
+        parts.append(f"<table class='pair'><tr><th>{html.escape(a)}: {share_a:.0%} found in {html.escape(b)}'s</th>"
+                     f"<th>{html.escape(b)}: {share_b:.0%} found in {html.escape(a)}'s</th></tr><tr>{codes}</tr>"
+                     "</table>")
+    return parts
 
 
 def build(course_dir=paths.ROOT, folder=None, db_url=None, assignment=paths.ASSIGNMENT):

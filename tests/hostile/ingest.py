@@ -47,10 +47,11 @@ def _payload(ctx):
 
 
 def _zip(files):
+    """A zip of ``(name, bytes)``, every entry at one fixed time: the same files make the same timestamp.txt."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files:
-            archive.writestr(name, data)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 3, 5, 12, 0, 0)), data, zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
 
