@@ -77,8 +77,8 @@ c.ContainedExecute.hidden_directory = str(HIDDEN_TESTS)
 # The data settings the assignments' descriptions name (the cache folder, the split).
 from mlpcourse import assignment  # noqa: E402
 
-c.ContainedExecute.kernel_env = sorted({prefix for name in assignment.names(ROOT)
-                                        for prefix in assignment.load(ROOT, name).kernel_env})
+c.ContainedExecute.kernel_env = sorted({variable for name in assignment.names(ROOT)
+                                        for variable in assignment.load(ROOT, name).kernel_env})
 c.ContainedExecute.data_env = {
     "KANNADA_MNIST_DIR": os.environ.get("KANNADA_MNIST_DIR") or str(pathlib.Path.home() / ".cache" / "kannada-mnist")
 }

@@ -19,7 +19,7 @@ The format, with asg01's as the worked example (``source/asg01/assignment.toml``
     [data]                              # optional: the assignment has a dataset
     loader = "kannada_mnist"            #   source/<name>/<loader>.py
     first_cell = "load_data"            #   the first cell that needs the data
-    kernel_env = ["KANNADA_MNIST_"]     #   variable prefixes the grading kernel keeps
+    kernel_env = ["KANNADA_MNIST_DIR"]  #   variables the grading kernel keeps, by name
     [harness]                           # optional
     preload = "..."                     #   code a fast-harness worker runs first
     [functions.<key>]                   # one per graded function

@@ -5,6 +5,7 @@ import io
 import os
 import pathlib
 import socket
+import subprocess
 import time
 
 import nbformat
@@ -489,3 +490,33 @@ def test_the_copy_of_nbconverts_preprocess_names_the_installed_and_pinned_nbconv
     copied = re.search(r"from\s+nbconvert (\S+) ", ContainedExecute.preprocess.__doc__).group(1)
     pinned = re.search(r"^nbconvert==(\S+)$", (paths.ROOT / "requirements.txt").read_text(), re.M).group(1)
     assert copied == pinned == importlib.metadata.version("nbconvert")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["root", "userns"])
+def test_the_kernel_sees_none_of_the_graders_variables(tmp_path, monkeypatch, mode):
+    """Is a secret in the grader's environment out of the kernel's reach: its own environment, and
+    every process it can inspect (the sandbox's PID 1 included), even under look-alike names?
+    (In userns mode the sandbox's PID 1 has the kernel's user id.)"""
+    if mode == "root" and os.geteuid() != 0 or subprocess.run(sandbox.unshare_argv(mode) + ["true"]).returncode:
+        pytest.skip(f"the {mode} sandbox is not available here")
+    monkeypatch.setattr(sandbox, "sandbox_mode", lambda: mode)
+    secrets = {"GRADER_SECRET_TOKEN": "s3cret-plain", "LANGCHAIN_API_KEY": "s3cret-lang",
+               "ASG01_GRADER_TOKEN": "s3cret-asg01", "KANNADA_MNIST_URL": "https://ta:s3cret-url@mirror.invalid/"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ASG01_TRAIN_SPLIT", "test")
+    nb, _ = _contained_run(tmp_path, ["""
+import os
+print(sorted(os.environ.items()))
+for pid in os.listdir('/proc'):
+    if pid.isdigit():
+        try:
+            print(pid, open(f'/proc/{pid}/environ', 'rb').read())
+        except OSError as error:
+            print(pid, type(error).__name__)
+"""], kernel_env=["ASG01_TRAIN_SPLIT"])
+    seen = "".join(output.get("text", "") for output in nb.cells[0].outputs)
+    assert "('ASG01_TRAIN_SPLIT', 'test')" in seen  # what the assignment names does reach the kernel
+    assert "1 " in seen, seen  # PID 1 was listed, readable or not
+    assert not [value for value in secrets.values() if value in seen], seen

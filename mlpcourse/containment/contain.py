@@ -201,7 +201,7 @@ class ContainedExecute(Execute):
         "", help="Folder of the hidden test modules (never visible to the kernel); {assignment} stands "
                  "for the assignment being graded").tag(config=True)
     kernel_env = List(
-        Unicode(), [], help="Prefixes of the environment variables the kernel keeps besides nbgrader's, "
+        Unicode(), [], help="Names of the environment variables the kernel keeps besides nbgrader's, "
                             "the locale's and the BLAS libraries' (an assignment's data settings)").tag(config=True)
     use_sandbox = Bool(
         True, help="Run kernels in a sandbox when the machine allows it").tag(config=True)
@@ -355,7 +355,9 @@ class ContainedExecute(Execute):
         self._scratch = sandbox.Scratch(workdir, mode, self._sandbox_limits(), readable + in_kernel,
                                         _kernel_files(trusted), env, in_kernel, keep_env=self.kernel_env)
         self._judge = judge.Judge(self._scratch.judge_socket, trusted)
-        self._kernel_launch = {"env": env, "cwd": workdir}
+        # The launch gets the kernel's environment only: jupyter_client would hand the
+        # sandbox's PID 1 (or an unsandboxed kernel) whatever it is given.
+        self._kernel_launch = {"env": self._scratch.kernel_env, "cwd": workdir}
         self.timeout_func = self._cell_limit
         # nbclient waits this long for an interrupted cell to stop before giving up on the kernel.
         self.iopub_timeout = self.interrupt_grace

@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import pathlib
+import re
 import resource
 import select
 import shutil
@@ -30,8 +31,12 @@ import tempfile
 
 SPEC_NAME = "mlpcourse-sandbox"
 KERNEL_MODULE = "_asg01_grading"
-# Environment variables every kernel keeps (by prefix); an assignment's own come as Scratch's keep_env.
-ENV_KEEP_PREFIXES = ("NBGRADER_", "OMP_", "OPENBLAS_", "MKL_", "LANG", "LC_")
+# Environment variables every kernel keeps: nbgrader's, the BLAS libraries' thread and core
+# settings, the locale. By exact name, never by prefix (LANG would let LANGCHAIN_API_KEY
+# through); an assignment's own come as Scratch's keep_env, also by name.
+ENV_KEEP = frozenset({"NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                      "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LANGUAGE"})
+LOCALE_VARIABLE = re.compile(r"LC_[A-Z]+")
 
 # Top-level system folders the sandbox mounts read-only (symlinks are copied as symlinks).
 SYSTEM_FOLDERS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "sys")
@@ -39,7 +44,7 @@ DEVICES = ("null", "zero", "full", "random", "urandom")
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 28, 47, 4
 # SECBIT_NOROOT, SECBIT_NO_SETUID_FIXUP, SECBIT_KEEP_CAPS_LOCKED, SECBIT_NO_CAP_AMBIENT_RAISE,
 # each with its lock: root (in its user namespace) gains no capabilities, ever again.
@@ -222,6 +227,9 @@ def _init(settings_path, argv):
     """
     from mlpcourse.containment import inkernel  # before the course folder disappears from view
 
+    # Not dumpable (inherited by the kernel until its execve): in userns mode PID 1 has the
+    # kernel's user id, and the kernel must not read its memory or /proc/1/environ, nor ptrace it.
+    _check(_libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")
     settings = json.loads(pathlib.Path(settings_path).read_text())
     uid = settings["uid"]
     if uid is not None:
@@ -303,8 +311,15 @@ class Scratch:
     pythonpath : list of str
         Folders the kernel imports from, after the one holding ``kernel_files``.
     keep_env : tuple of str
-        Prefixes of the variables of ``env`` the kernel keeps besides ``ENV_KEEP_PREFIXES``
-        (the assignment's data settings, ``ContainedExecute.kernel_env``).
+        Names of the variables of ``env`` the kernel keeps besides ``ENV_KEEP`` and the
+        locale's (the assignment's data settings, ``ContainedExecute.kernel_env``).
+
+    Attributes
+    ----------
+    kernel_env : dict
+        The kernel's whole environment. The grader launches the sandbox (or, without
+        one, the kernel) with it and nothing else, so that no process the kernel can
+        inspect holds the grader's variables.
     """
 
     def __init__(self, workdir, mode, limits, readable, kernel_files, env, pythonpath=(), keep_env=()):
@@ -332,7 +347,7 @@ class Scratch:
         # Sticky and root-owned: the kernel may add files but not delete or replace ours.
         self.work.chmod(0o1777)
         _copy_font_cache(self.home / "matplotlib")
-        kernel_env = {k: v for k, v in env.items() if k.startswith((*ENV_KEEP_PREFIXES, *keep_env))}
+        kernel_env = {k: v for k, v in env.items() if k in ENV_KEEP or k in keep_env or LOCALE_VARIABLE.fullmatch(k)}
         kernel_env.update({
             "PATH": os.pathsep.join([str(pathlib.Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
             "HOME": str(self.home), "TMPDIR": "/tmp", "MPLCONFIGDIR": str(self.home / "matplotlib"),
@@ -349,6 +364,7 @@ class Scratch:
             "judge_socket": str(self.judge_socket), "log": str(self.log), "workdir": self.workdir,
             "limits": dataclasses.asdict(limits), "env": kernel_env,
         }
+        self.kernel_env = kernel_env
         (self.base / "root").mkdir()
         self.settings = self.base / "settings.json"
         self.settings.write_text(json.dumps(settings))
@@ -363,7 +379,7 @@ class Scratch:
             + kernel)
         (spec / "kernel.json").write_text(json.dumps({
             "argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
-            "interrupt_mode": "signal", "env": {} if mode else kernel_env}))
+            "interrupt_mode": "signal", "env": {}}))
 
     def kernel_log(self, limit=4000):
         """The end (at most ``limit`` bytes) of what the kernel process wrote to its stdout/stderr."""
