@@ -203,7 +203,7 @@ def _collect(args):
 
 
 def _grade(args):
-    from mlpcourse.grading import classroom, collect, coursedir, dataset
+    from mlpcourse.grading import classroom, collect, coursedir, dataset, late
 
     # What the user gave is checked before any work, the data before any kernel starts.
     if args.scheduler and not args.db_url:
@@ -212,6 +212,7 @@ def _grade(args):
         raise coursedir.CourseError("--roster maps the LMS ids in a --zip: pass the zip with --zip too")
     course_dir = coursedir.course_folder(args.course_dir)
     name = _assignment(args, course_dir)
+    late.configured_due_date(course_dir)
     if args.zip:
         _check_archive(args.zip)
     if args.roster:

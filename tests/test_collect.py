@@ -112,12 +112,59 @@ def test_entries_outside_the_scheme_go_to_nobody(entries, expected):
     assert all(u.status == "unrecognised name" for u in uploads if u.student is None)
 
 
-def test_blackboard_usernames_come_from_the_shared_assignment_name():
-    """Are Blackboard usernames with underscores read whole, with the assignment name cut off, and '..' refused?"""
-    names = [f"HW_1_{user}_attempt_2024-03-01-10-00-00_asg01.ipynb" for user in ("ada_l", "bob", "..")]
+def _blackboard_receipt(title, user):
+    """The receipt Blackboard writes beside an attempt (its first lines)."""
+    return (f"Name: Some Student ({user})\nAssignment: {title}\nDate Submitted: Friday, 1 March 2024 10:00:00 GMT\n"
+            "Comments:\nName: Not Me (someone_else)\n")
+
+
+def _blackboard_entries(title, users):
+    """``(names, receipts)``: each user's notebook and receipt entry, and ``{receipt entry: its text}``."""
+    names, receipts = [], {}
+    for user in users:
+        attempt = f"{title}_{user}_attempt_2024-03-01-10-00-00"
+        names += [f"{attempt}_asg01.ipynb", f"{attempt}.txt"]
+        receipts[f"{attempt}.txt"] = _blackboard_receipt(title, user)
+    return names, receipts
+
+
+@pytest.mark.parametrize("title, users", [("HW_1", ["ada_l", "bob"]), ("Assignment 1", ["st_1001", "st_1002"]),
+                                          ("Assignment 1", ["st_1001"]), ("A_1", ["a_1_b"])])
+def test_blackboard_usernames_come_from_the_receipts(title, users):
+    """Are Blackboard usernames with underscores read whole, even when all share a start or the title has '_',
+    from the receipts' "Name: First Last (username)"?"""
+    names, receipts = _blackboard_entries(title, users)
+    _, uploads = collect.classify(names, receipts=receipts)
+    assert [u.student for u in uploads if u.status == "notebook"] == users
+
+
+def test_blackboard_usernames_without_receipts_are_read_when_only_one_cut_fits():
+    """Without receipts, is the one '_' every name shares the title's end, and '..' refused?"""
+    names = [f"Assignment 1_{user}_attempt_2024-03-01-10-00-00_asg01.ipynb" for user in ("ada_l", "bob", "..")]
     _, uploads = collect.classify(names)
     assert [u.student for u in uploads] == ["ada_l", "bob", None]
     assert "cannot be a student id" in uploads[2].detail
+
+
+@pytest.mark.parametrize("users", [["st_1001", "st_1002"], ["st_1001"]])
+def test_blackboard_usernames_that_could_be_cut_two_ways_are_refused_or_read_from_the_roster(users):
+    """Without receipts, when the shared start could end the title at two '_'s, is collect refused in one line
+    naming the fix, and a roster of the usernames enough to read them?"""
+    names = [f"Assignment 1_{user}_attempt_2024-03-01-10-00-00_asg01.ipynb" for user in users]
+    with pytest.raises(coursedir.CourseError, match="receipts.*--roster") as refused:
+        collect.classify(names)
+    assert "\n" not in str(refused.value)
+    _, uploads = collect.classify(names, roster={user: f"s{n}" for n, user in enumerate(users)})
+    assert [u.lms_id for u in uploads] == users
+
+
+def test_blackboard_receipts_are_read_from_the_archive(tmp_path):
+    """Does collect read each attempt's receipt from a real archive for the usernames?"""
+    names, receipts = _blackboard_entries("Assignment 1", ["st_1001", "st_1002"])
+    path = tmp_path / "bb.zip"
+    path.write_bytes(_zip({name: receipts.get(name, "").encode() or NOTEBOOK for name in names}))
+    report = collect.collect(path, tmp_path / "course")
+    assert set(report["students"]) == {"st_1001", "st_1002"}
 
 
 def test_roster_ids_that_cannot_be_folders_are_refused():

@@ -125,6 +125,16 @@ def test_no_release_in_the_gradebook_names_the_release_command(unreleased, comma
     assert not (unreleased / "gradebook.db").exists()  # no empty gradebook left behind
 
 
+def test_a_due_date_without_a_zone_stops_grade_before_anyone_is_graded(tmp_path):
+    """Does `grade` refuse a due date nbgrader would read as UTC in one line, before any work?"""
+    course = coursedir.make_course(tmp_path / "course")
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write("\nc.DueDatePenalties.duedate = '2027-03-05 17:00:00 BST'\n")
+    line = error_line(mlpcourse("grade", "--course-dir", course))
+    assert "c.DueDatePenalties.duedate" in line and "Europe/London" in line
+    assert not (course / "gradebook.db").exists()
+
+
 @pytest.mark.slow
 def test_release_command_puts_the_assignment_in_the_gradebook(tmp_path, grading_env):
     """Does the command the error names fix it: after `release --course-dir`, does grade get past the check?"""

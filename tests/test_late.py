@@ -155,6 +155,40 @@ def test_a_due_date_that_is_not_a_date_is_refused():
         late.DueDatePenalties(duedate="next friday-ish at 5")
 
 
+# Dates nbgrader's parse_utc silently reads as UTC (or, for "+0100", 100 seconds ahead of it).
+UNZONED = ["2026-06-05 17:00:00 BST", "2026-06-05 17:00:00 Europe/Londn", "2026-06-05 17:00:00 EDT",
+           "2026-06-05T17:00:00 BST", "2026-06-05 17:00:00 +01:00", "2026-06-05 17:00:00 +0100",
+           "2026-06-05 17:00:00"]
+
+
+@pytest.mark.parametrize("duedate", UNZONED)
+def test_a_due_date_without_a_known_zone_is_refused(duedate):
+    """Is a misspelt, abbreviated or missing zone refused in one line naming the fix, not read as UTC?"""
+    with pytest.raises(TraitError, match=r"Europe/London.*\+01:00") as refused:
+        late.DueDatePenalties(duedate=duedate)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("duedate", "utc"), [
+    ("2026-06-05 17:00:00 Europe/London", datetime.datetime(2026, 6, 5, 16)),
+    ("2026-06-05 17:00:00 UTC", datetime.datetime(2026, 6, 5, 17)),
+    ("2026-06-05 17:00:00+01:00", datetime.datetime(2026, 6, 5, 16)),
+    ("2026-06-05T17:00:00-04:00", datetime.datetime(2026, 6, 5, 21)),
+])
+def test_a_due_date_with_a_zone_is_read_in_it(duedate, utc):
+    assert late.DueDatePenalties(duedate=duedate).duedate == duedate and parse_utc(duedate) == utc
+
+
+@pytest.mark.parametrize("duedate", UNZONED[:3])
+def test_the_late_list_refuses_a_due_date_without_a_known_zone(tmp_path, monkeypatch, duedate):
+    """Does the report's late list stop with one line naming the fix, instead of counting from UTC?"""
+    monkeypatch.setenv("PATH", coursedir.search_path())  # the gradebook's alembic, were it opened
+    (tmp_path / "nbgrader_config.py").write_text(f"c = get_config()\nc.DueDatePenalties.duedate = {duedate!r}\n")
+    with pytest.raises(coursedir.CourseError, match=r"Europe/London.*\+01:00") as refused:
+        late.late_submissions(tmp_path, f"sqlite:///{tmp_path / 'gradebook.db'}")
+    assert "\n" not in str(refused.value)
+
+
 def test_the_course_config_sets_the_plugin_through_nbgraders_mechanism():
     """Does nbgrader_config.py run late penalties through DueDatePenalties with the course's LatePenalty?"""
     from nbgrader.converters import Autograde

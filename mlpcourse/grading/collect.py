@@ -19,8 +19,9 @@ Moodle           ``<Full Name>_<participant id>_assignsubmission_file_/<file>`` 
 Canvas           ``<lastfirst>_<user id>_<submission id>_<file>``, ``<lastfirst>_LATE_...`` (the
                  LMS marked it late); resubmissions end in ``-1``, ``-2``
 Blackboard       ``<assignment>_<username>_attempt_<YYYY-MM-DD-HH-MM-SS>_<file>`` (the
-                 attempt's ``.txt`` receipt is ignored); the assignment name is what every
-                 entry's name starts with
+                 attempt's ``.txt`` receipt is not collected); the assignment name is what
+                 every entry's name starts with, up to a ``_``: where both may hold ``_``,
+                 the receipts' "Name: First Last (username)" or the roster says which
 plain            ``<student id>/<file>`` or ``<student id><separator><anything>.<ext>``,
                  where the id looks like ``s1234567``, ``2023001`` or ``ab123`` (or is in
                  the roster)
@@ -92,6 +93,10 @@ SAFE_ID = re.compile(r"\w[\w.@+-]{0,99}")
 # found further on, in a name the student chose.
 _MOODLE = re.compile(r"[^/]+?_(?P<id>\d+)_assign(?:submission|feedback)_[a-z]+_")
 _BLACKBOARD = re.compile(r"(?P<pre>[^/]+?)_attempt_(?P<time>\d{4}(?:-\d\d){5})")
+# The first line of a Blackboard receipt (the student's own text comes later in it).
+_RECEIPT_NAME = re.compile(r"Name: .*\((?P<username>[^()\s]+)\)")
+# Bytes of a receipt read: its first line is all that is used.
+MAX_RECEIPT_BYTES = 4096
 SCHEMES = {
     "moodle": ((_MOODLE, re.compile(r"/(?P<file>.+)")), (_MOODLE, re.compile(r"(?P<file>[^/]+)"))),
     "canvas": ((re.compile(r"[^_/]+_(?P<late>LATE_|late_)?(?P<id>\d+)_\d+_"), re.compile(r"(?P<file>[^/]+)")),),
@@ -173,21 +178,45 @@ def _is_id(text, assignment, roster):
     return text.lower() != assignment.lower() and bool(PLAIN_ID.fullmatch(text))
 
 
-def _blackboard_usernames(prefixes):
-    """``{"<assignment>_<username>": username}``: the assignment name all entries start with cut off.
+def _blackboard_usernames(prefixes, receipts, roster):
+    """``{"<title>_<username>": username}``: the assignment's title, which all entries start with, cut off.
 
-    With a single student, the username is taken to follow the last ``_``.
+    Title and usernames may both hold ``_``, so the title ends at one of the ``_`` s of the
+    start all ``prefixes`` share (each leaving a username). When more than one fits, the
+    receipts choose (``{prefix: username}``, each from its receipt's "Name: First Last
+    (username)"), else the roster (the one cut whose usernames it all holds).
+
+    Raises
+    ------
+    coursedir.CourseError
+        When neither settles where the title ends.
     """
     common = os.path.commonprefix(sorted(set(prefixes)))
-    cut = common.rfind("_") + 1
-    return {prefix: prefix[cut:] for prefix in prefixes}
+    cuts = [at + 1 for at, char in enumerate(common) if char == "_" and all(len(p) > at + 1 for p in prefixes)]
+    cuts = [cut for cut in cuts if all(prefix[cut:] == username for prefix, username in receipts.items())]
+    if len(cuts) > 1 and roster is not None:
+        cuts = [cut for cut in cuts if all(prefix[cut:] in roster for prefix in prefixes)]
+    if len(cuts) != 1:
+        raise coursedir.CourseError(
+            f"the Blackboard entries' names ({common!r}...) do not say where the assignment title ends and the "
+            "username begins: download the archive with the attempts' .txt receipts in it, or give --roster with "
+            "the usernames as lms_id")
+    return {prefix: prefix[cuts[0]:] for prefix in prefixes}
 
 
-def classify(names, assignment=paths.ASSIGNMENT, roster=None):
+def _receipt_username(text):
+    """The username in a Blackboard receipt's first line, "Name: First Last (username)", or None."""
+    first = text.split("\n", 1)[0].strip()
+    found = _RECEIPT_NAME.fullmatch(first)
+    return found and found["username"]
+
+
+def classify(names, assignment=paths.ASSIGNMENT, roster=None, receipts=None):
     """The archive's naming scheme (None if no entry fits one) and an :class:`Upload` per name.
 
     ``names`` are the archive's file entries (``/``-separated); ``roster`` maps LMS
-    ids to student ids (:func:`read_roster`). Each upload's status is ``notebook``
+    ids to student ids (:func:`read_roster`); ``receipts`` maps Blackboard receipt entries
+    to their text (:func:`_receipts`). Each upload's status is ``notebook``
     or ``not a notebook`` when it names a student, else why not.
     """
     uploads = [Upload(name) for name in names]
@@ -204,7 +233,15 @@ def classify(names, assignment=paths.ASSIGNMENT, roster=None):
     scheme = max(SCHEMES, key=rank)  # the first of equals, in SCHEMES' order
     if not rank(scheme)[0]:
         return None, uploads
-    usernames = _blackboard_usernames([m["pre"] for m in fits[scheme] if m]) if scheme == "blackboard" else {}
+    usernames = {}
+    if scheme == "blackboard":
+        matches = [m for m in fits[scheme] if m]
+        named = {m["pre"]: _receipt_username((receipts or {}).get(m["file"], "")) for m in matches
+                 if m.get("receipt")}
+        # A receipt naming a user its entry's name does not end with says nothing of where the title ends.
+        usernames = _blackboard_usernames([m["pre"] for m in matches],
+                                          {pre: user for pre, user in named.items()
+                                           if user and pre.endswith(f"_{user}")}, roster)
     for upload, match in zip(candidates, fits[scheme]):
         if match:
             _name(upload, scheme, match, usernames, roster)
@@ -498,6 +535,20 @@ def _keep(zip_path, course_dir, assignment=paths.ASSIGNMENT):
     return kept
 
 
+def _receipts(archive):
+    """``{entry name: text}`` of the Blackboard receipts in ``archive`` (their start; unreadable ones left out)."""
+    receipts = {}
+    for member in archive.files:
+        attempt = _BLACKBOARD.match(member.name)  # as classify reads it: the LMS's part, then ".txt" only
+        if attempt and member.name[attempt.end():] == ".txt":
+            try:
+                receipts[member.name] = archive.read(member, _Allowance())[:MAX_RECEIPT_BYTES].decode("utf-8",
+                                                                                                       "replace")
+            except _Refused:
+                continue
+    return receipts
+
+
 def collect(zip_path, course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, roster=None, timezone="UTC"):
     """Lay out the uploads in ``zip_path`` as ``submitted/<student>/<assignment>/``.
 
@@ -535,7 +586,8 @@ def collect(zip_path, course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, roster
     except _Refused as error:
         raise coursedir.CourseError(f"{zip_path}: {error}: download the submissions from the LMS again") from None
     with archive:
-        scheme, uploads = classify([member.name for member in archive.files], assignment, mapping)
+        scheme, uploads = classify([member.name for member in archive.files], assignment, mapping,
+                                   _receipts(archive))
         students = {}  # student -> indices of their entries, in the archive's order (one pass over a tar)
         for index, upload in enumerate(uploads):
             if upload.student and upload.status in ("notebook", "not a notebook"):

@@ -22,7 +22,10 @@ below 0); so does the class report's late table.
 
 import datetime
 import math
+import warnings
 
+import dateutil.parser
+import dateutil.tz
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import BasePlugin
 from nbgrader.preprocessors import AssignLatePenalties
@@ -31,6 +34,36 @@ from traitlets import Float, TraitError, Unicode, validate
 
 from mlpcourse import paths, records
 from mlpcourse.grading import chain, coursedir
+
+
+def due_date_utc(text):
+    """The due date ``text`` (date, time and zone) as nbgrader reads it: a naive UTC datetime.
+
+    nbgrader's ``parse_utc`` reads a zone it does not know (``BST``, ``Europe/Londn``),
+    or none, as UTC, and a number after a space (``+0100``) as seconds; those are
+    refused here instead.
+
+    Raises
+    ------
+    ValueError
+        One line, saying what is wrong with ``text`` and how to write it.
+    """
+    fix = ("write it as '2027-03-05 17:00:00 Europe/London' (an IANA zone name) or '2027-03-05 17:00:00+01:00' "
+           "(an offset, no space before it) in nbgrader_config.py")
+    parts = text.split(" ")
+    try:
+        with warnings.catch_warnings():  # an unknown zone name: refused below, in the course's words
+            warnings.simplefilter("ignore", dateutil.parser.UnknownTimezoneWarning)
+            if len(parts) == 3:  # parse_utc's "<date> <time> <zone>"
+                zoned = not parts[2].lstrip("+-").isdigit() and dateutil.tz.gettz(parts[2]) is not None
+            else:
+                zoned = dateutil.parser.parse(text).tzinfo is not None
+            due = parse_utc(text)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{text!r} is not a date: {fix}") from None
+    if not zoned:
+        raise ValueError(f"{text!r} has no time zone nbgrader knows (it would read it as UTC): {fix}")
+    return due
 
 
 class LatePenalty(BasePlugin):
@@ -79,17 +112,17 @@ class DueDatePenalties(AssignLatePenalties):
 
     duedate = Unicode(
         None, allow_none=True,
-        help="The assignment's due date with its time zone, e.g. '2027-03-05 17:00:00 Europe/London'.",
+        help="The assignment's due date with its time zone, an IANA name or an offset: "
+             "'2027-03-05 17:00:00 Europe/London', '2027-03-05 17:00:00+01:00' (see due_date_utc).",
     ).tag(config=True)
 
     @validate("duedate")
     def _parsable(self, proposal):
         if proposal["value"] is not None:
             try:
-                parse_utc(proposal["value"])
-            except (ValueError, OverflowError):
-                raise TraitError(f"DueDatePenalties.duedate {proposal['value']!r} is not a date: write it as "
-                                 "'2027-03-05 17:00:00 Europe/London' in nbgrader_config.py") from None
+                due_date_utc(proposal["value"])
+            except ValueError as error:
+                raise TraitError(f"DueDatePenalties.duedate {error}") from None
         return proposal["value"]
 
     def preprocess(self, nb, resources):
@@ -97,6 +130,24 @@ class DueDatePenalties(AssignLatePenalties):
             with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
                 gradebook.update_or_create_assignment(resources["nbgrader"]["assignment"], duedate=self.duedate)
         return super().preprocess(nb, resources)
+
+
+def configured_due_date(course_dir):
+    """The due date the course's ``nbgrader_config.py`` sets (naive UTC), or None.
+
+    ``grade`` calls this before any work: nbgrader would otherwise fail on a bad date
+    for every student, one after the other.
+
+    Raises
+    ------
+    CourseError
+        One line naming the setting and how to write it.
+    """
+    configured = chain.config_value(course_dir, "DueDatePenalties", "duedate", None)
+    try:
+        return due_date_utc(configured) if configured else None
+    except ValueError as error:
+        raise coursedir.CourseError(f"c.DueDatePenalties.duedate {error}") from None
 
 
 def late_submissions(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
@@ -115,14 +166,14 @@ def late_submissions(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
         marked submission, latest first.
     """
     marked = {student for student, entry in _collected(course_dir, assignment).items() if entry.get("marked_late")}
-    configured = chain.config_value(course_dir, "DueDatePenalties", "duedate", None)
+    configured_utc = configured_due_date(course_dir)
     found = []
     with Gradebook(db_url or coursedir.default_db_url(course_dir)) as gradebook:
         try:
             recorded = gradebook.find_assignment(assignment)
         except MissingEntry:
             return {"duedate": None, "submissions": []}
-        duedate = parse_utc(configured) if configured else recorded.duedate
+        duedate = configured_utc or recorded.duedate
         for submission in recorded.submissions:
             student = submission.student.id
             seconds = _seconds_late(submission, duedate)

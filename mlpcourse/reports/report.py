@@ -457,10 +457,11 @@ def _similarity_html(found):
     """The similar submissions section: each pair side by side, the matched code highlighted."""
     parts = [
         "<h2>Similar submissions, for a human to read</h2>",
-        f"<p>copydetect (winnowed fingerprints, as MOSS) compared the graded functions' code of "
-        f"{len(found['compared'])} autograded submissions, the release's own code left out. A pair is listed when "
-        f"{found['threshold']:.0%} or more of either's code is found in the other's; the matched code is "
-        "highlighted. Alike code is not proof of copying, and no score was changed.</p>",
+        f"<p>copydetect (winnowed fingerprints, as MOSS) compared the students' own code (every unlocked code "
+        f"cell, comments and docstrings aside) of {len(found['compared'])} autograded submissions, the release's "
+        f"own code left out. A pair is listed when {found['threshold']:.0%} or more of each one's code is found in "
+        "the other's; the matched code is highlighted. Alike code is not proof of copying, and no score was "
+        "changed.</p>",
     ]
     if not found["pairs"]:
         parts.append("<p>No pair of submissions is alike.</p>")
@@ -472,6 +473,15 @@ def _similarity_html(found):
         parts.append(f"<table class='pair'><tr><th>{html.escape(a)}: {share_a:.0%} found in {html.escape(b)}'s</th>"
                      f"<th>{html.escape(b)}: {share_b:.0%} found in {html.escape(a)}'s</th></tr><tr>{codes}</tr>"
                      "</table>")
+    # report.json files written before the long-code list have none.
+    if found.get("long"):
+        parts.append("<h3>Unusually long code</h3><p>Code to read, not a pair: a long file can hold most of "
+                     "anyone's code (every correct variant pasted in, say), which alone says nothing of the "
+                     f"others. Code past {similarity.MAX_TOKENS} tokens was not compared.</p>")
+        rows = [[entry["student"], "yes" if entry["cut"] else "no",
+                 ", ".join(f"{other} ({share:.0%})" for other, share in sorted(entry["contains"].items()))]
+                for entry in found["long"]]
+        parts.append(_table(["student", "cut", "holds most of the code of (share of theirs)"], rows))
     return parts
 
 
