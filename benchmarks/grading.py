@@ -10,16 +10,26 @@
    wall time, score and the function the grader stopped (at most 3 minutes).
 2. A class of N submissions (the demo's complete, partial and blank notebooks in
    turn) graded by ``mlpcourse.grading.classroom.grade_class`` with W = 1, 2, ... workers:
-   seconds, submissions per minute, speed-up over W = 1.
+   seconds, submissions per minute, speed-up over W = 1. Beside each, its **floor**:
+   the same N notebooks executed top to bottom in plain kernels by nbclient, W at a
+   time (no nbgrader, no sandbox, no re-runs, no feedback), with the same BLAS threads
+   per kernel and ``NBGRADER_EXECUTION=autograde`` (the grading-time schedule), the
+   helper files and hidden test modules importable; and ``grade``'s cost as a ratio of
+   it. Where ``grade``'s time goes, summed over the class: its steps (repair, nbgrader
+   autograde, feedback, report, copying and merging), the contained run's parts from
+   each ``run.json`` (kernel and sandbox start, the notebook's cells, the grader's
+   re-runs), against the floor's kernel starts and cells.
 3. The same class on a Dask ``LocalCluster`` with 1, 2, ... worker processes,
    writing to a PostgreSQL gradebook on 127.0.0.1 (``mlpcourse.grading.scaleout``).
 
 Prints a table and writes the same figures as JSON (default ``build/bench/grading.json``)::
 
     python benchmarks/grading.py            # N=40, W=1 and 2, Dask with 1 and 2 workers
+    python benchmarks/grading.py --students 12 --workers 2 --mix ada --no-dask --no-single
 """
 
 import argparse
+import concurrent.futures
 import datetime
 import os
 import pathlib
@@ -135,10 +145,79 @@ def hung_submission(template_dir, scratch):
 
 
 def throughput(template_dir, notebooks, scratch, students, workers):
-    """Seconds to grade ``students`` submissions with ``classroom.grade_class`` and W workers."""
+    """Seconds to grade ``students`` submissions with ``classroom.grade_class`` and W workers, and where they went."""
     course = class_course(template_dir, scratch / f"class-w{workers}", notebooks, students)
     summary = classroom.grade_class(course, workers=workers, log=lambda line: print(f"  {line}", flush=True))
-    return {"seconds": summary.seconds, "graded": len(summary.graded), "failed": len(summary.failed)}
+    return {"seconds": summary.seconds, "graded": len(summary.graded), "failed": len(summary.failed),
+            "phases": class_phases(course, summary)}
+
+
+# grade's steps (classroom.Outcome.phases) and the contained run's parts (run.json), in the order printed.
+PHASES = (("kernel_start", "kernel and sandbox start (run.json)"), ("cells", "notebook cells (run.json)"),
+          ("reruns", "grader's re-runs of passing tests"), ("run_rest", "rest of the contained run"),
+          ("nbgrader", "nbgrader around the run"), ("feedback", "feedback"), ("repair", "repair"),
+          ("report", "tamper report, records, read-back"), ("copy", "copy submission in"),
+          ("merge", "merge into gradebook, copy results"))
+
+
+def class_phases(course, summary):
+    """Seconds per step of grading, summed over the class (see :data:`PHASES`).
+
+    The contained run (``run.json``'s ``seconds``) is split into the kernel's start
+    (with the sandbox's set-up), the cells, the grader's re-runs and the rest; the
+    ``autograde`` step's time outside it is nbgrader's own work around the run.
+    """
+    totals = {key: 0.0 for key, _ in PHASES}
+    for outcome in summary.outcomes:
+        steps = getattr(outcome, "phases", {}) or {}  # (an older classroom gives no steps)
+        run = records.read(records.folder(course, paths.ASSIGNMENT, outcome.student) / "run.json") or {}
+        cells = sum(entry.get("seconds", 0.0) for entry in run.get("cells", []))
+        reruns = sum(entry.get("rerun_seconds", 0.0) for entry in run.get("cells", []))
+        contained = run.get("seconds", 0.0)
+        totals["kernel_start"] += run.get("startup_seconds", 0.0)
+        totals["cells"] += cells
+        totals["reruns"] += reruns
+        totals["run_rest"] += contained - run.get("startup_seconds", 0.0) - cells - reruns
+        totals["nbgrader"] += steps.get("autograde", 0.0) - contained if steps else 0.0
+        for key in ("feedback", "repair", "report", "copy", "merge"):
+            totals[key] += steps.get(key, 0.0)
+    return totals
+
+
+def floor(notebooks, template_dir, scratch, students, workers):
+    """Seconds to run the class's notebooks top to bottom in plain kernels by nbclient, W at a time.
+
+    Each notebook runs in its own copy of the release folder (the helper files), with
+    grading's environment: W's BLAS threads, ``NBGRADER_EXECUTION=autograde``, the data
+    cache, the hidden test modules on ``PYTHONPATH``. Returns the wall time and the
+    summed kernel starts and cell times (from the kernel's timestamps).
+    """
+    import nbclient
+    import nbformat
+
+    env = coursedir.environment({**classroom.thread_environment(workers), "NBGRADER_EXECUTION": "autograde",
+                                 "KANNADA_MNIST_DIR": os.environ.get("KANNADA_MNIST_DIR", ""),
+                                 "PYTHONPATH": os.pathsep.join(
+                                     [str(template_dir / "tests_assets" / paths.ASSIGNMENT),
+                                      os.environ.get("PYTHONPATH", "")])})
+    release_dir = template_dir / "release" / paths.ASSIGNMENT
+
+    def run(i):
+        folder = pathlib.Path(shutil.copytree(release_dir, scratch / f"floor-w{workers}" / f"s{i:03d}"))
+        nb = nbformat.from_dict(notebooks[i % len(notebooks)])
+        started = time.perf_counter()
+        nbclient.NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=600,
+                                resources={"metadata": {"path": str(folder)}}).execute(env=env, cwd=str(folder))
+        wall = time.perf_counter() - started
+        cells = sum(_cell_seconds(cell) for cell in nb.cells if cell.cell_type == "code")
+        return wall, cells
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as executor:
+        runs = list(executor.map(run, range(students)))
+    seconds = time.perf_counter() - start
+    cells = sum(c for _, c in runs)
+    return {"seconds": seconds, "phases": {"kernel_start": sum(w for w, _ in runs) - cells, "cells": cells}}
 
 
 def dask_throughput(template_dir, notebooks, scratch, students, workers):
@@ -164,28 +243,47 @@ def _rates(runs, students):
 
 
 def table(result):
+    lines = []
     one = result["one_submission"]
-    lines = [f"autograde of one complete submission ({result['mix'][0]}), best of {result['repeats']}: "
-             f"{one['wall']:.1f} s (target < {TARGET_SECONDS} s: {'met' if one['wall'] < TARGET_SECONDS else 'NOT met'})"]
-    for key, label in (("nbgrader_start", "nbgrader start (imports)"), ("kernel_start", "kernel start"),
-                       ("test_cells", "test cells"), ("training_cell", "training cell"),
-                       ("other_cells", "other cells (setup, data, plots)"),
-                       ("nbgrader_rest", "the rest (nbgrader, sandbox, re-runs)")):
-        lines.append(f"  {label:<38}{one[key]:6.1f} s")
+    if one:
+        lines.append(f"autograde of one complete submission ({result['mix'][0]}), best of {result['repeats']}: "
+                     f"{one['wall']:.1f} s (target < {TARGET_SECONDS} s: "
+                     f"{'met' if one['wall'] < TARGET_SECONDS else 'NOT met'})")
+        for key, label in (("nbgrader_start", "nbgrader start (imports)"), ("kernel_start", "kernel start"),
+                           ("test_cells", "test cells"), ("training_cell", "training cell"),
+                           ("other_cells", "other cells (setup, data, plots)"),
+                           ("nbgrader_rest", "the rest (nbgrader, sandbox, re-runs)")):
+            lines.append(f"  {label:<38}{one[key]:6.1f} s")
     hung = result["hung_submission"]
-    stopped = ", ".join(f"{h['function']} after {h['seconds']} s" for h in hung["hung"]) or "nothing"
-    lines.append(f"the same with a softmax that never returns: {hung['wall']:.1f} s, {hung['score']:g} points, "
-                 f"stopped {stopped} (target < {HUNG_TARGET_SECONDS} s: "
-                 f"{'met' if hung['wall'] < HUNG_TARGET_SECONDS else 'NOT met'})")
-    lines.append(f"class of N={result['students']} ({', '.join(result['mix'])} in turn) on {result['cpus']} cores:")
-    lines.append(f"  {'engine':<28}{'W':>3}{'seconds':>9}{'per minute':>12}{'speed-up':>10}")
-    for engine, runs, count in (("grade (SQLite, shards)", result["parallel"], result["students"]),
+    if hung:
+        stopped = ", ".join(f"{h['function']} after {h['seconds']} s" for h in hung["hung"]) or "nothing"
+        lines.append(f"the same with a softmax that never returns: {hung['wall']:.1f} s, {hung['score']:g} points, "
+                     f"stopped {stopped} (target < {HUNG_TARGET_SECONDS} s: "
+                     f"{'met' if hung['wall'] < HUNG_TARGET_SECONDS else 'NOT met'})")
+    n = result["students"]
+    lines.append(f"class of N={n} ({', '.join(result['mix'])} in turn) on {result['cpus']} cores:")
+    lines.append(f"  {'engine':<28}{'W':>3}{'seconds':>9}{'s/sub':>7}{'per minute':>12}{'speed-up':>10}"
+                 f"{'floor s/sub':>13}{'/floor':>8}")
+    for engine, runs, count in (("grade (SQLite, shards)", result["parallel"], n),
                                 ("Dask + PostgreSQL", result["dask"], result.get("dask_students"))):
         for run in runs:
-            lines.append(f"  {engine:<28}{run['workers']:>3}{run['seconds']:9.1f}{run['per_minute']:12.1f}"
-                         f"{run['speedup']:9.2f}x" + (f"  (N={count})" if count != result["students"] else ""))
+            ratio = (f"{run['floor']['seconds'] / count:13.1f}{run['ratio']:7.2f}x" if "floor" in run else "")
+            lines.append(f"  {engine:<28}{run['workers']:>3}{run['seconds']:9.1f}{run['seconds'] / count:7.1f}"
+                         f"{run['per_minute']:12.1f}{run['speedup']:9.2f}x{ratio}"
+                         + (f"  (N={count})" if count != n else ""))
     if result["dask_skipped"]:
         lines.append(f"  Dask: skipped ({result['dask_skipped']})")
+    for run in result["parallel"]:
+        if "floor" not in run:
+            continue
+        lines.append(f"where grade's time goes with W={run['workers']}, summed over the class "
+                     f"(seconds; the floor's beside; W x wall = {run['workers'] * run['seconds']:.1f} s "
+                     f"and {run['workers'] * run['floor']['seconds']:.1f} s):")
+        for key, label in PHASES:
+            floor_seconds = run["floor"]["phases"].get(key)
+            lines.append(f"  {label:<40}{run['phases'][key]:8.1f}"
+                         + (f"{floor_seconds:8.1f}" if floor_seconds is not None else ""))
+        lines.append(f"  {'sum':<40}{sum(run['phases'].values()):8.1f}{sum(run['floor']['phases'].values()):8.1f}")
     return "\n".join(lines)
 
 
@@ -199,6 +297,8 @@ def main(argv=None):
     parser.add_argument("--mix", default="ada,ben,cy",
                         help="demo notebooks the class cycles through; the first is timed alone (default ada,ben,cy)")
     parser.add_argument("--repeats", type=int, default=3, help="autogrades of the single submission (best kept)")
+    parser.add_argument("--no-single", action="store_true",
+                        help="skip the single submissions (its parts, the endless softmax): the class only")
     parser.add_argument("--json", default=str(ROOT / "build" / "bench" / "grading.json"), help="where to write JSON")
     args = parser.parse_args(argv)
     mix = args.mix.split(",")
@@ -207,14 +307,19 @@ def main(argv=None):
         template_dir, notebooks = template(scratch / "template", mix)
         result = {"students": args.students, "mix": mix, "repeats": args.repeats, "cpus": os.cpu_count(),
                   "data_split": os.environ.get("ASG01_TRAIN_SPLIT", "train")}
-        print(f"timing one autograde of {mix[0]} ({args.repeats}x)", flush=True)
-        result["one_submission"] = one_submission(template_dir, notebooks[0], scratch, args.repeats)
-        print("timing one autograde of the complete submission with an endless softmax", flush=True)
-        result["hung_submission"] = hung_submission(template_dir, scratch)
+        result["one_submission"] = result["hung_submission"] = None
+        if not args.no_single:
+            print(f"timing one autograde of {mix[0]} ({args.repeats}x)", flush=True)
+            result["one_submission"] = one_submission(template_dir, notebooks[0], scratch, args.repeats)
+            print("timing one autograde of the complete submission with an endless softmax", flush=True)
+            result["hung_submission"] = hung_submission(template_dir, scratch)
         runs = []
         for workers in args.workers:
+            print(f"running the N={args.students} notebooks in plain kernels (the floor), W={workers}", flush=True)
+            floor_run = floor(notebooks, template_dir, scratch, args.students, workers)
             print(f"grading N={args.students} with grade, W={workers}", flush=True)
-            runs.append({"workers": workers, **throughput(template_dir, notebooks, scratch, args.students, workers)})
+            run = throughput(template_dir, notebooks, scratch, args.students, workers)
+            runs.append({"workers": workers, **run, "floor": floor_run, "ratio": run["seconds"] / floor_run["seconds"]})
         result["parallel"] = _rates(runs, args.students)
         result["dask"], result["dask_skipped"] = [], None
         if args.no_dask:

@@ -36,7 +36,7 @@ def test_epoch_benchmark_runs_on_a_tiny_epoch(grading_env, tmp_path):
 
 @pytest.mark.slow
 def test_grading_benchmark_runs_on_one_blank_submission(grading_env, tmp_path):
-    """Does benchmarks/grading.py time an autograde in parts and a class, and write JSON?"""
+    """Does benchmarks/grading.py time an autograde in parts, a class beside its floor, and write JSON?"""
     output = tmp_path / "grading.json"
     result = subprocess.run([sys.executable, str(BENCHMARKS / "grading.py"), "--students", "1", "--workers", "1",
                              "--no-dask", "--mix", "cy", "--repeats", "1", "--json", str(output)],
@@ -46,7 +46,13 @@ def test_grading_benchmark_runs_on_one_blank_submission(grading_env, tmp_path):
     parts = ("nbgrader_start", "kernel_start", "test_cells", "training_cell", "other_cells")
     assert all(one[part] > 0 for part in parts)
     assert one["wall"] == pytest.approx(sum(one[part] for part in parts) + one["nbgrader_rest"])
-    assert report["parallel"][0]["graded"] == 1 and report["parallel"][0]["speedup"] == 1
+    run = report["parallel"][0]
+    assert run["graded"] == 1 and run["speedup"] == 1
+    # The floor (the notebook in a plain kernel) beside grade, and grade's time in steps.
+    assert 0 < run["floor"]["seconds"] < run["seconds"] and run["ratio"] == run["seconds"] / run["floor"]["seconds"]
+    assert run["floor"]["phases"]["cells"] > 0 and run["phases"]["cells"] > 0 and run["phases"]["feedback"] > 0
+    assert 0.5 * run["seconds"] < sum(run["phases"].values()) < 1.1 * run["seconds"]
+    assert f"{run['ratio']:.2f}x" in result.stdout and "where grade's time goes" in result.stdout
     assert report["dask_skipped"] == "--no-dask"
     assert "autograde of one complete submission (cy)" in result.stdout
     hung = report["hung_submission"]

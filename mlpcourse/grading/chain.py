@@ -7,7 +7,7 @@
 Contract of :func:`grade_submission` (for callers such as parallel workers)
 -------------------------------------------------------------------------
 ``grade_submission(course_dir, student, assignment="asg01", *, db_url=None,
-feedback=True, env=None, release=None)`` grades one submission and returns a
+feedback=True, env=None, release=None, worker=None)`` grades one submission and returns a
 :class:`SubmissionResult` (status, reason, score, per-cell scores, tamper flags). It
 
 - reads ``submitted/<student>/<assignment>/<assignment>.ipynb`` and never writes
@@ -23,23 +23,20 @@ feedback=True, env=None, release=None)`` grades one submission and returns a
   course is not ready (no release; autograde not contained by nbgrader_config.py);
 - passes ``env`` (extra environment variables, e.g. BLAS thread counts) to nbgrader
   and the kernel;
-- runs one ``nbgrader autograde --student`` process: nbgrader's SQLite gradebook is
+- runs ``nbgrader autograde --student`` (and ``generate_feedback``) in ``worker``, a
+  long-lived grading process of the course directory (:mod:`mlpcourse.grading.worker`:
+  nbgrader imported once, a fresh command per student, the grader's memory cap), or
+  in a worker started for this submission alone. nbgrader's SQLite gradebook is
   not safe for concurrent writers, so parallel callers each use their own course
-  directory and gradebook copy, then copy back ``autograded/<student>`` and
+  directory, gradebook copy and worker, then copy back ``autograded/<student>`` and
   ``build/submissions/<assignment>/<student>`` and merge the grades.
 """
 
 import contextlib
 import dataclasses
 import html
-import os
 import pathlib
-import resource
 import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -64,9 +61,10 @@ class SubmissionResult:
     flags: list = dataclasses.field(default_factory=list)
     hung: list = dataclasses.field(default_factory=list)  # "softmax (30 s)": functions that did not return
     seconds: float = 0.0
+    phases: dict = dataclasses.field(default_factory=dict)  # seconds per step: "repair", "autograde", ...
 
 
-def _config_value(course_dir, section, name, default):
+def config_value(course_dir, section, name, default):
     """A value from the course's ``nbgrader_config.py`` (the default if it sets none)."""
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -83,36 +81,19 @@ NBGRADER_FAILED = "the grader could not finish grading this notebook; your TA ha
 
 
 def run_nbgrader(course_dir, args, timeout, env=None):
-    """Run ``nbgrader ARGS`` in ``course_dir``, killed with its kernels after ``timeout`` s.
+    """Run ``nbgrader ARGS`` once in ``course_dir``, stopped with its kernels after ``timeout`` s.
 
-    The process runs under a memory cap (``c.ContainedExecute.grader_memory_limit``): should it ever
+    The command runs in a grading worker of its own (:class:`mlpcourse.grading.worker.NbgraderWorker`),
+    under the grader's memory cap (``c.ContainedExecute.grader_memory_limit``): should it ever
     run away (whatever the wire format's limits missed), it gets a MemoryError and this
     student is zeroed with the reason, instead of the machine's OOM killer choosing
-    among every grading. Returns ``(returncode or None on timeout, output)``.
+    among every grading. Returns ``(returncode or None on timeout, output)``. To run many
+    commands, keep one worker and call its ``run``: it imports nbgrader once.
     """
-    from mlpcourse.containment.contain import ContainedExecute
+    from mlpcourse.grading.worker import NbgraderWorker
 
-    memory = _config_value(course_dir, "ContainedExecute", "grader_memory_limit",
-                           ContainedExecute.class_traits()["grader_memory_limit"].default())
-    # The kernel's scratch folder (with the student's files) goes in here: removed below even
-    # when the process is killed and cannot clean up after itself.
-    with tempfile.TemporaryDirectory(prefix="mlpg-") as scratch:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "nbgrader", *args], cwd=course_dir,
-            env=coursedir.environment({**(env or {}), "TMPDIR": scratch}),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        # Set on the new process (not with preexec_fn: callers run this from threads) before
-        # its interpreter has imported anything.
-        with contextlib.suppress(ProcessLookupError):  # it has already ended
-            resource.prlimit(process.pid, resource.RLIMIT_AS, (memory, memory))
-        try:
-            output, _ = process.communicate(timeout=timeout)
-            return process.returncode, output
-        except subprocess.TimeoutExpired:
-            # The kernel's sandbox ends with nbgrader: its lifeline socket closes.
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
-            return None, output
+    with NbgraderWorker(course_dir, env) as worker:
+        return worker.run(args, timeout)
 
 
 def _failure_tail(output, lines=12):
@@ -216,18 +197,18 @@ def student_scores(course_dir, student, assignment=paths.ASSIGNMENT, db_url=None
                 for nb in submission.notebooks for grade in nb.grades}
 
 
-def _autograde(course_dir, student, assignment, db_url, env):
-    """Autograde a student's repaired upload with nbgrader; return ``(status, reason)``.
+def _autograde(course_dir, student, assignment, db_url, worker):
+    """Autograde a student's repaired upload with nbgrader in ``worker``; return ``(status, reason)``.
 
     The student is graded when the contained run wrote its record (``run.json``) and
     nbgrader wrote the graded notebook (it removes it when grading fails).
     """
-    total = _config_value(course_dir, "ContainedExecute", "total_timeout", 1800)
+    total = config_value(course_dir, "ContainedExecute", "total_timeout", 1800)
     args = ["autograde", assignment, "--force", "--student", student,
             f"--CourseDirectory.submitted_directory={records.REPAIRED}"]
     if db_url:
         args.append(f"--CourseDirectory.db_url={db_url}")
-    code, output = run_nbgrader(course_dir, args, total + NBGRADER_OVERHEAD, env)
+    code, output = worker.run(args, total + NBGRADER_OVERHEAD)
     contained = (records.folder(course_dir, assignment, student) / "run.json").exists()
     if contained and (course_dir / "autograded" / student / assignment / f"{assignment}.ipynb").exists():
         return "graded", ""
@@ -239,48 +220,75 @@ def _autograde(course_dir, student, assignment, db_url, env):
 
 
 def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url=None, feedback=True, env=None,
-                     release=None):
+                     release=None, worker=None):
     """Repair, autograde (contained), give feedback and report on one submission.
 
     See the module docstring for the contract. ``release`` (the released notebook)
-    may be passed to save reading it once per student.
+    may be passed to save reading it once per student. ``worker``: the
+    :class:`mlpcourse.grading.worker.NbgraderWorker` of ``course_dir`` that runs the nbgrader
+    commands (its own ``env`` applies); without one, a worker is started for this
+    submission alone.
     """
+    from mlpcourse.grading.worker import NbgraderWorker
+
     course_dir = pathlib.Path(course_dir).resolve()
     started = time.monotonic()
-    (records.folder(course_dir, assignment, student) / "run.json").unlink(missing_ok=True)
-    status, reason = repair_submission(course_dir, student, assignment, release)
-    if status == "repaired":
-        status, reason = _autograde(course_dir, student, assignment, db_url, env)
-    if status != "graded":
-        # Zero what could not be graded, and tell the student why. nbgrader's own log is for
-        # the TA only: written after the hidden re-runs, it may quote what the kernel sent.
-        shown = NBGRADER_FAILED if reason.startswith(NBGRADER_FAILED_PREFIX) else reason
-        zero_submission(course_dir, student, shown, assignment, db_url, feedback)
-    elif feedback:
-        args = ["generate_feedback", assignment, "--student", student, "--force"]
-        if db_url:
-            args.append(f"--CourseDirectory.db_url={db_url}")
-        code, output = run_nbgrader(course_dir, args, NBGRADER_OVERHEAD, env)
-        if code != 0:
-            reason = f"feedback could not be generated:\n{_failure_tail(output)}"
-    found = tamper.report(course_dir, student, assignment)
-    run = records.read(records.folder(course_dir, assignment, student) / "run.json") or {}
-    cells = student_scores(course_dir, student, assignment, db_url)
+    phases = {}
+    step = _stopwatch(phases)
+    with contextlib.ExitStack() as stack:
+        worker = worker or stack.enter_context(NbgraderWorker(course_dir, env))
+        with step("repair"):
+            (records.folder(course_dir, assignment, student) / "run.json").unlink(missing_ok=True)
+            status, reason = repair_submission(course_dir, student, assignment, release)
+        if status == "repaired":
+            with step("autograde"):
+                status, reason = _autograde(course_dir, student, assignment, db_url, worker)
+        if status != "graded":
+            # Zero what could not be graded, and tell the student why. nbgrader's own log is for
+            # the TA only: written after the hidden re-runs, it may quote what the kernel sent.
+            shown = NBGRADER_FAILED if reason.startswith(NBGRADER_FAILED_PREFIX) else reason
+            with step("feedback"):
+                zero_submission(course_dir, student, shown, assignment, db_url, feedback)
+        elif feedback:
+            args = ["generate_feedback", assignment, "--student", student, "--force"]
+            if db_url:
+                args.append(f"--CourseDirectory.db_url={db_url}")
+            with step("feedback"):
+                code, output = worker.run(args, NBGRADER_OVERHEAD)
+            if code != 0:
+                reason = f"feedback could not be generated:\n{_failure_tail(output)}"
+    with step("report"):
+        found = tamper.report(course_dir, student, assignment)
+        run = records.read(records.folder(course_dir, assignment, student) / "run.json") or {}
+        cells = student_scores(course_dir, student, assignment, db_url)
     return SubmissionResult(
         student=student, status=status, reason=reason,
         score=sum(score for score, _ in cells.values()), max_score=sum(full for _, full in cells.values()),
         cells=cells, flags=[f"{f['where']}: {f['what']}" for f in found["flags"]],
         hung=[f"{hung['function']} ({hung['seconds']} s)" for hung in run.get("hung", [])],
-        seconds=round(time.monotonic() - started, 1))
+        seconds=round(time.monotonic() - started, 1), phases=phases)
+
+
+def _stopwatch(phases):
+    """``step(name)``: a context manager adding the seconds its block takes to ``phases[name]``."""
+    @contextlib.contextmanager
+    def step(name):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+
+    return step
 
 
 def prefetch_data(course_dir, assignment=paths.ASSIGNMENT, log=print):
     """Fill and verify the dataset cache before grading anyone: kernels have no network.
 
-    :func:`mlpcourse.grading.dataset.prepare`: the training and holdout splits, with the
-    course's own loader and checksums. Raises ``dataset.DataUnavailable`` (one line:
-    what failed, the setting that fixes it) rather than let every notebook lose the
-    training points.
+    :func:`mlpcourse.grading.dataset.prepare`: the data the assignment's description
+    names (none: nothing to do), with its own loader and checksums. Raises
+    ``dataset.DataUnavailable`` (one line: what failed, the setting that fixes it)
+    rather than let every notebook lose the points that need the data.
     """
     from mlpcourse.grading import dataset
 

@@ -8,8 +8,11 @@ course directory of its own, with its own copy of the gradebook, and only this
 process (one writer) copies the results into the course's gradebook, through
 nbgrader's API:
 
-1. every worker gets a scratch course (config, source, release, tests_assets) and a
-   copy of the course's gradebook, which already holds the assignment's cells;
+1. every worker gets a scratch course (config, source, release, tests_assets), a
+   copy of the course's gradebook, which already holds the assignment's cells, and a
+   long-lived grading process in it (``mlpcourse.grading.worker.NbgraderWorker``: it
+   imports nbgrader once and runs each student's ``autograde`` and ``generate_feedback``
+   as fresh commands, under the grader's memory cap);
 2. workers take students from one queue (each student is graded by exactly one
    worker): copy ``submitted/<student>`` in, grade it there with the grading
    pipeline (``mlpcourse.grading.chain.grade_submission``: repair, contained autograde,
@@ -29,6 +32,7 @@ Kernels of different workers share the machine's cores: each worker's BLAS gets
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -44,6 +48,7 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from mlpcourse import paths, records
 from mlpcourse.grading import cellgrades, chain, coursedir, tamper
+from mlpcourse.grading.worker import NbgraderWorker
 
 # Thread-count variables read by the BLAS/OpenMP libraries numpy and scikit-learn use.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -62,6 +67,7 @@ class Outcome:
     reason: str = ""
     flags: list = dataclasses.field(default_factory=list)  # tamper flags, "where: what"
     hung: list = dataclasses.field(default_factory=list)  # functions that did not return, "softmax (30 s)"
+    phases: dict = dataclasses.field(default_factory=dict)  # seconds per step: repair, autograde, ..., merge
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -216,21 +222,25 @@ def autograded_points(record, autograded_cells):
     return sum(g["auto_score"] or 0.0 for g in grades), sum(g["max_score"] for g in grades)
 
 
-def grade_one(course_dir, student, db_url, assignment, autograded_cells, feedback, env, release):
+def grade_one(course_dir, student, db_url, assignment, autograded_cells, feedback, env, release, worker=None):
     """Grade one submission with the grading pipeline; return ``(Outcome fields, record)``.
 
     ``mlpcourse.grading.chain.grade_submission`` repairs the upload, autogrades it
     contained, writes feedback and the tamper report, and always leaves exactly one
-    submission in the gradebook (zeros if it could not be graded).
+    submission in the gradebook (zeros if it could not be graded). ``worker``: the
+    course's long-lived :class:`mlpcourse.grading.worker.NbgraderWorker`.
     """
     start = time.perf_counter()
     result = chain.grade_submission(course_dir, student, assignment, db_url=db_url, feedback=feedback,
-                                       env=env, release=release)
+                                    env=env, release=release, worker=worker)
+    read_started = time.perf_counter()
     record = read_submission(db_url, student, assignment)
     score, max_score = autograded_points(record, autograded_cells)
+    phases = {**result.phases, "report": result.phases.get("report", 0.0) + time.perf_counter() - read_started}
     reason = "" if result.status == "graded" else _one_line(f"{result.status}: {result.reason}")
     return {"graded": result.status == "graded", "seconds": time.perf_counter() - start, "score": score,
-            "max_score": max_score, "reason": reason, "flags": result.flags, "hung": result.hung}, record
+            "max_score": max_score, "reason": reason, "flags": result.flags, "hung": result.hung,
+            "phases": phases}, record
 
 
 def zero_one(course_dir, student, db_url, assignment, autograded_cells, feedback, error, seconds):
@@ -255,7 +265,8 @@ def _one_line(reason):
 
 
 class _Worker:
-    """A scratch course directory in which one worker grades, one student at a time."""
+    """A scratch course directory and its long-lived grading process, in which one worker grades
+    one student at a time."""
 
     def __init__(self, number, root, course_dir, db_url, assignment, env):
         self.number = number
@@ -264,14 +275,19 @@ class _Worker:
         self.env = env
         self.scratch = coursedir.make_course(pathlib.Path(root) / f"worker{number}", source_root=course_dir)
         self.db_url = copy_gradebook(db_url, self.scratch / "gradebook.db")
+        self.nbgrader = NbgraderWorker(self.scratch, env)
+        self.nbgrader.start()
 
     def grade(self, student, autograded_cells, feedback, release):
         """Grade ``student`` here; return ``(Outcome, record)``."""
+        started = time.perf_counter()
         target = self.scratch / "submitted" / student
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(self.course_dir / "submitted" / student, target)
+        copied = time.perf_counter() - started
         fields, record = grade_one(self.scratch, student, self.db_url, self.assignment, autograded_cells,
-                                   feedback, self.env, release)
+                                   feedback, self.env, release, self.nbgrader)
+        fields["phases"]["copy"] = copied
         return Outcome(student, worker=self.number, **fields), record
 
     def zero(self, student, autograded_cells, feedback, error, seconds):
@@ -327,10 +343,12 @@ def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=path
     env = thread_environment(workers)
     start = time.perf_counter()
     outcomes = []
-    with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="grade-") as root:
+    with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="grade-") as root, contextlib.ExitStack() as stack:
         idle = queue.Queue()  # each worker's scratch course is used by one thread at a time
         for i in range(workers):
-            idle.put(_Worker(i, root, course_dir, db_url, assignment, env))
+            worker = _Worker(i, root, course_dir, db_url, assignment, env)
+            stack.callback(worker.nbgrader.close)
+            idle.put(worker)
 
         def grade(student):
             worker = idle.get()
@@ -350,9 +368,11 @@ def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=path
             # The one writer: only this loop touches the course's gradebook and folders.
             for future in concurrent.futures.as_completed(futures):
                 outcome, record, worker = future.result()
+                merged = time.perf_counter()
                 if record is not None:
                     merge_submission(db_url, outcome.student, record, assignment)
                     copy_results(worker.scratch, course_dir, outcome.student, assignment)
+                outcome.phases["merge"] = time.perf_counter() - merged
                 outcomes.append(outcome)
                 log(progress_line(outcome, len(outcomes), len(students), time.perf_counter() - start))
     summary = Summary(sorted(outcomes, key=lambda o: o.student), workers, time.perf_counter() - start, assignment)

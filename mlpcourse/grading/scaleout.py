@@ -14,9 +14,10 @@ nbgrader supports through ``CourseDirectory.db_url`` (any SQLAlchemy URL; name t
 driver: ``postgresql+psycopg2://``). Each task grades its students one by one in a
 scratch course on its worker with the grading pipeline (``classroom.grade_one``:
 repair, contained ``nbgrader autograde --CourseDirectory.db_url=URL``, feedback,
-tamper report), and every nbgrader process writes its own student's rows in its
-own transactions. Students are disjoint between tasks, so no two writers touch the
-same row.
+tamper report), whose nbgrader commands run in one long-lived grading process per
+task (``mlpcourse.grading.worker``, as in ``classroom``), and every nbgrader command
+writes its own student's rows in its own transactions. Students are disjoint between
+tasks, so no two writers touch the same row.
 
 What travels where: a task receives its students' submitted files as bytes and
 returns the graded notebooks, feedback and records as bytes, which the client
@@ -45,6 +46,7 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from mlpcourse import paths
 from mlpcourse.grading import classroom, coursedir
+from mlpcourse.grading.worker import NbgraderWorker
 
 
 def shards(students, count):
@@ -63,7 +65,8 @@ def grade_shard(course_inputs, db_url, submissions, assignment=paths.ASSIGNMENT,
     """Grade one shard of students on a Dask worker; the gradebook is ``db_url``.
 
     Each student goes through the grading pipeline (``classroom.grade_one``) in a
-    scratch course on the worker.
+    scratch course on the worker, one after another in one long-lived grading process
+    (:class:`mlpcourse.grading.worker.NbgraderWorker`, as ``classroom.grade_class`` uses).
 
     Parameters
     ----------
@@ -89,7 +92,7 @@ def grade_shard(course_inputs, db_url, submissions, assignment=paths.ASSIGNMENT,
     from mlpcourse.grading import cellgrades, chain
 
     results = []
-    with tempfile.TemporaryDirectory(prefix="grade-shard-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="grade-shard-") as scratch, contextlib.ExitStack() as stack:
         course = coursedir.make_course(pathlib.Path(scratch) / "course", source_root=course_inputs)
         for student, files in submissions.items():
             for name, content in files.items():
@@ -99,12 +102,14 @@ def grade_shard(course_inputs, db_url, submissions, assignment=paths.ASSIGNMENT,
         autograded_cells = {c["grade_id"] for c in cellgrades.grade_cells(course, db_url, assignment)
                             if c["kind"] == "auto"}
         release = chain.release_notebook(course, assignment)
+        nbgrader = stack.enter_context(NbgraderWorker(course, env))
+        nbgrader.start()  # it imports nbgrader while the data cache is checked
         chain.prefetch_data(course, assignment)  # this worker's kernels have no network: fill its cache
         for student in sorted(submissions):
             started = time.perf_counter()
             try:
                 fields, record = classroom.grade_one(course, student, db_url, assignment, autograded_cells,
-                                                    feedback, env, release)
+                                                    feedback, env, release, nbgrader)
             except Exception as error:  # one student's upload, never the shard
                 fields, record = classroom.zero_one(course, student, db_url, assignment, autograded_cells, feedback,
                                                    error, time.perf_counter() - started)
