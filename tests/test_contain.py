@@ -4,6 +4,7 @@ import asyncio
 import io
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import time
@@ -520,3 +521,36 @@ for pid in os.listdir('/proc'):
     assert "('ASG01_TRAIN_SPLIT', 'test')" in seen  # what the assignment names does reach the kernel
     assert "1 " in seen, seen  # PID 1 was listed, readable or not
     assert not [value for value in secrets.values() if value in seen], seen
+
+
+def test_a_failed_sandbox_check_is_made_again(monkeypatch):
+    """Does one failed check (a loaded machine) leave the next kernel of a long-lived grader sandboxed?"""
+    real_argv = sandbox.unshare_argv
+    monkeypatch.setattr(sandbox, "_working_mode", [])
+    monkeypatch.setattr(sandbox, "unshare_argv", lambda mode: ["false"])
+    assert sandbox.sandbox_mode() is None
+    monkeypatch.setattr(sandbox, "unshare_argv", real_argv)
+    if subprocess.run(real_argv("userns") + ["true"], capture_output=True).returncode:
+        pytest.skip("namespaces are not available here")
+    assert sandbox.sandbox_mode() in ("root", "userns")
+
+
+def test_a_folder_chain_deeper_than_pythons_recursion_is_removed(tmp_path):
+    """Is a chain of nested folders a kernel made (shutil.rmtree's RecursionError) removed, without raising?"""
+    top = tmp_path / "scratch"
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        os.mkdir("scratch", dir_fd=fd)
+        here = os.open("scratch", os.O_RDONLY, dir_fd=fd)
+        for _ in range(3000):  # relative to an open folder: no path grows past PATH_MAX
+            os.mkdir("d", dir_fd=here)
+            deeper = os.open("d", os.O_RDONLY, dir_fd=here)
+            os.close(here)
+            here = deeper
+        os.close(here)
+    finally:
+        os.close(fd)
+    with pytest.raises(RecursionError):
+        shutil.rmtree(top, ignore_errors=True)
+    sandbox.remove_tree(top)
+    assert not top.exists()

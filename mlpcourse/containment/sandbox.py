@@ -74,10 +74,19 @@ def unshare_argv(mode):
     return argv + (["--map-root-user"] if mode == "userns" else [])
 
 
-@functools.lru_cache(maxsize=None)
+_working_mode = []  # the mode that worked, once one has
+
+
 def sandbox_mode():
     """``"root"`` (namespaces and a user id per kernel), ``"userns"`` (namespaces in a
-    user namespace: no separate user id), or None when neither works here."""
+    user namespace: no separate user id), or None when neither works here.
+
+    Only a mode that worked is remembered. A check that failed (a loaded machine, the
+    user's process limit reached by another kernel) is made again for the next kernel:
+    a long-lived grading process must not grade every later student unsandboxed.
+    """
+    if _working_mode:
+        return _working_mode[0]
     candidates = ["root"] if os.geteuid() == 0 else []
     candidates.append("userns")
     for mode in candidates:
@@ -86,8 +95,24 @@ def sandbox_mode():
         except (OSError, subprocess.TimeoutExpired):
             continue
         if result.returncode == 0:
+            _working_mode.append(mode)
             return mode
     return None
+
+
+def remove_tree(path):
+    """Remove the folder ``path`` whatever a kernel left in it; never raises.
+
+    ``shutil.rmtree`` recurses once per folder level, so a chain of nested folders a
+    kernel made raises RecursionError (which ``ignore_errors`` does not cover); ``rm``
+    then removes what is left.
+    """
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return
+    except Exception:  # RecursionError, or files the grader may not remove one by one
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], capture_output=True)
 
 
 # --- inside the namespaces ---------------------------------------------------------------
@@ -397,7 +422,7 @@ class Scratch:
             os.close(fd)
 
     def remove(self):
-        shutil.rmtree(self.base, ignore_errors=True)
+        remove_tree(self.base)
 
 
 def _outermost(paths):

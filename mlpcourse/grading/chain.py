@@ -42,6 +42,7 @@ import time
 from nbgrader.api import Gradebook, MissingEntry
 
 from mlpcourse import paths, records
+from mlpcourse.containment import sandbox
 from mlpcourse.grading import coursedir, repair, tamper
 
 # Seconds nbgrader needs around the notebook's own run (start-up, sanitising, saving).
@@ -121,7 +122,7 @@ def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=
     course_dir = pathlib.Path(course_dir)
     folder = course_dir / "submitted" / student / assignment
     target = course_dir / records.REPAIRED / student / assignment
-    shutil.rmtree(target, ignore_errors=True)
+    sandbox.remove_tree(target)
     upload = folder / f"{assignment}.ipynb"
     log_path = records.folder(course_dir, assignment, student) / "repair.json"
     if not upload.exists():
@@ -169,14 +170,14 @@ def zero_submission(course_dir, student, reason, assignment=paths.ASSIGNMENT, db
             for comment in nb.comments:
                 comment.auto_comment = reason
         gradebook.db.commit()
-    shutil.rmtree(pathlib.Path(course_dir) / "autograded" / student / assignment, ignore_errors=True)
+    sandbox.remove_tree(pathlib.Path(course_dir) / "autograded" / student / assignment)
     if feedback:
         _write_failure_feedback(course_dir, student, assignment, reason)
 
 
 def _write_failure_feedback(course_dir, student, assignment, reason):
     folder = pathlib.Path(course_dir) / "feedback" / student / assignment
-    shutil.rmtree(folder, ignore_errors=True)
+    sandbox.remove_tree(folder)
     folder.mkdir(parents=True)
     (folder / f"{assignment}.html").write_text(
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Feedback: {0}</title></head><body>"

@@ -47,6 +47,7 @@ import time
 from nbgrader.api import Gradebook, MissingEntry
 
 from mlpcourse import paths, records
+from mlpcourse.containment import sandbox
 from mlpcourse.grading import cellgrades, chain, coursedir, tamper
 from mlpcourse.grading.worker import NbgraderWorker
 
@@ -211,7 +212,7 @@ def copy_results(source, destination, student, assignment=paths.ASSIGNMENT):
     """Make ``destination``'s result folders for ``student`` those of ``source`` (absent ones removed)."""
     for folder in result_folders(student, assignment):
         target = pathlib.Path(destination) / folder
-        shutil.rmtree(target, ignore_errors=True)
+        sandbox.remove_tree(target)
         if (pathlib.Path(source) / folder).is_dir():
             shutil.copytree(pathlib.Path(source) / folder, target)
 
@@ -282,7 +283,7 @@ class _Worker:
         """Grade ``student`` here; return ``(Outcome, record)``."""
         started = time.perf_counter()
         target = self.scratch / "submitted" / student
-        shutil.rmtree(target, ignore_errors=True)
+        sandbox.remove_tree(target)
         shutil.copytree(self.course_dir / "submitted" / student, target)
         copied = time.perf_counter() - started
         fields, record = grade_one(self.scratch, student, self.db_url, self.assignment, autograded_cells,

@@ -45,6 +45,7 @@ import time
 from nbgrader.api import Gradebook, MissingEntry
 
 from mlpcourse import paths
+from mlpcourse.containment import sandbox
 from mlpcourse.grading import classroom, coursedir
 from mlpcourse.grading.worker import NbgraderWorker
 
@@ -184,7 +185,7 @@ def grade_class(client, course_dir, db_url, shard_count=None, students=None, ass
             outcome = classroom.Outcome(worker=shard_of[future.key],
                                        **{k: v for k, v in result.items() if k != "record"})
             for folder in classroom.result_folders(outcome.student, assignment):
-                shutil.rmtree(course_dir / folder, ignore_errors=True)
+                sandbox.remove_tree(course_dir / folder)
                 for name, content in files.get(str(folder), {}).items():
                     (course_dir / folder / name).parent.mkdir(parents=True, exist_ok=True)
                     (course_dir / folder / name).write_bytes(content)
@@ -254,4 +255,4 @@ def local_postgres(database="gradebook"):
         finally:
             run(bindir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        sandbox.remove_tree(folder)

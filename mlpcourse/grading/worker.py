@@ -34,7 +34,6 @@ import contextlib
 import os
 import pathlib
 import resource
-import shutil
 import signal
 import socket
 import subprocess
@@ -43,6 +42,7 @@ import tempfile
 import traceback
 from multiprocessing.connection import Connection
 
+from mlpcourse.containment import sandbox
 from mlpcourse.grading import coursedir
 
 # The end of a worker's own log (outside commands) added to the output of a command it died in.
@@ -133,7 +133,7 @@ class NbgraderWorker:
     def close(self):
         """End the process and remove its files."""
         self._stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        sandbox.remove_tree(self.folder)
 
     def run(self, args, timeout):
         """Run ``nbgrader ARGS`` in the worker; return ``(returncode or None on timeout, output)``.
@@ -142,8 +142,9 @@ class NbgraderWorker:
         exit), or the process's own (negative: the signal) if it died in the command.
         """
         self.start()
-        with tempfile.TemporaryDirectory(dir=self.folder, prefix="run-") as scratch:
-            log, tmp = pathlib.Path(scratch) / "output.log", pathlib.Path(scratch) / "tmp"
+        scratch = pathlib.Path(tempfile.mkdtemp(dir=self.folder, prefix="run-"))
+        try:
+            log, tmp = scratch / "output.log", scratch / "tmp"
             tmp.mkdir()
             log.touch()
             code, died = None, False
@@ -153,6 +154,9 @@ class NbgraderWorker:
                     code = self.connection.recv()
             except (EOFError, OSError):  # the process died
                 died = True
+            except BaseException:  # mid-command: its reply must never be read as the next command's
+                self._stop()
+                raise
             output = log.read_text(errors="replace")
             if died:
                 code = self._reap()
@@ -160,6 +164,8 @@ class NbgraderWorker:
                 output += f"{worker_log}\nthe grading process ended (exit status {code})\n"
             elif code != 0 or _address_space(self.process.pid) > self.memory // 2:
                 self._stop()
+        finally:
+            sandbox.remove_tree(scratch)  # what a student's kernel left in TMPDIR, however deep
         return code, output
 
     def _reap(self):
