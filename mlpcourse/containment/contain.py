@@ -715,11 +715,11 @@ class ContainedExecute(Execute):
         return True
 
     def _stop_calling(self, function, seconds, index, entry=None, force=False):
-        function = function[:NAME_LIMIT] if function else function
         """After ``function`` had to be interrupted, make later calls to it fail at once.
 
         ``force``: again, in a restarted kernel (the function is already recorded).
         """
+        function = function[:NAME_LIMIT] if function else function
         if function is None or (not force and function in {hung["function"] for hung in self._record["hung"]}):
             return
         seconds = round(seconds)
