@@ -105,7 +105,7 @@ def test_release_has_no_mark_scheme():
 def test_mark_schemes_reach_graders_but_not_feedback(graded_class):
     """Are the mark schemes in every autograded notebook (graders) and in no feedback page (students)?"""
     schemes = {grade_id: words(text) for grade_id, text in mark_schemes(notebook.read()).items()}
-    for student in demo.STUDENTS:
+    for student in demo.students():
         autograded = autograded_notebook(graded_class, student)
         restored = {grade_id: words(text) for grade_id, text in mark_schemes(autograded).items()}
         assert restored == schemes, student
@@ -130,7 +130,7 @@ def open_submission(page, base_url, token, student):
     iframe.get_by_role("link", name="Manual Grading").click()
     iframe.get_by_role("link", name=paths.ASSIGNMENT).first.click()  # the assignment
     iframe.get_by_role("link", name=paths.ASSIGNMENT).last.click()  # its notebook
-    iframe.get_by_role("link", name=f"Submission #{len(demo.STUDENTS)}").wait_for()
+    iframe.get_by_role("link", name=f"Submission #{len(demo.students())}").wait_for()
     iframe.get_by_role("button", name="Show All Names").click()
     iframe.get_by_role("link", name=student, exact=True).click()
     iframe.locator(f"#{QUESTION}").wait_for()
