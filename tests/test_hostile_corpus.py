@@ -105,6 +105,8 @@ def batch(tmp_path_factory, kannada_cache):
         env.setenv("KANNADA_MNIST_DIR", str(kannada_cache))
         env.setenv("ASG01_TRAIN_SPLIT", "test")
         env.setenv("KANNADA_MNIST_URL", "http://127.0.0.1:9/")
+        for name in ("GRADER_DB_PASSWORD", "LANGCHAIN_API_KEY", "ASG01_GRADER_TOKEN", "KANNADA_MNIST_TOKEN"):
+            env.setenv(name, corpus.GRADER_SECRET)
         root = tmp_path_factory.mktemp("hostile")
         course = coursedir.make_course(root / "course")
         with open(course / "nbgrader_config.py", "a") as config:

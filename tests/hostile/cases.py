@@ -437,6 +437,39 @@ def ipython_hooks(ctx):
 
 
 
+# Set in the grader's environment by the batch: no kernel may see it, under any name.
+GRADER_SECRET = "grader-secret-7f3a"
+
+
+def grader_environment(ctx):
+    """Prints its environment and every /proc/*/environ it can read (the sandbox's PID 1 too)."""
+    return "asg01.ipynb", _bytes(_with_cell(ctx.solved(), "setup", """
+        import os
+        print(sorted(os.environ.items()))
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    print(pid, open(f"/proc/{pid}/environ", "rb").read())
+                except OSError:
+                    pass
+    """))
+
+
+def deep_folder_chain(ctx):
+    """Leaves 3,000 nested folders in its scratch: shutil.rmtree's recursion limit, for the grader's clean-up."""
+    return "asg01.ipynb", _bytes(_with_cell(ctx.solved(), "setup", """
+        import os, tempfile
+        for base in (os.path.expanduser("~"), tempfile.gettempdir(), "."):
+            here = os.open(base, os.O_RDONLY)
+            for _ in range(3000):
+                os.mkdir("d", dir_fd=here)
+                deeper = os.open("d", os.O_RDONLY, dir_fd=here)
+                os.close(here)
+                here = deeper
+            os.close(here)
+    """))
+
+
 BASE_CASES = (
     Case("control", control),
     Case("fast_control", fast_control),
@@ -476,6 +509,8 @@ BASE_CASES = (
     Case("sys_modules_tamper", sys_modules_tamper, zero=(*RELU, "test_training"), flagged=True),
     Case("signal_timer", signal_timer, zero=(*SOFTMAX, "test_training"), flagged=True),
     Case("ipython_hooks", ipython_hooks, zero=CCE, flagged=True),
+    Case("grader_environment", grader_environment, absent=(GRADER_SECRET,)),
+    Case("deep_folder_chain", deep_folder_chain),
 )
 
 
