@@ -126,10 +126,11 @@ def batch(tmp_path_factory, kannada_cache):
         seconds = time.monotonic() - started
         summary = classroom.read_log(course)  # before the regrades below overwrite it
         submitted = _tree_hashes(course / "submitted")
-        scores = {case.name: chain.student_scores(course, case.name) for case in corpus.CASES}
+        graded = coursedir.cell_scores(course)
+        scores = {case.name: graded.get(case.name, {}) for case in corpus.CASES}
         students = [argument for name in REGRADED for argument in ("--student", name)]
         pipeline_main(["grade", "--course-dir", str(course), *students], lines)
-        regraded = {name: chain.student_scores(course, name) for name in REGRADED}
+        regraded = {name: coursedir.cell_scores(course, students=[name]).get(name, {}) for name in REGRADED}
         alone = chain.grade_submission(course, REGRADED_ALONE)
         regraded[REGRADED_ALONE] = alone.cells
         yield {"course": course, "code": code, "lines": lines, "seconds": seconds, "server": server, "summary": summary,

@@ -57,13 +57,12 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
-from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from nbconvert.preprocessors.execute import NotebookClient
 from traitlets import Bool, Dict, Float, Integer, List, Unicode
 
-from mlpcourse import records
+from mlpcourse import gradebook, records
 from mlpcourse.containment import inkernel, judge, limits, sandbox, structure
 
 # Characters of a function's name the grader repeats (it comes from the student's code).
@@ -213,7 +212,7 @@ class ContainedExecute(Execute):
     # --- setup ---------------------------------------------------------------------
 
     def _course_cells(self):
-        """The release's cells, and ``{grade_id: (source, locked, is_test)}`` from the gradebook."""
+        """The release's cells, and ``{grade_id: DefinedCell}`` from the gradebook."""
         info = self.resources["nbgrader"]
         coursedir = CourseDirectory(config=self.config)
         release = pathlib.Path(coursedir.format_path(coursedir.release_directory, ".", info["assignment"]))
@@ -221,19 +220,16 @@ class ContainedExecute(Execute):
         if not path.exists():
             raise RuntimeError(f"{path} does not exist: run `python -m mlpcourse release` first")
         release_cells = nbformat.read(str(path), as_version=4).cells
-        with Gradebook(info["db_url"]) as gradebook:
-            notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
-            tests = {cell.name for cell in notebook.grade_cells if cell.cell_type == "code"}
-            cells = {cell.name: (cell.source, cell.locked, cell.name in tests) for cell in notebook.source_cells}
-        return release_cells, cells
+        return release_cells, gradebook.definition(info["db_url"], info["assignment"], info["notebook"])
 
     def _trusted_code(self, release_cells, cells):
         """The instructor's code cells (from the gradebook, in the release's order) and modules."""
         code = []
         for cell in release_cells:
             grade_id = structure.grade_id(cell)
-            if cell.cell_type == "code" and grade_id in cells and (cells[grade_id][1] or cells[grade_id][2]):
-                code.append((grade_id, cells[grade_id][0], cells[grade_id][2]))
+            defined = cells.get(grade_id)
+            if cell.cell_type == "code" and defined and (defined.locked or defined.test):
+                code.append((grade_id, defined.source, defined.test))
         coursedir = CourseDirectory(config=self.config)
         source_dir = coursedir.format_path(coursedir.source_directory, ".", self.resources["nbgrader"]["assignment"])
         module_dirs = [source_dir] + ([self._for_assignment(self.hidden_directory)] if self.hidden_directory else [])
@@ -375,7 +371,7 @@ class ContainedExecute(Execute):
         release_cells, course_cells = self._course_cells()
         self.nb.cells, self._record["structure"] = structure.restore(
             self.nb.cells, release_cells,
-            {name: source for name, (source, locked, test) in course_cells.items() if locked or test})
+            {name: cell.source for name, cell in course_cells.items() if cell.locked or cell.test})
         return self._trusted_code(release_cells, course_cells)
 
     def _sandbox_limits(self):

@@ -18,10 +18,7 @@ student without a submission has empty cells and zero totals, as in ``nbgrader e
 import csv
 import pathlib
 
-from nbgrader.api import Gradebook, MissingEntry
-
-from mlpcourse import paths
-from mlpcourse.authoring import notebook
+from mlpcourse import gradebook, paths
 from mlpcourse.grading import coursedir
 
 # ``score`` is as nbgrader export gives it: the cells' sum less the late penalty, at least 0.
@@ -29,40 +26,8 @@ TOTAL_COLUMNS = ("auto_score", "manual_score", "late_penalty", "score", "max_sco
 
 
 def grade_cells(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
-    """The assignment's grade cells in notebook order.
-
-    Returns
-    -------
-    list of dict
-        ``{"grade_id", "notebook", "max_score", "kind"}`` per grade cell, where
-        ``kind`` is ``"auto"`` for a test cell nbgrader scores and ``"manual"`` for an
-        answer a grader scores. Order: the source notebook's cell order.
-    """
-    order = _source_order(course_dir, assignment)
-    cells = []
-    with Gradebook(db_url or coursedir.default_db_url(course_dir)) as gradebook:
-        for nb in gradebook.find_assignment(assignment).notebooks:
-            answers = {cell.name for cell in nb.solution_cells}
-            for cell in nb.grade_cells:
-                # nbgrader scores test cells (code, not an answer); answers are graded by hand.
-                autograded = cell.cell_type == "code" and cell.name not in answers
-                cells.append({
-                    "grade_id": cell.name,
-                    "notebook": nb.name,
-                    "max_score": float(cell.max_score),
-                    "kind": "auto" if autograded else "manual",
-                })
-    return sorted(cells, key=lambda c: (c["notebook"], order.get((c["notebook"], c["grade_id"]), len(order))))
-
-
-def _source_order(course_dir, assignment):
-    """``{(notebook, grade_id): position}`` from the course's source notebooks."""
-    order = {}
-    for path in sorted((pathlib.Path(course_dir) / "source" / assignment).glob("*.ipynb")):
-        for cell in notebook.read(path).cells:
-            if notebook.grade_id(cell):
-                order[(path.stem, notebook.grade_id(cell))] = len(order)
-    return order
+    """The assignment's grade cells in notebook order (:func:`mlpcourse.grading.gradebook.grade_cells`)."""
+    return gradebook.grade_cells(course_dir, db_url or coursedir.default_db_url(course_dir), assignment)
 
 
 def rows(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
@@ -76,26 +41,21 @@ def rows(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
         One per student in the gradebook, sorted by id. A cell's value is a float,
         or None when the student has no submission.
     """
+    db_url = db_url or coursedir.default_db_url(course_dir)
     cells = grade_cells(course_dir, db_url, assignment)
     max_score = sum(c["max_score"] for c in cells)
     kinds = {c["grade_id"]: c["kind"] for c in cells}
+    submitted = gradebook.submissions(db_url, assignment)
     table = []
-    with Gradebook(db_url or coursedir.default_db_url(course_dir)) as gradebook:
-        for student in sorted(gradebook.students, key=lambda s: s.id):
-            row = {"student_id": student.id, **{c["grade_id"]: None for c in cells}}
-            try:
-                submission = gradebook.find_submission(assignment, student.id)
-            except MissingEntry:
-                submission = None
-            for nb in submission.notebooks if submission else ():
-                for grade in nb.grades:
-                    if grade.name in kinds:
-                        row[grade.name] = float(grade.score)
-            scores = {kind: sum(row[g] or 0.0 for g, k in kinds.items() if k == kind) for kind in ("auto", "manual")}
-            penalty = float(submission.late_submission_penalty or 0.0) if submission else 0.0
-            row.update(auto_score=scores["auto"], manual_score=scores["manual"], late_penalty=penalty,
-                       score=max(0.0, scores["auto"] + scores["manual"] - penalty), max_score=max_score)
-            table.append(row)
+    for student in gradebook.student_ids(db_url):
+        submission = submitted.get(student)
+        grades = submission.grades if submission else {}
+        row = {"student_id": student, **{name: grades[name].score if name in grades else None for name in kinds}}
+        scores = {kind: sum(row[g] or 0.0 for g, k in kinds.items() if k == kind) for kind in ("auto", "manual")}
+        penalty = submission.late_penalty if submission else 0.0
+        row.update(auto_score=scores["auto"], manual_score=scores["manual"], late_penalty=penalty,
+                   score=max(0.0, scores["auto"] + scores["manual"] - penalty), max_score=max_score)
+        table.append(row)
     return ["student_id", *(c["grade_id"] for c in cells), *TOTAL_COLUMNS], table
 
 

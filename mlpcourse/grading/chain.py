@@ -39,9 +39,7 @@ import pathlib
 import shutil
 import time
 
-from nbgrader.api import Gradebook, MissingEntry
-
-from mlpcourse import paths, records
+from mlpcourse import gradebook, paths, records
 from mlpcourse.containment import sandbox
 from mlpcourse.grading import coursedir, repair, tamper
 
@@ -159,17 +157,7 @@ def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=
 
 def zero_submission(course_dir, student, reason, assignment=paths.ASSIGNMENT, db_url=None, feedback=True):
     """Record a submission that could not be graded: every grade cell scores 0; with ``feedback``, a page says why."""
-    with Gradebook(db_url or coursedir.default_db_url(course_dir)) as gradebook:
-        gradebook.update_or_create_student(student)
-        with gradebook.db.no_autoflush:  # nbgrader adds rows late: SQLAlchemy would warn
-            submission = gradebook.update_or_create_submission(assignment, student)
-        for nb in submission.notebooks:
-            for grade in nb.grades:
-                grade.auto_score = 0.0
-                grade.needs_manual_grade = False
-            for comment in nb.comments:
-                comment.auto_comment = reason
-        gradebook.db.commit()
+    gradebook.zero(db_url or coursedir.default_db_url(course_dir), student, assignment, reason)
     sandbox.remove_tree(pathlib.Path(course_dir) / "autograded" / student / assignment)
     if feedback:
         _write_failure_feedback(course_dir, student, assignment, reason)
@@ -185,17 +173,6 @@ def _write_failure_feedback(course_dir, student, assignment, reason):
         "(<code>{0}.ipynb</code>, saved from Jupyter or Colab with <em>File &rarr; Download "
         "&rarr; .ipynb</em>) and ask your TA to grade it again.</p></body></html>\n".format(
             html.escape(assignment), html.escape(reason)))
-
-
-def student_scores(course_dir, student, assignment=paths.ASSIGNMENT, db_url=None):
-    """``{grade_id: (score, max_score)}`` of one student's submission in the gradebook."""
-    with Gradebook(db_url or coursedir.default_db_url(course_dir)) as gradebook:
-        try:
-            submission = gradebook.find_submission(assignment, student)
-        except MissingEntry:
-            return {}
-        return {grade.name: (float(grade.score), float(grade.max_score))
-                for nb in submission.notebooks for grade in nb.grades}
 
 
 def _autograde(course_dir, student, assignment, db_url, worker):
@@ -261,7 +238,7 @@ def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url
     with step("report"):
         found = tamper.report(course_dir, student, assignment)
         run = records.read(records.folder(course_dir, assignment, student) / "run.json") or {}
-        cells = student_scores(course_dir, student, assignment, db_url)
+        cells = coursedir.cell_scores(course_dir, assignment, db_url, [student]).get(student, {})
     return SubmissionResult(
         student=student, status=status, reason=reason,
         score=sum(score for score, _ in cells.values()), max_score=sum(full for _, full in cells.values()),

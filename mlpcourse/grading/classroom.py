@@ -44,9 +44,7 @@ import sqlite3
 import tempfile
 import time
 
-from nbgrader.api import Gradebook, MissingEntry
-
-from mlpcourse import paths, records
+from mlpcourse import gradebook, paths, records
 from mlpcourse.containment import sandbox
 from mlpcourse.grading import cellgrades, chain, coursedir, tamper
 from mlpcourse.grading.worker import NbgraderWorker
@@ -146,56 +144,8 @@ def thread_environment(workers, cpus=None):
 
 
 def read_submission(db_url, student, assignment=paths.ASSIGNMENT):
-    """A student's autograded results from a gradebook, as plain data.
-
-    Returns
-    -------
-    dict
-        ``{"timestamp": datetime or None, "notebooks": {name: {"late_submission_penalty",
-        "grades": {grade_id: {"auto_score", "needs_manual_grade", "score", "max_score"}},
-        "comments": {grade_id: auto_comment}}}}``.
-    """
-    with Gradebook(db_url) as gradebook:
-        submission = gradebook.find_submission(assignment, student)
-        return {
-            "timestamp": submission.timestamp,
-            "notebooks": {
-                nb.name: {
-                    "late_submission_penalty": nb.late_submission_penalty,
-                    "grades": {g.name: {"auto_score": g.auto_score, "needs_manual_grade": g.needs_manual_grade,
-                                        "score": float(g.score), "max_score": float(g.max_score)}
-                               for g in nb.grades},
-                    "comments": {c.name: c.auto_comment for c in nb.comments},
-                }
-                for nb in submission.notebooks
-            },
-        }
-
-
-def merge_submission(db_url, student, record, assignment=paths.ASSIGNMENT):
-    """Write one student's autograded results (from ``read_submission``) into a gradebook.
-
-    Does what nbgrader's autograde does to the gradebook: creates the student and
-    the submission if needed, sets every autograded score and comment, and keeps a
-    manual score a grader already gave (the grade is then flagged for review).
-    """
-    with Gradebook(db_url) as gradebook:
-        gradebook.update_or_create_student(student)
-        extra = {"timestamp": record["timestamp"]} if record["timestamp"] else {}
-        # nbgrader's add_submission builds its rows before adding them to the session, which
-        # SQLAlchemy's autoflush warns about. (warnings.catch_warnings is not thread-safe.)
-        with gradebook.db.no_autoflush:
-            gradebook.update_or_create_submission(assignment, student, **extra)
-        for name, result in record["notebooks"].items():
-            nb = gradebook.find_submission_notebook(name, assignment, student)
-            nb.late_submission_penalty = result["late_submission_penalty"]
-            for grade in nb.grades:
-                new = result["grades"][grade.name]
-                grade.auto_score = new["auto_score"]
-                grade.needs_manual_grade = grade.manual_score is not None or new["needs_manual_grade"]
-            for comment in nb.comments:
-                comment.auto_comment = result["comments"][comment.name]
-        gradebook.db.commit()
+    """``student``'s :class:`~mlpcourse.grading.gradebook.Submission` in a worker's gradebook (grading leaves one)."""
+    return gradebook.submissions(db_url, assignment, [student])[student]
 
 
 def result_folders(student, assignment=paths.ASSIGNMENT):
@@ -217,12 +167,6 @@ def copy_results(source, destination, student, assignment=paths.ASSIGNMENT):
             shutil.copytree(pathlib.Path(source) / folder, target)
 
 
-def autograded_points(record, autograded_cells):
-    """``(points, max points)`` of the autograded cells in a ``read_submission`` record."""
-    grades = [g for nb in record["notebooks"].values() for name, g in nb["grades"].items() if name in autograded_cells]
-    return sum(g["auto_score"] or 0.0 for g in grades), sum(g["max_score"] for g in grades)
-
-
 def grade_one(course_dir, student, db_url, assignment, autograded_cells, feedback, env, release, worker=None):
     """Grade one submission with the grading pipeline; return ``(Outcome fields, record)``.
 
@@ -236,7 +180,7 @@ def grade_one(course_dir, student, db_url, assignment, autograded_cells, feedbac
                                     env=env, release=release, worker=worker)
     read_started = time.perf_counter()
     record = read_submission(db_url, student, assignment)
-    score, max_score = autograded_points(record, autograded_cells)
+    score, max_score = record.points(autograded_cells)
     phases = {**result.phases, "report": result.phases.get("report", 0.0) + time.perf_counter() - read_started}
     reason = "" if result.status == "graded" else _one_line(f"{result.status}: {result.reason}")
     return {"graded": result.status == "graded", "seconds": time.perf_counter() - start, "score": score,
@@ -253,7 +197,7 @@ def zero_one(course_dir, student, db_url, assignment, autograded_cells, feedback
     chain.zero_submission(course_dir, student, f"the grader failed on this upload ({type(error).__name__}); "
                              "your TA has the details", assignment, db_url, feedback)
     record = read_submission(db_url, student, assignment)
-    score, max_score = autograded_points(record, autograded_cells)
+    score, max_score = record.points(autograded_cells)
     return {"graded": False, "seconds": seconds, "score": score, "max_score": max_score,
             "reason": _one_line(f"{type(error).__name__}: {error}")}, record
 
@@ -330,12 +274,7 @@ def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=path
     course_dir = pathlib.Path(course_dir).resolve()
     db_url = db_url or coursedir.default_db_url(course_dir)
     students = sorted(students if students is not None else submitted_students(course_dir, assignment))
-    with Gradebook(db_url) as gradebook:
-        try:
-            gradebook.find_assignment(assignment)
-        except MissingEntry:
-            raise RuntimeError(f"{assignment} is not in the gradebook {db_url}: "
-                               "run `nbgrader generate_assignment` (python -m mlpcourse release) first") from None
+    coursedir.require_release(course_dir, db_url, assignment)
     autograded_cells = {c["grade_id"] for c in cellgrades.grade_cells(course_dir, db_url, assignment)
                         if c["kind"] == "auto"}
     release = chain.release_notebook(course_dir, assignment)
@@ -371,7 +310,7 @@ def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=path
                 outcome, record, worker = future.result()
                 merged = time.perf_counter()
                 if record is not None:
-                    merge_submission(db_url, outcome.student, record, assignment)
+                    gradebook.merge(db_url, record, assignment)
                     copy_results(worker.scratch, course_dir, outcome.student, assignment)
                 outcome.phases["merge"] = time.perf_counter() - merged
                 outcomes.append(outcome)
@@ -408,31 +347,26 @@ def _clock(seconds):
 def verify(course_dir, summary, db_url=None, assignment=paths.ASSIGNMENT):
     """Problems found by comparing the gradebook with the workers' outcomes (empty if none).
 
-    Every graded student must have exactly one submission in the gradebook, with
-    exactly one grade per grade cell, and autograded points equal to the worker's.
+    Every graded student must have a submission in the gradebook, with a grade for
+    every grade cell and none other, and autograded points equal to the worker's.
     """
     db_url = db_url or coursedir.default_db_url(course_dir)
     cells = cellgrades.grade_cells(course_dir, db_url, assignment)
     autograded = {c["grade_id"] for c in cells if c["kind"] == "auto"}
     cells = {c["grade_id"] for c in cells}
+    found = gradebook.submissions(db_url, assignment)
     problems = []
-    with Gradebook(db_url) as gradebook:
-        submissions = {}
-        for submission in gradebook.assignment_submissions(assignment):
-            submissions.setdefault(submission.student_id, []).append(submission)
-        for outcome in summary.graded:
-            found = submissions.get(outcome.student, [])
-            if len(found) != 1:
-                problems.append(f"{outcome.student}: {len(found)} submissions in the gradebook, expected 1")
-                continue
-            grades = [g for nb in found[0].notebooks for g in nb.grades]
-            names = [g.name for g in grades]
-            if sorted(names) != sorted(cells):
-                problems.append(f"{outcome.student}: grades for {sorted(names)}, expected one per cell {sorted(cells)}")
-            auto = sum(float(g.auto_score) for g in grades if g.name in autograded and g.auto_score is not None)
-            if abs(auto - outcome.score) > 1e-9:
-                problems.append(f"{outcome.student}: {auto:g} autograded points in the gradebook, "
-                                f"the worker gave {outcome.score:g}")
+    for outcome in summary.graded:
+        if outcome.student not in found:
+            problems.append(f"{outcome.student}: no submission in the gradebook")
+            continue
+        names = sorted(found[outcome.student].grades)
+        if names != sorted(cells):
+            problems.append(f"{outcome.student}: grades for {names}, expected one per cell {sorted(cells)}")
+        auto, _ = found[outcome.student].points(autograded)
+        if abs(auto - outcome.score) > 1e-9:
+            problems.append(f"{outcome.student}: {auto:g} autograded points in the gradebook, "
+                            f"the worker gave {outcome.score:g}")
     return problems
 
 

@@ -19,7 +19,7 @@ import tempfile
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SQLAlchemyError
 
-from mlpcourse import paths
+from mlpcourse import gradebook, paths
 
 # What a working course directory needs besides nbgrader's own folders.
 COURSE_FILES = ("nbgrader_config.py", "source", "release", "tests_assets")
@@ -93,22 +93,19 @@ def default_db_url(course_dir):
     return f"sqlite:///{pathlib.Path(course_dir).resolve() / 'gradebook.db'}"
 
 
-def cell_scores(course_dir, assignment=paths.ASSIGNMENT):
-    """Scores per student and grade cell, from the gradebook.
+def cell_scores(course_dir, assignment=paths.ASSIGNMENT, db_url=None, students=None):
+    """Scores per student and grade cell, from the gradebook (:func:`mlpcourse.grading.gradebook.submissions`).
 
     Returns
     -------
     dict
-        ``{student: {grade_id: (score, max_score)}}`` for every autograded
-        submission; manually graded cells count with their current score.
+        ``{student: {grade_id: (score, max_score)}}`` for every submission (of
+        ``students`` only, when given); a manually graded cell counts with its
+        current score.
     """
-    scores = {}
-    with Gradebook(default_db_url(course_dir)) as gradebook:
-        for submission in gradebook.assignment_submissions(assignment):
-            for nb in submission.notebooks:
-                scores.setdefault(submission.student_id, {}).update(
-                    {grade.name: (grade.score, grade.max_score) for grade in nb.grades})
-    return scores
+    found = gradebook.submissions(db_url or default_db_url(course_dir), assignment, students)
+    return {student: {name: (grade.score, grade.max_score) for name, grade in submission.grades.items()}
+            for student, submission in found.items()}
 
 
 def course_folder(course_dir, writable=True):
@@ -164,8 +161,8 @@ def require_release(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
     if db_url.startswith("sqlite:///") and not pathlib.Path(db_url.removeprefix("sqlite:///")).is_file():
         raise CourseError(f"{assignment} is not released yet: there is no gradebook {db_url}: {fix}")
     try:
-        with Gradebook(db_url) as gradebook:
-            gradebook.find_assignment(assignment)
+        with Gradebook(db_url) as book:
+            book.find_assignment(assignment)
     except MissingEntry:
         raise CourseError(f"{assignment} is not in the gradebook {db_url}: {fix}") from None
     except SQLAlchemyError as error:  # an unreachable server, a file that is not a gradebook

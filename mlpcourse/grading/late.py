@@ -26,13 +26,13 @@ import warnings
 
 import dateutil.parser
 import dateutil.tz
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook
 from nbgrader.plugins import BasePlugin
 from nbgrader.preprocessors import AssignLatePenalties
 from nbgrader.utils import parse_utc
 from traitlets import Float, TraitError, Unicode, validate
 
-from mlpcourse import paths, records
+from mlpcourse import gradebook, paths, records
 from mlpcourse.grading import chain, coursedir
 
 
@@ -127,8 +127,8 @@ class DueDatePenalties(AssignLatePenalties):
 
     def preprocess(self, nb, resources):
         if self.duedate is not None:
-            with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
-                gradebook.update_or_create_assignment(resources["nbgrader"]["assignment"], duedate=self.duedate)
+            with Gradebook(resources["nbgrader"]["db_url"]) as book:
+                book.update_or_create_assignment(resources["nbgrader"]["assignment"], duedate=self.duedate)
         return super().preprocess(nb, resources)
 
 
@@ -167,31 +167,25 @@ def late_submissions(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
     """
     marked = {student for student, entry in _collected(course_dir, assignment).items() if entry.get("marked_late")}
     configured_utc = configured_due_date(course_dir)
+    db_url = db_url or coursedir.default_db_url(course_dir)
+    duedate = configured_utc or gradebook.due_date(db_url, assignment)
     found = []
-    with Gradebook(db_url or coursedir.default_db_url(course_dir)) as gradebook:
-        try:
-            recorded = gradebook.find_assignment(assignment)
-        except MissingEntry:
-            return {"duedate": None, "submissions": []}
-        duedate = configured_utc or recorded.duedate
-        for submission in recorded.submissions:
-            student = submission.student.id
-            seconds = _seconds_late(submission, duedate)
-            penalty = float(submission.late_submission_penalty or 0.0)
-            if seconds > 0 or student in marked:
-                found.append({
-                    "student_id": student,
-                    "submitted_at": submission.timestamp.isoformat() if submission.timestamp else None,
-                    "seconds_late": seconds, "penalty": penalty,
-                    "score": max(0.0, float(submission.score) - penalty),
-                    "marked_late": student in marked,
-                })
+    for student, submission in gradebook.submissions(db_url, assignment).items():
+        seconds = _seconds_late(submission, duedate)
+        if seconds > 0 or student in marked:
+            found.append({
+                "student_id": student,
+                "submitted_at": submission.timestamp.isoformat() if submission.timestamp else None,
+                "seconds_late": seconds, "penalty": submission.late_penalty, "score": submission.total,
+                "marked_late": student in marked,
+            })
     found.sort(key=lambda late: (-late["seconds_late"], late["student_id"]))
     return {"duedate": duedate.isoformat() if duedate else None, "submissions": found}
 
 
 def _seconds_late(submission, duedate):
-    """Seconds ``submission`` came in after ``duedate`` and its extension, as nbgrader counts them (0 if on time)."""
+    """Seconds a :class:`~mlpcourse.grading.gradebook.Submission` came in after ``duedate`` and its extension,
+    as nbgrader counts them (0 if on time)."""
     if duedate is None or submission.timestamp is None:
         return 0.0
     due = duedate + (submission.extension or datetime.timedelta())

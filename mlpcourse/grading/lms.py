@@ -73,9 +73,7 @@ import pathlib
 import re
 import zipfile
 
-from nbgrader.api import Gradebook
-
-from mlpcourse import paths, records
+from mlpcourse import gradebook, paths, records
 from mlpcourse.grading import cellgrades, collect, coursedir
 
 LMSES = ("moodle", "canvas", "blackboard", "csv")
@@ -138,8 +136,9 @@ class Returned:
 
 def graded(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
     """``{student: Grade}`` for every student with a submission in the gradebook."""
-    with Gradebook(db_url or coursedir.default_db_url(course_dir)) as gradebook:
-        pending = {s.student_id: bool(s.needs_manual_grade) for s in gradebook.assignment_submissions(assignment)}
+    db_url = db_url or coursedir.default_db_url(course_dir)
+    pending = {student: submission.needs_manual_grade
+               for student, submission in gradebook.submissions(db_url, assignment).items()}
     _, table = cellgrades.rows(course_dir, db_url, assignment)
     return {row["student_id"]: Grade(row["score"], row["max_score"], row["auto_score"], row["manual_score"],
                                      row["late_penalty"], pending[row["student_id"]])

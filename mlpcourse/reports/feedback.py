@@ -25,12 +25,11 @@ import pathlib
 import re
 
 import nbformat
-from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
-from mlpcourse import records
+from mlpcourse import gradebook, records
 from mlpcourse.reports import markup
 
 # What GetGrades adds to a graded cell's nbgrader metadata: the only values taken from it.
@@ -60,10 +59,9 @@ class StudentFeedback(NbGraderPreprocessor):
         run = records.read(records.folder(coursedir.root, info["assignment"], info["student"]) / "run.json", {})
         verdicts = {entry["grade_id"]: entry for entry in run.get("cells", [])
                     if entry.get("grade_id") and entry.get("verdict")}
-        with Gradebook(info["db_url"]) as gradebook:
-            definition = gradebook.find_notebook(info["notebook"], info["assignment"])
-            hidden = {cell.name for cell in definition.source_cells if self.begin_hidden in (cell.source or "")}
-            tests = {cell.name for cell in definition.grade_cells if cell.cell_type == "code"}
+        defined = gradebook.definition(info["db_url"], info["assignment"], info["notebook"])
+        hidden = {name for name, cell in defined.items() if self.begin_hidden in cell.source}
+        tests = {name for name, cell in defined.items() if cell.test}
         released = {_grade_id(cell): cell for cell in release.cells if _grade_id(cell)}
         shown, placed = [], set()
         for cell in nb.cells:

@@ -37,9 +37,10 @@ from html.parser import HTMLParser
 
 import bleach.sanitizer
 from nbconvert.filters.markdown_mistune import InvalidNotebook, IPythonRenderer, MarkdownWithMath
-from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 from pygments.token import STANDARD_TYPES
+
+from mlpcourse import gradebook
 
 TAGS = frozenset({
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl", "dt", "em",
@@ -249,7 +250,6 @@ class SanitiseNotebook(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
-        with Gradebook(info["db_url"]) as gradebook:
-            cells = gradebook.find_notebook(info["notebook"], info["assignment"]).source_cells
-            locked = {source_cell.name: source_cell.source for source_cell in cells if source_cell.locked}
+        defined = gradebook.definition(info["db_url"], info["assignment"], info["notebook"])
+        locked = {name: cell.source for name, cell in defined.items() if cell.locked}
         return notebook(nb, locked), resources
