@@ -192,6 +192,40 @@ def foreign_classifier(ctx):
     return "asg01.ipynb", _bytes(nb)
 
 
+def _classifier_as_activation(ctx, name):
+    """An untrained network whose first "activation" is a ridge classifier fitted in closed form.
+
+    The layers pass the image to the impostor and its one-hot answer out, so only the
+    "activation" classifies: the grader must score the network with the notebook's
+    activations, whatever its functions are called.
+    """
+    return _append(ctx.solved(), "design", f"""
+        epochs = 0
+        _x = x_train.reshape(len(x_train), -1)
+        _ridge = np.linalg.solve(_x.T @ _x + 10.0 * np.eye(_x.shape[1]), _x.T @ y_train)
+
+        def squash(z, deriv=False):
+            return np.ones_like(z) if deriv else np.eye(z.shape[1])[np.argmax(z @ _ridge, axis=1)]
+
+        squash.__name__ = squash.__qualname__ = {name!r}
+        mlp = MLP(_x.shape[1])
+        mlp.add_layer(_x.shape[1], squash)
+        mlp.add_layer(10, linear)
+        mlp.parameters = [{{'w': np.eye(_x.shape[1]), 'b': np.zeros(_x.shape[1])}},
+                          {{'w': np.eye(_x.shape[1])[:, :10], 'b': np.zeros(10)}}]
+    """)
+
+
+def classifier_in_activation(ctx):
+    """An untrained network whose "activation" squash classifies digits by itself."""
+    return "asg01.ipynb", _bytes(_classifier_as_activation(ctx, "squash"))
+
+
+def classifier_named_relu(ctx):
+    """The same, with the "activation" renamed relu (the kernel reports the name it is given)."""
+    return "asg01.ipynb", _bytes(_classifier_as_activation(ctx, "relu"))
+
+
 # --- 4. nothing hidden reaches the student -------------------------------------------------
 
 # Printed (or raised) only if the attack works; the sources build them from halves, so that
@@ -335,6 +369,8 @@ CASES = (
     Case("recognises_validation_digits", recognises_validation_digits, zero=TRAINING),
     Case("reads_holdout_labels", reads_holdout_labels, zero=TRAINING),
     Case("foreign_classifier", foreign_classifier, zero=ALL_TESTS),
+    Case("classifier_in_activation", classifier_in_activation, zero=TRAINING),
+    Case("classifier_named_relu", classifier_named_relu, zero=TRAINING),
     Case("logs_hidden_inputs", logs_hidden_inputs, absent=(LEAK_MARKER,)),
     Case("reads_graded_notebook", reads_graded_notebook,
          absent=(SCHEME_MARKER,)),

@@ -289,37 +289,55 @@ class _Interleaved:
 # official test digits when trained on the official training set). An untrained network
 # scores about 10%.
 NEEDED_ACCURACY = {"test": 0.85, "dig": 0.45}
-# Digits of the holdout split sent to the student's network (a fixed sample keeps the
-# message to the kernel small: 2,000 x 784 float64 is 12.5 MB).
+# Digits of the holdout split the network is scored on (a fixed sample).
 HOLDOUT_SIZE = 2000
+# The activations a layer may use, by the name the notebook gives them: the network is
+# scored with the master notebook's own functions of those names.
+SCORED_ACTIVATIONS = ("relu", "sigmoid", "linear", "softmax")
 
 
 def _network_scores(mlp, x, case):
     """The scores of the network ``mlp`` describes, on ``x`` (N, 784): (N, 10).
 
-    Computed here from the network's own parameters (``mlp.parameters``, plain data)
-    and activations (``mlp.act_funcs``, the student's functions), layer by layer, so
-    that what is measured is a trained MLP, not whatever ``feed_forward`` returns.
+    Computed here, in the grader, from the network's parameters (``mlp.parameters``,
+    plain data) and the *names* of its activations (``mlp.act_funcs``), with the master
+    notebook's relu, sigmoid, linear and softmax. No student code runs, so what is
+    measured is the trained MLP: not whatever ``feed_forward`` returns, and not a
+    classifier hidden in an "activation".
     """
     what = "the trained network (mlp.parameters and mlp.act_funcs)"
     hint = "train the MLP of the notebook: mlp.parameters holds one {'w': (n, p), 'b': (p,)} dict per layer."
-    parameters, act_funcs = mlp.parameters, mlp.act_funcs
+    parameters, act_funcs = mlp.parameters, list(mlp.act_funcs)
     check_true(isinstance(parameters, list) and len(parameters) >= 1 and len(act_funcs) == len(parameters)
                and all(isinstance(layer, dict) and {"w", "b"} <= set(layer) for layer in parameters),
                "mlp.parameters should be a list of {'w', 'b'} dicts, one per activation in mlp.act_funcs",
                what=what, case=case, hint=hint)
+    names = [getattr(act, "__name__", type(act).__name__) for act in act_funcs]
+    others = [f"layer {i}: {name}" for i, name in enumerate(names) if name not in SCORED_ACTIVATIONS]
+    check_true(not others,
+               f"the network is scored with the notebook's activations ({', '.join(SCORED_ACTIVATIONS)}), "
+               f"given to add_layer by name; found {'; '.join(others)}",
+               what=what, case=case,
+               hint="build the network with mlp.add_layer(size, relu) (or sigmoid) and linear for the last layer.")
+    reference = _reference_activations()
     a = x
-    for layer, act in zip(parameters, act_funcs):
+    for layer, name in zip(parameters, names):
         w, b = np.asarray(layer["w"], dtype=np.float64), np.asarray(layer["b"], dtype=np.float64)
         check_true(w.ndim == 2 and w.shape[0] == a.shape[1] and b.shape == (w.shape[1],),
                    f"a layer's weights {w.shape} and bias {b.shape} do not fit its input of width {a.shape[1]}",
                    what=what, case=case, hint=hint)
-        a = np.asarray(call(act, a @ w + b, case=case), dtype=np.float64)
-        check_true(a.shape == (len(x), w.shape[1]), f"an activation returned shape {a.shape}",
-                   what=what, case=case, hint=hint)
+        a = reference[name](a @ w + b)
     check_true(a.shape[1] == 10, f"the last layer has {a.shape[1]} units, not one per digit (10)",
                what=what, case=case, hint=hint)
     return a
+
+
+def _reference_activations():
+    """The master notebook's activation functions, executed from its solution cells."""
+    from mlpcourse.authoring import notebook
+
+    reference = notebook.reference_module()
+    return {name: getattr(reference, name) for name in SCORED_ACTIVATIONS}
 
 
 def check_training(mlp):
