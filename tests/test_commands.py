@@ -61,13 +61,20 @@ def test_make_fixtures_and_release_reproduce_the_committed_files(checkout):
 
 @pytest.mark.slow
 def test_make_check_passes_when_fresh_and_names_the_fix_when_stale(checkout):
-    """Does `make check` pass on a fresh copy, and fail naming `make release` after an edit?"""
+    """Does `make check` pass on a fresh copy, and fail naming `make release` after an edit (and the timings
+    after an edit of the code)?"""
     assert make(checkout, "check").returncode == 0
     master = checkout / "source" / "asg01" / "asg01.ipynb"
     master.write_text(master.read_text().replace("You will build a small", "You will write a small"))
     result = make(checkout, "check")
     assert result.returncode != 0
     assert "release/ is stale: run `make release`" in result.stdout
+    assert "timings.json" not in result.stdout  # prose does not change what the cells take
+    master.write_text(master.read_text().replace("self.velocity = []", "self.velocity = []  # one per layer"))
+    assert make(checkout, "fixtures").returncode == 0  # the reference's code changed: fixtures first
+    result = make(checkout, "check")
+    assert result.returncode != 0
+    assert "timings.json was measured on another version of the master's code" in result.stdout
 
 
 def test_make_clean_demo_removes_only_working_state(checkout):

@@ -343,6 +343,20 @@ def test_a_function_that_hung_is_not_waited_for_again(tmp_path):
     assert nb.cells[4].outputs[0].text == "after\n"
 
 
+def test_a_method_that_hung_is_named_with_its_class_and_not_waited_for_again(tmp_path):
+    """Is a hanging method recorded as Class.method, and only it made to fail at once, wherever it is referred to?"""
+    nb, record = _contained_run(tmp_path, [
+        "class SGD:\n    def step(self):\n        while True:\n            pass\n\n    def other(self):\n"
+        "        return 'other'\n\ndef step():\n    return 'free'\n\nheld = [SGD().step]",
+        "SGD().step()", "SGD().step()", "held[0]()", "print(SGD().other(), step())"])
+    assert record["hung"] == [{"function": "SGD.step", "cell": 1, "seconds": 3}]
+    for index in (2, 3):  # called again, also through a reference taken before it hung
+        assert _errors(nb.cells[index]) == ["TimeoutError"], nb.cells[index].outputs
+        assert "SGD.step did not return within 3 s" in nb.cells[index].outputs[0].evalue
+        assert record["cells"][index]["seconds"] < 2
+    assert nb.cells[4].outputs[0].text == "other free\n"
+
+
 @pytest.mark.slow
 def test_loop_ignoring_interrupts_stops_the_kernel(tmp_path):
     """Is a kernel that ignores the interrupt killed, and, with no restart left, the cells after it not run?"""

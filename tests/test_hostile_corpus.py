@@ -26,6 +26,9 @@ from mlpcourse.grading import chain, classroom, coursedir, tamper
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from hostile import cases as corpus, ingest  # noqa: E402
 
+# Cases whose graded function (or method) never returns, and its name as the TA reads it.
+HUNG = {"loop_in_function": "softmax", "function_ignoring_interrupts": "softmax",
+        "method_never_returns": "SGD.step", "method_rebound_never_returns": "_stuck_on_small"}
 # Limits of the corpus course (appended to its nbgrader_config.py).
 TEST_LIMITS = """
 c.ContainedExecute.timeout = 10
@@ -297,6 +300,14 @@ def test_class_report_lists_functions_that_did_not_return(batch):
     from mlpcourse.reports import report
 
     crashes = report.compute(batch["course"])["crashes"]
-    for student in ("loop_in_function", "function_ignoring_interrupts"):
+    for student, function in HUNG.items():
         rows = [row["detail"] for row in crashes if row["student_id"] == student]
-        assert any(re.search(r"softmax did not return within \d+ s", row) for row in rows), rows
+        assert any(re.search(rf"{re.escape(function)} did not return within \d+ s", row) for row in rows), rows
+
+
+@pytest.mark.slow
+def test_progress_says_which_function_did_not_return(batch):
+    """Does the TA's progress line name the function that hit a time limit, and the time?"""
+    for student, function in HUNG.items():
+        line = next(line for line in batch["lines"] if f"] {student}: " in line)
+        assert re.search(rf"did not return: {re.escape(function)} \(\d+ s\)", line), line

@@ -274,8 +274,9 @@ def test_short_file_fails_digest_and_leaves_cache_empty(server, shared_cache, tm
     """Does a short file served with a matching Content-Length fail verification?"""
     (server.root / TEST_IMAGES).write_bytes((shared_cache / TEST_IMAGES).read_bytes()[:1000])
     cache = tmp_path / "c"
-    with pytest.raises(km.ChecksumError, match="Nothing was written to the cache"):
+    with pytest.raises(km.ChecksumError, match="Nothing was written to the cache") as info:
         km.fetch(TEST_IMAGES, cache_dir=cache, base_url=server.url, progress=False)
+    assert "KANNADA_MNIST_URL" in str(info.value) and "KANNADA_MNIST_DIR" in str(info.value)
     assert list(cache.iterdir()) == []
 
 
@@ -332,7 +333,7 @@ def test_corrupt_cached_file_is_reported_and_kept(server, shared_cache, tmp_path
     with pytest.raises(km.ChecksumError) as info:
         km.fetch(TEST_LABELS, cache_dir=tmp_path, base_url=server.url, progress=False)
     message = str(info.value)
-    assert str(cached) in message and "Delete it" in message
+    assert str(cached) in message and "Delete it" in message and "KANNADA_MNIST_DIR" in message
     assert km.DIGESTS[TEST_LABELS][1] in message
     assert hashlib.sha256(data).hexdigest() in message
     assert cached.read_bytes() == data

@@ -71,17 +71,23 @@ NAME_LIMIT = 64
 ERROR_KEPT = 4000
 # Verdicts of a test cell (run.json's "verdict").
 PASSED, FAILED, NOT_RUN = "passed", "failed", "not run"
-# A frame of a notebook cell's function in an IPython traceback: "Cell In[5], line 3, in relu(x)".
-CELL_FRAME = re.compile(r"Cell In\[\d+\], line \d+, in (\w+)")
+# A frame of a notebook cell's function in an IPython traceback: "Cell In[5], line 3, in relu(x)";
+# a method shows its qualified name ("in SGD.step(self, ...)"), a nested function its
+# enclosing one's ("in train.<locals>.epoch()").
+CELL_FRAME = re.compile(r"Cell In\[\d+\], line \d+, in ([\w.<>]+)")
 # The same in faulthandler's dump (innermost first): File "/tmp/ipykernel_7/1234.py", line 3 in relu
 DUMPED_CELL_FRAME = re.compile(r'File "/tmp/ipykernel_\d+/\d+\.py", line \d+ in (\w+)')
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def interrupted_function(traceback):
-    """The innermost function of the notebook's in an interrupted traceback (list of lines), or None."""
+    """The innermost function of the notebook's in an interrupted traceback (list of lines), or None.
+
+    A method is named with its class ("SGD.step"); a function nested in another by the
+    outer one, which is what the notebook calls.
+    """
     frames = CELL_FRAME.findall(ANSI.sub("", "\n".join(traceback or [])))
-    return frames[-1] if frames else None
+    return frames[-1].split(".<locals>", 1)[0] if frames else None
 
 
 def dumped_function(log):

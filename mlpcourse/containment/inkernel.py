@@ -532,8 +532,13 @@ def stop_calling(name, message):
 
     The grader calls this after it had to interrupt ``name`` at a time limit, so that
     later cells and tests that call it fail at once instead of each waiting for its own
-    limit. Replaced: global functions of that name and methods of that name of classes
-    defined in the notebook. Returns how many were replaced.
+    limit. ``name`` is a function's qualified name as the traceback showed it
+    ("softmax", "SGD.step"), or a bare name from a stack dump ("step"). Matched: the
+    notebook's global functions and the functions in its classes, by qualified name (or
+    by name, for a bare one), whatever name they are bound to (``SGD.step = stuck``).
+    Their code is replaced in place, so that every reference to them (``mlp.act_funcs``,
+    an optimiser's bound method) fails too; a closure's code cannot be, so the name
+    bound to it is. Returns how many were replaced.
     """
     import types
 
@@ -541,20 +546,33 @@ def stop_calling(name, message):
 
     shell = get_ipython()
     namespace = shell.user_ns if shell is not None else {}
+    qualified = "." in name
+    raising = compile(f"def stopped(*args, **kwargs):\n    raise TimeoutError({message!r})\n",
+                      "<did not return>", "exec").co_consts[0]
 
-    def did_not_return(*args, **kwargs):
-        raise TimeoutError(message)
+    def matches(value):
+        return (isinstance(value, types.FunctionType)
+                and (value.__qualname__ if qualified else value.__name__) == name)
 
-    did_not_return.__name__ = did_not_return.__qualname__ = name
+    def stop(value, rebind):
+        if value.__code__.co_freevars:
+            def did_not_return(*args, **kwargs):
+                raise TimeoutError(message)
+
+            rebind(did_not_return)
+        else:
+            value.__code__ = raising.replace(co_name=value.__name__, co_qualname=value.__qualname__)
+
     replaced = 0
     for key, value in list(namespace.items()):
-        if isinstance(value, types.FunctionType) and value.__name__ == name:
-            namespace[key] = did_not_return
+        if matches(value):
+            stop(value, lambda new, key=key: namespace.__setitem__(key, new))
             replaced += 1
-        elif (isinstance(value, type) and value.__module__ == "__main__"
-              and isinstance(vars(value).get(name), types.FunctionType)):
-            setattr(value, name, did_not_return)
-            replaced += 1
+        elif isinstance(value, type) and value.__module__ == "__main__":
+            for attribute, member in list(vars(value).items()):
+                if matches(member):
+                    stop(member, lambda new, owner=value, attribute=attribute: setattr(owner, attribute, new))
+                    replaced += 1
     return replaced
 
 

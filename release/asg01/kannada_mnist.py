@@ -259,7 +259,8 @@ def fetch(filename, cache_dir=None, base_url=None, progress=True):
     path = cache_dir / filename
     if path.exists():
         _verify(path, filename, f"The cached file {path}",
-                "Delete it and run again to download a fresh copy.")
+                "Delete it and run again to download a fresh copy, or set KANNADA_MNIST_DIR "
+                "to a folder that holds the official files.")
         return path
 
     if base_url is None:
@@ -281,8 +282,9 @@ def fetch(filename, cache_dir=None, base_url=None, progress=True):
                 print(f"Downloading {url}", flush=True)
             _download(url, out, filename, progress)
         _verify(tmp, filename, f"The file downloaded from {url}",
-                "Nothing was written to the cache; try again, or check base_url / "
-                "KANNADA_MNIST_URL.")
+                "Nothing was written to the cache; try again, set KANNADA_MNIST_URL to a "
+                "mirror that serves the official files, or set KANNADA_MNIST_DIR to a folder "
+                "that already holds them.")
         os.replace(tmp, path)  # atomic: readers see either no file or a complete one
     finally:
         tmp.unlink(missing_ok=True)

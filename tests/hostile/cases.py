@@ -193,6 +193,47 @@ def function_ignoring_interrupts(ctx):
     return "asg01.ipynb", _bytes(nb)
 
 
+def method_never_returns(ctx):
+    """SGD.step loops forever on small networks (the tests'): a method is named, and stopped, with its class."""
+    nb = ctx.solved()
+    _replace(nb, "sgd", """
+        class SGD:
+            def __init__(self, lr=0.01, momentum=0.9):
+                self.lr = lr
+                self.momentum = momentum
+                self.velocity = []
+
+            def step(self, parameters, grads):
+                while parameters[0]['w'].size < 1000:
+                    pass
+                if not self.velocity:
+                    self.velocity = [{'w': np.zeros_like(p['w']), 'b': np.zeros_like(p['b'])} for p in parameters]
+                updated = []
+                for p, g, v in zip(parameters, grads, self.velocity):
+                    for key in ('w', 'b'):
+                        v[key] = self.momentum * v[key] - self.lr * g[key]
+                    updated.append({'w': p['w'] + v['w'], 'b': p['b'] + v['b']})
+                return updated
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+def method_rebound_never_returns(ctx):
+    """The same loop in a function bound as SGD.step afterwards: it is named, and stopped, as it was written."""
+    nb = ctx.solved()
+    _append(nb, "sgd", """
+        _step = SGD.step
+
+        def _stuck_on_small(self, parameters, grads):
+            while parameters[0]['w'].size < 1000:
+                pass
+            return _step(self, parameters, grads)
+
+        SGD.step = _stuck_on_small
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
 def sigint_ignored_loop(ctx):
     """A loop that ignores the interrupt: the kernel is killed and restarted, the rest graded."""
     return "asg01.ipynb", _bytes(_with_cell(ctx.solved(), "test_mlp_gradients_hidden", """
@@ -487,10 +528,14 @@ BASE_CASES = (
     Case("loop_top_level", loop_top_level, incident="timed out"),
     # Once softmax had to be stopped it is not called again: training, which needs it, fails at once.
     Case("loop_in_function", loop_in_function, zero=(*SOFTMAX, "test_training"),
-         incident="softmax did not return"),
+         incident="softmax did not return", says=("softmax did not return",)),
+    Case("method_never_returns", method_never_returns, zero=(*SGD, "test_training"),
+         incident="SGD.step did not return", says=("SGD.step did not return",)),
+    Case("method_rebound_never_returns", method_rebound_never_returns, zero=(*SGD, "test_training"),
+         incident="_stuck_on_small did not return", says=("_stuck_on_small did not return",)),
     Case("sigint_ignored_loop", sigint_ignored_loop, incident="restarted", flagged=True),
     Case("function_ignoring_interrupts", function_ignoring_interrupts, zero=(*SOFTMAX, "test_training"),
-         incident="softmax did not return", flagged=True),
+         incident="softmax did not return", flagged=True, says=("softmax did not return",)),
     Case("huge_allocation", huge_allocation),
     Case("output_flood", output_flood, incident="output over the limit"),
     Case("fork_burst", fork_burst),

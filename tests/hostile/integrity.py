@@ -333,6 +333,21 @@ def kernel_log_swapped(ctx):
 
 # --- 9. honest state between calls is named, not flagged -----------------------------------
 
+# An honest step that fills self.velocity in place on its first call: whoever shares the
+# list (a default argument, a class attribute) shares the velocity.
+STEP_FILLING_VELOCITY_IN_PLACE = """
+    def step(self, parameters, grads):
+        if not self.velocity:
+            self.velocity.extend({'w': np.zeros_like(p['w']), 'b': np.zeros_like(p['b'])} for p in parameters)
+        updated = []
+        for p, g, v in zip(parameters, grads, self.velocity):
+            for key in ('w', 'b'):
+                v[key] = self.momentum * v[key] - self.lr * g[key]
+            updated.append({'w': p['w'] + v['w'], 'b': p['b'] + v['b']})
+        return updated
+"""
+
+
 def sgd_mutable_default(ctx):
     """An honest SGD whose velocity is a mutable default argument: shared by every optimiser."""
     nb = _replace(ctx.solved(), "sgd", """
@@ -341,15 +356,41 @@ def sgd_mutable_default(ctx):
                 self.lr = lr
                 self.momentum = momentum
                 self.velocity = velocity
+    """ + textwrap.indent(STEP_FILLING_VELOCITY_IN_PLACE, " " * 8))
+    return "asg01.ipynb", _bytes(nb)
+
+
+def sgd_class_attribute(ctx):
+    """An honest SGD whose velocity is a class attribute, filled in place: every optimiser shares it."""
+    nb = _replace(ctx.solved(), "sgd", """
+        class SGD:
+            velocity = []
+
+            def __init__(self, lr=0.01, momentum=0.9):
+                self.lr = lr
+                self.momentum = momentum
+    """ + textwrap.indent(STEP_FILLING_VELOCITY_IN_PLACE, " " * 8))
+    return "asg01.ipynb", _bytes(nb)
+
+
+def sgd_global_velocity(ctx):
+    """An honest SGD that keeps its velocity in a global of the notebook."""
+    nb = _replace(ctx.solved(), "sgd", """
+        _velocity = {}
+
+        class SGD:
+            def __init__(self, lr=0.01, momentum=0.9):
+                self.lr = lr
+                self.momentum = momentum
+                self.velocity = []
 
             def step(self, parameters, grads):
-                if not self.velocity:
-                    self.velocity.extend({'w': np.zeros_like(p['w']), 'b': np.zeros_like(p['b'])} for p in parameters)
                 updated = []
-                for p, g, v in zip(parameters, grads, self.velocity):
+                for i, (p, g) in enumerate(zip(parameters, grads)):
                     for key in ('w', 'b'):
-                        v[key] = self.momentum * v[key] - self.lr * g[key]
-                    updated.append({'w': p['w'] + v['w'], 'b': p['b'] + v['b']})
+                        v = _velocity.get((i, key), np.zeros_like(p[key]))
+                        _velocity[(i, key)] = self.momentum * v - self.lr * g[key]
+                    updated.append({'w': p['w'] + _velocity[(i, 'w')], 'b': p['b'] + _velocity[(i, 'b')]})
                 return updated
     """)
     return "asg01.ipynb", _bytes(nb)
@@ -385,4 +426,7 @@ CASES = (
     Case("kernel_log_swapped", kernel_log_swapped, incident="kernel died", flagged=True,
          absent=("NEEDED_ACCURACY", "holdout split")),
     Case("sgd_mutable_default", sgd_mutable_default, zero=(*SGD, *TRAINING), says=("keeps state",)),
+    Case("sgd_class_attribute", sgd_class_attribute, zero=(*SGD, *TRAINING), says=("keeps state",)),
+    # Its velocity attribute stays empty, which the visible test names in the kernel already.
+    Case("sgd_global_velocity", sgd_global_velocity, zero=(*SGD, *TRAINING), says=("SGD.velocity should be",)),
 )
