@@ -79,6 +79,10 @@ from mlpcourse import assignment  # noqa: E402
 
 c.ContainedExecute.kernel_env = sorted({variable for name in assignment.names(ROOT)
                                         for variable in assignment.load(ROOT, name).kernel_env})
+# The course's own modules (check helpers, data loaders, hidden checks): student code that
+# replaces them or their attributes is reported as tampering.
+c.ContainedExecute.course_modules = sorted({module for name in assignment.names(ROOT)
+                                            for module in assignment.load(ROOT, name).course_modules})
 c.ContainedExecute.data_env = {
     "KANNADA_MNIST_DIR": os.environ.get("KANNADA_MNIST_DIR") or str(pathlib.Path.home() / ".cache" / "kannada-mnist")
 }

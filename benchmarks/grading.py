@@ -145,7 +145,7 @@ def hung_submission(template_dir, scratch):
     start = time.perf_counter()
     coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", "hung", "--force", course_dir=course)
     wall = time.perf_counter() - start
-    run = records.read(records.folder(course, paths.ASSIGNMENT, "hung") / "run.json")
+    run = records.read(paths.records_folder(course, paths.ASSIGNMENT, "hung") / "run.json")
     cells = coursedir.cell_scores(course)["hung"]
     return {"wall": wall, "score": sum(score for score, _ in cells.values()), "hung": run["hung"],
             "lost": sorted(grade_id for grade_id, (score, full) in cells.items() if score < full)}
@@ -177,7 +177,7 @@ def class_phases(course, summary):
     totals = {key: 0.0 for key, _ in PHASES}
     for outcome in summary.outcomes:
         steps = getattr(outcome, "phases", {}) or {}  # (an older classroom gives no steps)
-        run = records.read(records.folder(course, paths.ASSIGNMENT, outcome.student) / "run.json") or {}
+        run = records.read(paths.records_folder(course, paths.ASSIGNMENT, outcome.student) / "run.json") or {}
         cells = sum(entry.get("seconds", 0.0) for entry in run.get("cells", []))
         reruns = sum(entry.get("rerun_seconds", 0.0) for entry in run.get("cells", []))
         contained = run.get("seconds", 0.0)

@@ -150,8 +150,15 @@ class Assignment:
         return f"{self.name}.ipynb"
 
     @property
+    def course_modules(self):
+        """The assignment's own modules a notebook's tests rely on: the check helpers and the data
+        loader (the kernel imports them) and the hidden checks (only the grader has the real one)."""
+        named = (self.helper_module, self.data.loader if self.data else None, self.hidden_module)
+        return tuple(module for module in named if module)
+
+    @property
     def kernel_env(self):
-        """Prefixes of the environment variables the grading kernel keeps for this assignment."""
+        """Names of the environment variables the grading kernel keeps for this assignment."""
         return self.data.kernel_env if self.data else ()
 
     @property

@@ -22,6 +22,10 @@ FEEDBACK_DIRECTORY = "feedback"
 HIDDEN_DIRECTORY = "tests_assets"
 # What the course's own tools write (records, reports, repaired uploads); never committed.
 BUILD_DIRECTORY = "build"
+# The grading pipeline's records of each submission (mlpcourse.records), per assignment.
+RECORDS = pathlib.Path(BUILD_DIRECTORY) / "submissions"
+# Repaired copies of the uploads, laid out as nbgrader's submitted/ folder.
+REPAIRED = pathlib.Path(BUILD_DIRECTORY) / "repaired"
 
 
 def course_folder(course_dir, step, assignment=ASSIGNMENT, student=None):
@@ -34,6 +38,12 @@ def course_folder(course_dir, step, assignment=ASSIGNMENT, student=None):
 def course_notebook(course_dir, step, assignment=ASSIGNMENT, student=None):
     """The assignment's notebook (``<assignment>.ipynb``) in :func:`course_folder`."""
     return course_folder(course_dir, step, assignment, student) / f"{assignment}.ipynb"
+
+
+def records_folder(course_dir, assignment, student=None):
+    """``build/submissions/<assignment>[/<student>]`` under ``course_dir``: the pipeline's records."""
+    base = pathlib.Path(course_dir) / RECORDS / assignment
+    return base / student if student else base
 
 
 SOURCE = course_folder(ROOT, SOURCE_DIRECTORY)

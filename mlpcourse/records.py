@@ -1,7 +1,7 @@
-"""Where the TA's grading pipeline keeps what it found about each submission.
+"""What the TA's grading pipeline found about each submission, as JSON records.
 
-``build/submissions/<assignment>/`` holds ``collect.json`` (what the LMS archive
-contained), the class tamper report (``tamper.md``, ``tamper.json``) and one folder
+Their folder, :func:`mlpcourse.paths.records_folder` (``build/submissions/<assignment>/``),
+holds ``collect.json`` (what the LMS archive contained), the class tamper report (``tamper.md``, ``tamper.json``) and one folder
 per student with ``repair.json`` (what was repaired in the upload), ``run.json``
 (what the contained run did, written by :mod:`mlpcourse.containment.contain`) and
 ``tamper.json`` (:mod:`mlpcourse.grading.tamper`). Nothing here reaches students.
@@ -9,18 +9,6 @@ per student with ``repair.json`` (what was repaired in the upload), ``run.json``
 
 import json
 import pathlib
-
-from mlpcourse import paths
-
-RECORDS = pathlib.Path(paths.BUILD_DIRECTORY) / "submissions"
-# Repaired copies of the uploads, laid out as nbgrader's submitted/ folder.
-REPAIRED = pathlib.Path(paths.BUILD_DIRECTORY) / "repaired"
-
-
-def folder(course_dir, assignment, student=None):
-    """``build/submissions/<assignment>[/<student>]`` under ``course_dir``."""
-    base = pathlib.Path(course_dir) / RECORDS / assignment
-    return base / student if student else base
 
 
 def write(path, data):

@@ -12,7 +12,7 @@ import zipfile
 import nbformat
 import pytest
 
-from mlpcourse import records
+from mlpcourse import paths, records
 from mlpcourse.authoring import release
 from mlpcourse.grading import chain, classroom, collect, coursedir
 
@@ -269,7 +269,7 @@ def test_collect_lays_out_every_upload(tmp_path, canvas_archive):
     assert statuses[_canvas(500, "submission.tar.gz") + "!/work/secret.ipynb"] == "ignored"  # a link, never read
     assert (course / "downloaded" / "asg01" / "archive" / "uploads.zip").exists()
     assert not (course / "downloaded" / "asg01" / "extracted").exists()
-    assert records.read(records.folder(course, "asg01") / "collect.json") == report
+    assert records.read(paths.records_folder(course, "asg01") / "collect.json") == report
 
 
 def test_one_students_uploads_never_reach_another(tmp_path, canvas_archive):

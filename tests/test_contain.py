@@ -30,7 +30,7 @@ class _Kernel:
 
     def __init__(self, workdir, readable=()):
         self.scratch = sandbox.Scratch(workdir, sandbox.sandbox_mode(), LIMITS, list(readable),
-                                       {"_asg01_grading.py": pathlib.Path(inkernel.__file__).read_text()},
+                                       {f"{sandbox.KERNEL_MODULE}.py": pathlib.Path(inkernel.__file__).read_text()},
                                        dict(os.environ))
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(str(self.scratch.judge_socket))

@@ -103,7 +103,7 @@ def _plant(course):
     nb.cells.insert(nb.cells.index(cells["q_nonlinear"]) + 1, extra)
     nbformat.write(nb, str(path))
 
-    run_path = records.folder(course, paths.ASSIGNMENT, STUDENT) / "run.json"
+    run_path = paths.records_folder(course, paths.ASSIGNMENT, STUDENT) / "run.json"
     run = records.read(run_path)
     for entry in run["cells"]:
         entry.pop("verdict", None)

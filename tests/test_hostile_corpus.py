@@ -19,7 +19,7 @@ import zipfile
 
 import pytest
 
-from mlpcourse import records
+from mlpcourse import paths, records
 from mlpcourse.authoring import notebook, release
 from mlpcourse.grading import chain, classroom, coursedir, tamper
 
@@ -191,17 +191,17 @@ def test_case_gets_declared_outcome(batch, case):
             continue
         expected = 0.0 if grade_id in case.zero else baseline[grade_id][0]
         assert score == expected, f"{case.name}: {grade_id} scored {score}, expected {expected}"
-    result = records.read(records.folder(course, "asg01", case.name) / "repair.json")
+    result = records.read(paths.records_folder(course, "asg01", case.name) / "repair.json")
     expected_status = {"graded": "repaired", "unreadable": "unreadable", "no notebook": "no notebook"}[case.status]
     assert result["status"] == expected_status
-    report = records.read(records.folder(course, "asg01", case.name) / "tamper.json")
+    report = records.read(paths.records_folder(course, "asg01", case.name) / "tamper.json")
     assert bool(report["flags"]) == case.flagged, report["flags"]
     if case.incident:
-        run = records.read(records.folder(course, "asg01", case.name) / "run.json")
+        run = records.read(paths.records_folder(course, "asg01", case.name) / "run.json")
         assert any(case.incident in incident["what"] for incident in run["incidents"]), run["incidents"]
     if case.says:
         messages = "\n".join(cell.get("message", "") for cell in
-                             records.read(records.folder(course, "asg01", case.name) / "run.json")["cells"])
+                             records.read(paths.records_folder(course, "asg01", case.name) / "run.json")["cells"])
         assert all(phrase in messages for phrase in case.says), messages
     for text in case.absent:
         for path in [course / "autograded" / case.name, course / "feedback" / case.name]:
@@ -213,7 +213,7 @@ def test_case_gets_declared_outcome(batch, case):
 @pytest.mark.slow
 def test_fast_control_is_not_flagged_or_stopped(batch):
     """Does the fast control run without incidents, re-runs all passing, and the tests it should pass pass?"""
-    run = records.read(records.folder(batch["course"], "asg01", "fast_control") / "run.json")
+    run = records.read(paths.records_folder(batch["course"], "asg01", "fast_control") / "run.json")
     assert run["sandbox"] == "root" and not run["incidents"] and not run["observations"]
     assert all(c.get("rerun") in (None, "passed") for c in run["cells"])
     passing = [g for g, (score, full) in batch["scores"]["fast_control"].items() if g.startswith("test_") and score]
@@ -279,14 +279,14 @@ def test_tamper_report_lists_exactly_the_flagged_cases(batch):
     assert f"flagged for review {len(flagged)}: " in summary.text()
     for student in flagged:
         assert any(f"] {student}: " in line and "tamper flag" in line for line in batch["lines"]), student
-    text = (records.folder(batch["course"], "asg01") / "tamper.md").read_text()
+    text = (paths.records_folder(batch["course"], "asg01") / "tamper.md").read_text()
     assert all(f"## {case.name} — FLAGGED" in text for case in corpus.CASES if case.flagged)
 
 
 @pytest.mark.slow
 def test_collect_report_names_renamed_and_broken_uploads(batch):
     """Does the collect report say which uploads were renamed, unreadable or not notebooks?"""
-    report = records.read(records.folder(batch["course"], "asg01") / "collect.json")
+    report = records.read(paths.records_folder(batch["course"], "asg01") / "collect.json")
     assert report["students"]["copy_of_name"]["renamed_from"] == "Copy of asg01.ipynb"
     assert report["students"]["numbered_name"]["renamed_from"] == "asg01 (1).ipynb"
     assert any("not valid JSON" in p for p in report["students"]["invalid_json"]["problems"])

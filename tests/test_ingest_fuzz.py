@@ -156,7 +156,7 @@ def test_collector_never_raises_on_any_entry_names(entries):
     """On arbitrary entry names and bytes, does collect account for every entry without raising?"""
     with tempfile.TemporaryDirectory() as scratch:
         course, report = _collect(entries, None, pathlib.Path(scratch) / "class")
-        assert records.read(records.folder(course, ASSIGNMENT) / "collect.json") == report
+        assert records.read(paths.records_folder(course, ASSIGNMENT) / "collect.json") == report
         assert all(f["status"] for f in report["files"])
         assert all((course / "submitted" / s / ASSIGNMENT).is_dir() for s in report["students"])
 

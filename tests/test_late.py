@@ -14,7 +14,7 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 from traitlets import TraitError
 
-from mlpcourse import records
+from mlpcourse import paths, records
 from mlpcourse.authoring import notebook, release
 from mlpcourse.grading import cellgrades, classroom, collect, coursedir, demo, late
 from mlpcourse.reports import report
@@ -62,7 +62,7 @@ def test_canvas_entry_times_and_late_marker(tmp_path):
     # No notebook, so nothing to time: the marker is still recorded.
     assert students["4413"]["marked_late"] is True and "submitted_at" not in students["4413"]
     assert not (course / "submitted" / "4413" / "asg01" / collect.TIMESTAMP).exists()
-    assert records.read(records.folder(course, "asg01") / "collect.json") == report_
+    assert records.read(paths.records_folder(course, "asg01") / "collect.json") == report_
 
 
 def test_blackboard_attempt_time_wins_over_the_entry_time(tmp_path):

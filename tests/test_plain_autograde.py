@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from mlpcourse import records
+from mlpcourse import paths, records
 from mlpcourse.authoring import notebook, release
 from mlpcourse.containment import limits
 from mlpcourse.grading import coursedir
@@ -48,6 +48,6 @@ def test_plain_autograde_scores_verdicts_in_the_release_structure(tmp_path, kann
     assert not any(tests["forger"].values()) and not any(tests["mover"].values()), tests
     assert tests["shadower"] == {**full, "test_training": 0.0}
     # The limits the run used are the ones derived from the reference's recorded timings.
-    run = records.read(records.folder(course, "asg01", "honest") / "run.json")
+    run = records.read(paths.records_folder(course, "asg01", "honest") / "run.json")
     cells, total = limits.derive(json.loads(limits.path(course).read_text()), 20, 30)
     assert run["limits"] == {"cells": cells, "total": min(total, 1800)}

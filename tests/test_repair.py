@@ -11,7 +11,7 @@ import warnings
 import nbformat
 import pytest
 
-from mlpcourse import paths, records
+from mlpcourse import paths
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import chain, repair
 
@@ -179,9 +179,9 @@ def test_repair_never_writes_to_submitted(tmp_path, ctx):
     status, _ = chain.repair_submission(course, "ada", release=ctx.release)
     assert status == "repaired"
     assert hashlib.sha256((folder / "asg01.ipynb").read_bytes()).hexdigest() == before
-    assert (course / records.REPAIRED / "ada" / "asg01" / "asg01.ipynb").exists()
-    assert not (course / records.REPAIRED / "ada" / "asg01" / "notes.txt").exists()
-    log = json.loads((records.folder(course, "asg01", "ada") / "repair.json").read_text())
+    assert (course / paths.REPAIRED / "ada" / "asg01" / "asg01.ipynb").exists()
+    assert not (course / paths.REPAIRED / "ada" / "asg01" / "notes.txt").exists()
+    log = json.loads((paths.records_folder(course, "asg01", "ada") / "repair.json").read_text())
     assert log["status"] == "repaired" and any("notes.txt" in e["detail"] for e in log["log"])
 
 

@@ -252,7 +252,7 @@ def test_the_hidden_check_ran_in_the_grader(graded):
     """Was ben's run contained, with the hidden test re-run by the grader against the real hidden module?"""
     from mlpcourse.containment import sandbox
 
-    run = records.read(records.folder(graded, NAME, "ben") / "run.json")
+    run = records.read(paths.records_folder(graded, NAME, "ben") / "run.json")
     assert run["sandbox"] == sandbox.sandbox_mode()
     cells = {cell.get("grade_id"): cell for cell in run["cells"]}
     assert cells["test_row_means_hidden"].get("rerun_seconds") is not None, cells["test_row_means_hidden"]

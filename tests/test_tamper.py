@@ -1,11 +1,12 @@
 """Tamper reports: hostile patterns are flagged, honest code never is."""
 
+import dataclasses
 import pathlib
 import sys
 
 import pytest
 
-from mlpcourse import paths, records
+from mlpcourse import assignment, paths, records
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import demo, tamper
 
@@ -123,17 +124,28 @@ def test_run_findings_flag_changes_and_inconsistent_tests():
     assert len(notes) == 2
 
 
-def test_reports_are_written_and_read_back(tmp_path):
+def test_reports_are_written_and_read_back(course):
     """Does report() write tamper.json that read_reports() and the class report list?"""
     release = notebook.read(paths.RELEASE_NOTEBOOK)
     ctx = corpus.Context(release, notebook.read(), port=9)
     for student, build in (("honest", corpus.fast_control), ("cheat", corpus.allclose_patched)):
-        folder = tmp_path / "submitted" / student / "asg01"
+        folder = course / "submitted" / student / "asg01"
         folder.mkdir(parents=True)
         (folder / "asg01.ipynb").write_bytes(build(ctx)[1])
-        tamper.report(tmp_path, student)
-    reports = tamper.read_reports(tmp_path)
+        tamper.report(course, student)
+    reports = tamper.read_reports(course)
     assert reports["honest"] == [] and any("replaces np.allclose" in f for f in reports["cheat"])
-    text = tamper.class_report(tmp_path, ["cheat", "honest"])
+    text = tamper.class_report(course, ["cheat", "honest"])
     assert "1 of 2 submissions flagged" in text and "## cheat — FLAGGED" in text and "## honest" not in text
-    assert records.read(records.folder(tmp_path, "asg01") / "tamper.json")["honest"]["flags"] == []
+    assert records.read(paths.records_folder(course, "asg01") / "tamper.json")["honest"]["flags"] == []
+
+
+def test_the_assignments_own_modules_come_from_its_description():
+    """Are another assignment's helper and hidden modules watched (and asg01's not) when scanning its notebooks?"""
+    other = dataclasses.replace(assignment.load(), name="asg02", helper_module="asg02_checks",
+                                hidden_module="asg02_hidden", data=None)
+    replaces, imports = "asg02_checks.check_close = lambda *args: None", "import asg02_hidden"
+    assert tamper.scan_source(replaces, other)[0] and tamper.scan_source(imports, other)[0]
+    assert not tamper.scan_source(replaces)[0] and not tamper.scan_source(imports)[0]
+    assert not tamper.scan_source("asg01_checks.check_close = None", other)[0]
+    assert tamper.scan_source("asg01_checks.check_close = None")[0]

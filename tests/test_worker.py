@@ -129,7 +129,7 @@ def test_a_hostile_submission_leaves_nothing_for_the_next_student(course):
     autograded = [c["grade_id"] for c in cellgrades.grade_cells(course) if c["kind"] == "auto"]
     assert good.status == "graded" and good.flags == [] and autograded
     assert all(good.cells[cell][0] == good.cells[cell][1] > 0 for cell in autograded), good.cells  # full marks
-    run = records.read(records.folder(course, paths.ASSIGNMENT, "honest") / "run.json")
+    run = records.read(paths.records_folder(course, paths.ASSIGNMENT, "honest") / "run.json")
     assert run["student"] == "honest" and run["observations"] == [] and run["incidents"] == []
     assert all(entry.get("verdict") in (None, "passed") for entry in run["cells"])
     assert (course / "feedback" / "honest" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").exists()

@@ -62,7 +62,7 @@ from nbgrader.preprocessors import Execute
 from nbconvert.preprocessors.execute import NotebookClient
 from traitlets import Bool, Dict, Float, Integer, List, Unicode
 
-from mlpcourse import gradebook, records
+from mlpcourse import gradebook, paths, records
 from mlpcourse.containment import inkernel, judge, limits, sandbox, structure
 
 # Characters of a function's name the grader repeats (it comes from the student's code).
@@ -208,6 +208,9 @@ class ContainedExecute(Execute):
     kernel_env = List(
         Unicode(), [], help="Names of the environment variables the kernel keeps besides nbgrader's, "
                             "the locale's and the BLAS libraries' (an assignment's data settings)").tag(config=True)
+    course_modules = List(
+        Unicode(), [], help="The course's own modules the notebooks' tests rely on (check helpers, data "
+                            "loaders, hidden checks): replacing them or their attributes is tampering").tag(config=True)
     use_sandbox = Bool(
         True, help="Run kernels in a sandbox when the machine allows it").tag(config=True)
     rerun_tests = Bool(
@@ -317,7 +320,7 @@ class ContainedExecute(Execute):
             with self.setup_kernel(**self._kernel_launch):
                 info_msg = self.wait_for_reply(self.kc.kernel_info())
                 self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
-                self._silent(kernel_call("snapshot"), 60)
+                self._silent(kernel_call("snapshot", list(self.course_modules)), 60)
                 self._record["startup_seconds"] = round(time.monotonic() - started, 2)
                 self._deadline = time.monotonic() + self._budget
                 for index, cell in enumerate(self.nb.cells):
@@ -697,7 +700,7 @@ class ContainedExecute(Execute):
             self._judge.expect_lifeline()
             run_sync(self.async_start_new_kernel)(**self._kernel_launch)
             run_sync(self.async_start_new_kernel_client)()
-            self._silent(kernel_call("snapshot"), 60)
+            self._silent(kernel_call("snapshot", list(self.course_modules)), 60)
             for index, cell in enumerate(self.nb.cells[:upto + 1]):
                 entry = entries.get(index, {})
                 lost = entry.get("timed_out") or entry.get("status") in ("kernel died", "killed after timeout")
@@ -781,7 +784,7 @@ class ContainedExecute(Execute):
 
     def _write_record(self):
         coursedir = CourseDirectory(config=self.config)
-        folder = records.folder(coursedir.root, self._record["assignment"], self._record["student"])
+        folder = paths.records_folder(coursedir.root, self._record["assignment"], self._record["student"])
         records.write(folder / "run.json", self._record)
 
 

@@ -1,4 +1,4 @@
-"""The part of the grader that runs inside a grading kernel (there: ``_asg01_grading``).
+"""The part of the grader that runs inside a grading kernel (there: ``_mlpcourse_grading``).
 
 While grading, every test cell is run twice: by the kernel, as nbgrader always does,
 and again by the grader in its own process (:mod:`mlpcourse.containment.judge`), which holds the
@@ -578,10 +578,12 @@ def stop_calling(name, message):
 
 # --- what student code changed -------------------------------------------------------
 
-# Modules whose attributes the tests rely on; a student replacing one is tampering.
-GUARDED_MODULES = ("numpy", "numpy.testing", "numpy.linalg", "builtins", "math", "asg01_checks", "kannada_mnist")
-# Entries of sys.modules that must keep pointing at the modules imported at start.
-GUARDED_SYS_MODULES = GUARDED_MODULES + ("asg01_hidden", "_asg01_grading", "IPython", "ipykernel")
+# Modules whose attributes the tests rely on (with the course's own, given to snapshot);
+# a student replacing one is tampering.
+GUARDED_MODULES = ("numpy", "numpy.testing", "numpy.linalg", "builtins", "math")
+# Entries of sys.modules that must keep pointing at the modules imported at start (with
+# the guarded ones and this module itself).
+GUARDED_SYS_MODULES = ("IPython", "ipykernel")
 GUARDED_SIGNALS = ("SIGALRM", "SIGVTALRM", "SIGPROF", "SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2")
 # Builtins that IPython and ipykernel themselves set while they run a cell.
 IPYTHON_BUILTINS = {"_", "__", "___", "exit", "quit", "get_ipython", "display", "__IPYTHON__", "__builtins__",
@@ -593,18 +595,24 @@ SHELL_LISTS = ("input_transformers_cleanup", "input_transformers_post", "ast_tra
 _start = {}
 
 
-def snapshot():
-    """Record the state that :func:`observe` compares with (call before any cell runs)."""
+def snapshot(course_modules=()):
+    """Record the state that :func:`observe` compares with (call before any cell runs).
+
+    ``course_modules``: the course's own modules the tests rely on (check helpers, data
+    loader, the hidden checks' stand-in), guarded like numpy.
+    """
     import importlib
 
     from IPython import get_ipython
 
     shell = get_ipython()
-    for name in GUARDED_MODULES:
+    guarded = GUARDED_MODULES + tuple(course_modules)
+    for name in guarded:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    _start["modules"] = {name: sys.modules[name] for name in GUARDED_SYS_MODULES if name in sys.modules}
-    _start["dicts"] = {name: dict(vars(sys.modules[name])) for name in GUARDED_MODULES if name in sys.modules}
+    _start["modules"] = {name: sys.modules[name] for name in (*guarded, *GUARDED_SYS_MODULES, __name__)
+                         if name in sys.modules}
+    _start["dicts"] = {name: dict(vars(sys.modules[name])) for name in guarded if name in sys.modules}
     _start["signals"] = {name: signal.getsignal(getattr(signal, name)) for name in GUARDED_SIGNALS
                          if hasattr(signal, name)}
     if shell is not None:

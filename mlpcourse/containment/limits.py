@@ -52,7 +52,7 @@ def measure(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
         release = notebook.read(paths.course_notebook(course, paths.RELEASE_DIRECTORY, assignment))
         coursedir.submit(course, "reference", notebook.solved(release, master), assignment)
         coursedir.nbgrader("autograde", assignment, *MEASURING_LIMITS, course_dir=course)
-        run = records.read(records.folder(course, assignment, "reference") / "run.json")
+        run = records.read(paths.records_folder(course, assignment, "reference") / "run.json")
     cells = {entry["grade_id"]: round(max(entry.get("seconds", 0), entry.get("rerun_seconds", 0)), 2)
              for entry in run["cells"] if entry.get("grade_id")}
     return {"cells": cells, "total": round(sum(cells.values()), 2)}

@@ -30,7 +30,7 @@ import tempfile
 
 
 SPEC_NAME = "mlpcourse-sandbox"
-KERNEL_MODULE = "_asg01_grading"
+KERNEL_MODULE = "_mlpcourse_grading"
 # Environment variables every kernel keeps: nbgrader's, the BLAS libraries' thread and core
 # settings, the locale. By exact name, never by prefix (LANG would let LANGCHAIN_API_KEY
 # through); an assignment's own come as Scratch's keep_env, also by name.

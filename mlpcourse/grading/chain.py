@@ -119,10 +119,10 @@ def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=
 
     course_dir = pathlib.Path(course_dir)
     folder = course_dir / "submitted" / student / assignment
-    target = course_dir / records.REPAIRED / student / assignment
+    target = course_dir / paths.REPAIRED / student / assignment
     sandbox.remove_tree(target)
     upload = folder / f"{assignment}.ipynb"
-    log_path = records.folder(course_dir, assignment, student) / "repair.json"
+    log_path = paths.records_folder(course_dir, assignment, student) / "repair.json"
     if not upload.exists():
         if (folder / collect.NO_NOTEBOOK).exists():  # collect says why (e.g. an archive it could not open)
             reason = "; ".join((folder / collect.NO_NOTEBOOK).read_text().splitlines())
@@ -183,11 +183,11 @@ def _autograde(course_dir, student, assignment, db_url, worker):
     """
     total = config_value(course_dir, "ContainedExecute", "total_timeout", 1800)
     args = ["autograde", assignment, "--force", "--student", student,
-            f"--CourseDirectory.submitted_directory={records.REPAIRED}"]
+            f"--CourseDirectory.submitted_directory={paths.REPAIRED}"]
     if db_url:
         args.append(f"--CourseDirectory.db_url={db_url}")
     code, output = worker.run(args, total + NBGRADER_OVERHEAD)
-    contained = (records.folder(course_dir, assignment, student) / "run.json").exists()
+    contained = (paths.records_folder(course_dir, assignment, student) / "run.json").exists()
     if contained and (course_dir / "autograded" / student / assignment / f"{assignment}.ipynb").exists():
         return "graded", ""
     if code == 0 and not contained:
@@ -216,7 +216,7 @@ def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url
     with contextlib.ExitStack() as stack:
         worker = worker or stack.enter_context(NbgraderWorker(course_dir, env))
         with step("repair"):
-            (records.folder(course_dir, assignment, student) / "run.json").unlink(missing_ok=True)
+            (paths.records_folder(course_dir, assignment, student) / "run.json").unlink(missing_ok=True)
             status, reason = repair_submission(course_dir, student, assignment, release)
         if status == "repaired":
             with step("autograde"):
@@ -237,7 +237,7 @@ def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url
                 reason = f"feedback could not be generated:\n{_failure_tail(output)}"
     with step("report"):
         found = tamper.report(course_dir, student, assignment)
-        run = records.read(records.folder(course_dir, assignment, student) / "run.json") or {}
+        run = records.read(paths.records_folder(course_dir, assignment, student) / "run.json") or {}
         cells = coursedir.cell_scores(course_dir, assignment, db_url, [student]).get(student, {})
     return SubmissionResult(
         student=student, status=status, reason=reason,

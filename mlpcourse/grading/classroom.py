@@ -102,7 +102,7 @@ class Summary:
         else:
             lines.append("failed to grade: none")
         flagged = [o.student for o in self.outcomes if o.flags]
-        report = records.folder("", self.assignment) / "tamper.md"
+        report = paths.records_folder("", self.assignment) / "tamper.md"
         lines.append(f"flagged for review {len(flagged)}: {', '.join(flagged)} (see {report})"
                      if flagged else "flagged for review: none")
         return "\n".join(lines)
@@ -155,7 +155,7 @@ def result_folders(student, assignment=paths.ASSIGNMENT):
     ``run.json``, ``tamper.json``) and the repaired upload.
     """
     return [pathlib.Path("autograded") / student / assignment, pathlib.Path("feedback") / student / assignment,
-            records.RECORDS / assignment / student, records.REPAIRED / student / assignment]
+            paths.RECORDS / assignment / student, paths.REPAIRED / student / assignment]
 
 
 def copy_results(source, destination, student, assignment=paths.ASSIGNMENT):

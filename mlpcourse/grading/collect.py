@@ -606,7 +606,7 @@ def collect(zip_path, course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, roster
     files = [row for index, upload in enumerate(uploads) for row in [upload, *inside.get(index, ())]] + others
     report = {"archive": pathlib.Path(zip_path).name, "scheme": scheme, "students": dict(sorted(students.items())),
               "files": [upload.row() for upload in files]}
-    records.write(records.folder(course_dir, assignment) / "collect.json", report)
+    records.write(paths.records_folder(course_dir, assignment) / "collect.json", report)
     return report
 
 

@@ -194,4 +194,4 @@ def _seconds_late(submission, duedate):
 
 def _collected(course_dir, assignment):
     """``{student: entry}`` from the last ``collect`` (its record), or {}."""
-    return records.read(records.folder(course_dir, assignment) / "collect.json", {}).get("students", {})
+    return records.read(paths.records_folder(course_dir, assignment) / "collect.json", {}).get("students", {})

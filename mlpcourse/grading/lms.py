@@ -147,7 +147,7 @@ def graded(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
 
 def identities(course_dir, assignment=paths.ASSIGNMENT, roster=None):
     """``{student: Identity}`` from ``collect.json``, then from the roster (``student_id``, ``lms_id``)."""
-    report = records.read(records.folder(course_dir, assignment) / "collect.json", {})
+    report = records.read(paths.records_folder(course_dir, assignment) / "collect.json", {})
     found = {student: Identity(entry["lms_id"], entry.get("lms_prefix"), entry.get("scheme"))
              for student, entry in report.get("students", {}).items() if entry.get("lms_id")}
     if roster:

@@ -20,14 +20,17 @@ can also cause). An honest submission gets no flag.
 """
 
 import ast
+import dataclasses
 import pathlib
 import re
 
+from mlpcourse import assignment as assignment_description
 from mlpcourse import paths, records
 from mlpcourse.grading import repair
 
-# Modules whose attributes tests rely on: assigning to them is tampering.
-GUARDED = {"np", "numpy", "builtins", "__builtins__", "asg01_checks", "asg01_hidden", "math"}
+# Modules whose attributes tests rely on, with the assignment's own (its description's
+# course_modules): assigning to them is tampering.
+GUARDED = frozenset({"np", "numpy", "builtins", "__builtins__", "math"})
 # Calls that hook into execution, by their dotted name.
 HOOKS = {
     "sys.settrace": "sets a trace function (sys.settrace)",
@@ -54,7 +57,8 @@ IPYTHON_ONLY = {"set_custom_exc", "input_transformers_cleanup", "input_transform
                 "showtraceback", "_showtraceback", "run_cell", "run_cell_async", "run_ast_nodes", "run_code"}
 # Methods that decide comparisons or how numpy treats an object: a constant answer cheats them.
 COMPARISON_METHODS = ("__eq__", "__ne__", "__array_ufunc__", "__array_function__")
-SECRETS = re.compile(r"asg01_hidden|tests_assets|hidden_fixtures|_asg01_grading|mlpcourse")
+# Names that refer to the grader or where hidden tests live, with the assignment's hidden module.
+SECRETS = ("tests_assets", "hidden_fixtures", "mlpcourse", "_mlpcourse_grading")
 # Libraries with ready-made classifiers: honest curiosity is possible, so a note for the TA
 # (the training test measures the MLP's own parameters, but they could be copied in).
 MODEL_LIBRARIES = re.compile(r"(sklearn\.(linear_model|neural_network|svm|ensemble|neighbors|tree|naive_bayes)"
@@ -99,31 +103,49 @@ def _base(name):
     return name.split(".")[0].split("(")[0] if name else None
 
 
-def scan_source(source):
-    """``(flags, notes)`` for one cell of student code: lists of ``(line, text)``."""
+@dataclasses.dataclass(frozen=True)
+class Watch:
+    """What the scan watches for in one assignment's notebooks."""
+
+    guarded: frozenset  # names of modules whose attributes the tests rely on
+    secrets: re.Pattern  # names that refer to the hidden tests or the grader
+
+    @classmethod
+    def of(cls, described):
+        """The watch for the assignment ``described`` (:class:`mlpcourse.assignment.Assignment`)."""
+        secrets = (*SECRETS, *([described.hidden_module] if described.hidden_module else []))
+        return cls(GUARDED | set(described.course_modules), re.compile("|".join(map(re.escape, secrets))))
+
+
+def scan_source(source, described=None):
+    """``(flags, notes)`` for one cell of student code: lists of ``(line, text)``.
+
+    ``described``: the assignment's description (default: the course's).
+    """
+    watch = Watch.of(described or assignment_description.load())
     flags, notes = [], []
     try:
         tree = ast.parse(_python(source))
     except SyntaxError:
-        if SECRETS.search(source):
+        if watch.secrets.search(source):
             flags.append((1, "refers to the hidden tests or the grader"))
         return flags, notes
     for node in ast.walk(tree):
         for kinds, scan in SCANS:
             if isinstance(node, kinds):
-                scan(node, getattr(node, "lineno", 1), flags, notes)
+                scan(node, getattr(node, "lineno", 1), flags, notes, watch)
                 break
     return sorted(set(flags)), sorted(set(notes))
 
 
-def _scan_assignment(node, line, flags, notes):
+def _scan_assignment(node, line, flags, notes, watch):
     """Assigning to (or deleting) an attribute or item of what the tests rely on."""
     targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
     for target in targets:
         name = _dotted(target)
         if not (isinstance(target, (ast.Attribute, ast.Subscript)) and name):
             continue
-        if _base(name) in GUARDED:
+        if _base(name) in watch.guarded:
             flags.append((line, f"replaces {name}"))
         elif name.startswith("sys.modules"):
             flags.append((line, "edits sys.modules"))
@@ -137,22 +159,22 @@ def _scan_assignment(node, line, flags, notes):
             flags.append((line, f"changes how IPython runs cells ({name})"))
 
 
-def _scan_call(node, line, flags, notes):
+def _scan_call(node, line, flags, notes, watch):
     """Calls that hook into execution or change what the tests rely on; calls worth a note."""
     name = _dotted(node.func) or ""
-    flag = _call_flag(name, node.args)
+    flag = _call_flag(name, node.args, watch)
     if flag:
         flags.append((line, flag))
     notes.extend((line, text) for prefix, text in NOTES.items() if name == prefix or name.startswith(prefix + "."))
 
 
-def _call_flag(name, args):
+def _call_flag(name, args, watch):
     """What calling dotted ``name`` with ``args`` (AST nodes) does to the grading, or None."""
     if HOOKS.get(name):
         return HOOKS[name]
     if name in ("setattr", "delattr") and args:
         owner = _dotted(args[0]) or ""
-        guarded = _base(owner) in GUARDED or owner.startswith("sys") or "get_ipython()" in owner
+        guarded = _base(owner) in watch.guarded or owner.startswith("sys") or "get_ipython()" in owner
         return f"{name} on {owner}" if guarded else None
     if name.startswith("sys.modules."):
         return "edits sys.modules"
@@ -161,14 +183,14 @@ def _call_flag(name, args):
     return None
 
 
-def _scan_import(node, line, flags, notes):
+def _scan_import(node, line, flags, notes, watch):
     """Imports of ctypes, of the grader or hidden tests, of the network and of ready-made models."""
     modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
     for module in modules:
         top = module.split(".")[0]
         if top == "ctypes":
             flags.append((line, "uses ctypes (raw memory access)"))
-        elif SECRETS.search(module):
+        elif watch.secrets.search(module):
             flags.append((line, f"imports {module}"))
         elif top in ("socket", "subprocess", "urllib", "requests", "http"):
             notes.append((line, NOTES.get(top, "uses the network")))
@@ -176,7 +198,7 @@ def _scan_import(node, line, flags, notes):
             notes.append((line, f"imports ready-made models ({module}): is the trained network the MLP?"))
 
 
-def _scan_class(node, line, flags, notes):
+def _scan_class(node, line, flags, notes, watch):
     """ndarray subclasses, and classes that define how they compare or take part in numpy calls."""
     for base in node.bases:
         if (_dotted(base) or "").endswith("ndarray"):
@@ -189,10 +211,10 @@ def _scan_class(node, line, flags, notes):
                                        + (" returning a constant" if always else "")))
 
 
-def _scan_secret(node, line, flags, notes):
+def _scan_secret(node, line, flags, notes, watch):
     """A string or a name that refers to the hidden tests or the grader."""
     text = node.id if isinstance(node, ast.Name) else node.value
-    if isinstance(text, str) and SECRETS.search(text):
+    if isinstance(text, str) and watch.secrets.search(text):
         flags.append((line, "refers to the hidden tests or the grader"))
 
 
@@ -218,8 +240,8 @@ def _python(source):
     return python_source(source)
 
 
-def static_findings(nb):
-    """Flags and notes for the student-written code cells of a (repaired) notebook."""
+def static_findings(nb, described=None):
+    """Flags and notes for the student-written code cells of a (repaired) notebook of ``described``."""
     flags, notes = [], []
     for number, cell in enumerate(nb.cells, start=1):
         info = cell.get("metadata", {}).get("nbgrader", {})
@@ -227,7 +249,7 @@ def static_findings(nb):
         if cell.cell_type != "code" or info.get("locked"):
             continue
         where = f"cell {number}" + (f" ({info['grade_id']})" if info.get("grade_id") else "")
-        cell_flags, cell_notes = scan_source(cell.source)
+        cell_flags, cell_notes = scan_source(cell.source, described)
         flags += [{"source": "code", "where": f"{where}, line {line}", "what": text} for line, text in cell_flags]
         notes += [{"source": "code", "where": f"{where}, line {line}", "what": text} for line, text in cell_notes]
     return flags, notes
@@ -265,8 +287,8 @@ def report(course_dir, student, assignment=paths.ASSIGNMENT):
     ``tamper.json`` beside them.
     """
     course_dir = pathlib.Path(course_dir)
-    folder = records.folder(course_dir, assignment, student)
-    repaired = course_dir / records.REPAIRED / student / assignment / f"{assignment}.ipynb"
+    folder = paths.records_folder(course_dir, assignment, student)
+    repaired = course_dir / paths.REPAIRED / student / assignment / f"{assignment}.ipynb"
     upload = paths.course_notebook(course_dir, paths.SUBMITTED_DIRECTORY, assignment, student)
     flags, notes = [], []
     source = repaired if repaired.exists() else upload
@@ -276,7 +298,7 @@ def report(course_dir, student, assignment=paths.ASSIGNMENT):
         except repair.RepairError:
             nb = None
         if nb is not None:
-            found = static_findings(nb)
+            found = static_findings(nb, assignment_description.load(course_dir, assignment))
             flags += found[0]
             notes += found[1]
     run = records.read(folder / "run.json")
@@ -291,7 +313,7 @@ def report(course_dir, student, assignment=paths.ASSIGNMENT):
 
 def read_reports(course_dir, assignment=paths.ASSIGNMENT):
     """``{student: [flag, ...]}`` (one line per flag) from the written tamper reports."""
-    base = records.folder(course_dir, assignment)
+    base = paths.records_folder(course_dir, assignment)
     result = {}
     for path in sorted(base.glob("*/tamper.json")):
         data = records.read(path)
@@ -304,7 +326,7 @@ def class_report(course_dir, students=(), assignment=paths.ASSIGNMENT):
 
     Lists ``students`` and every student with a report from an earlier run.
     """
-    base = records.folder(course_dir, assignment)
+    base = paths.records_folder(course_dir, assignment)
     students = sorted({*students, *(path.parent.name for path in base.glob("*/tamper.json"))})
     reports = {s: records.read(base / s / "tamper.json", {"flags": [], "notes": []}) for s in students}
     flagged = [s for s in students if reports[s]["flags"]]

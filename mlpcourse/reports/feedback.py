@@ -29,7 +29,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
-from mlpcourse import gradebook, records
+from mlpcourse import gradebook, paths, records
 from mlpcourse.reports import markup
 
 # What GetGrades adds to a graded cell's nbgrader metadata: the only values taken from it.
@@ -56,7 +56,7 @@ class StudentFeedback(NbGraderPreprocessor):
         coursedir = CourseDirectory(config=self.config)
         release_path = pathlib.Path(coursedir.format_path(coursedir.release_directory, ".", info["assignment"]))
         release = nbformat.read(str(release_path / f"{info['notebook']}.ipynb"), as_version=4)
-        run = records.read(records.folder(coursedir.root, info["assignment"], info["student"]) / "run.json", {})
+        run = records.read(paths.records_folder(coursedir.root, info["assignment"], info["student"]) / "run.json", {})
         verdicts = {entry["grade_id"]: entry for entry in run.get("cells", [])
                     if entry.get("grade_id") and entry.get("verdict")}
         defined = gradebook.definition(info["db_url"], info["assignment"], info["notebook"])

@@ -140,7 +140,7 @@ def _tamper_flags(course_dir, students, assignment):
 
 def _incidents(course_dir, student, assignment):
     """What the contained run recorded as going wrong (timeouts, crashes, output floods)."""
-    run = records.read(records.folder(course_dir, assignment, student) / "run.json", {})
+    run = records.read(paths.records_folder(course_dir, assignment, student) / "run.json", {})
     return [incident["what"] for incident in run.get("incidents", [])]
 
 
@@ -229,7 +229,7 @@ def _crashes(course_dir, entry, found, log, assignment):
     if student in log and not log[student]["graded"]:
         crashes.append({"student_id": student, "what": "failed to grade", "detail": log[student]["reason"]})
     elif _submitted(course_dir, student, assignment) and not found:
-        repaired = records.read(records.folder(course_dir, assignment, student) / "repair.json", {})
+        repaired = records.read(paths.records_folder(course_dir, assignment, student) / "repair.json", {})
         crashes.append({"student_id": student, "what": "failed to grade",
                         "detail": repaired.get("reason") or "submitted, but there is no autograded notebook"})
     for death in sorted({d for f in found for d in f["deaths"]}):

@@ -1,7 +1,7 @@
 """Hostile corpus: replies and connections that try to exhaust the grader's memory, threads or time.
 
 Issue 10, item 8. The grader re-runs each visible test right after its cell, in a session
-with the kernel (``_asg01_grading.serve``). The reply cases replace the kernel side's
+with the kernel (``_mlpcourse_grading.serve``). The reply cases replace the kernel side's
 ``send``: after an "arming" cell, the next reply the kernel sends (the first answer of the
 following visible test's session) is a hostile message. The grader must refuse it
 before decoding it: that test gets no verdict and scores 0, and the grader goes on to
@@ -14,7 +14,7 @@ from hostile.kit import Case, _bytes, _with_cell
 HOSTILE_SEND = """
 import io, json, struct, time, zipfile
 
-import _asg01_grading
+import _mlpcourse_grading
 
 ARRAY = {"t": "array", "k": "a0"}
 
@@ -55,7 +55,7 @@ BOMBS = {
     "deep": lambda: _frame(b'{"header": ' + b"[" * 100_000 + b"]" * 100_000 + b', "arrays": []}'),
 }
 armed = []
-_honest_send = _asg01_grading.send
+_honest_send = _mlpcourse_grading.send
 
 
 def _hostile_send(sock, header, arrays=None):
@@ -70,7 +70,7 @@ def _hostile_send(sock, header, arrays=None):
         sock.sendall(BOMBS[kind]())
 
 
-_asg01_grading.send = _hostile_send
+_mlpcourse_grading.send = _hostile_send
 """
 
 # The visible tests, each with the cell right before it.

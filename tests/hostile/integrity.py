@@ -110,9 +110,9 @@ def fake_validation_set(ctx):
     """An untrained network; the in-kernel server patched to hand the grader a 10-row 'validation set'."""
     nb = _append(ctx.solved(), "design", """
         epochs = 0
-        import _asg01_grading
+        import _mlpcourse_grading
 
-        _real_answer = _asg01_grading._KernelSide.answer
+        _real_answer = _mlpcourse_grading._KernelSide.answer
 
         def _answer(self, header, arrays):
             if header.get("op") == "name" and header.get("name") in ("x_val", "y_val"):
@@ -120,7 +120,7 @@ def fake_validation_set(ctx):
                 return self._value(fake[header["name"]])
             return _real_answer(self, header, arrays)
 
-        _asg01_grading._KernelSide.answer = _answer
+        _mlpcourse_grading._KernelSide.answer = _answer
         x_val, y_val = np.zeros((10, 784)), np.eye(10)[np.zeros(10, dtype=int)]
     """)
     return "asg01.ipynb", _bytes(nb)
@@ -292,7 +292,7 @@ def hidden_inputs_in_a_malformed_reply(ctx):
     """The in-kernel server patched to answer the grader with a malformed value naming every input it got."""
     nb = ctx.solved()
     nb.cells.append(nbformat.v4.new_code_cell(textwrap.dedent(f"""
-        import _asg01_grading as _grading
+        import _mlpcourse_grading as _grading
 
         _answer, _seen = _grading._KernelSide.answer, []
 
