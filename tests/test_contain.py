@@ -331,16 +331,28 @@ def test_loop_is_interrupted_and_the_notebook_goes_on(tmp_path):
 
 @pytest.mark.slow
 def test_a_function_that_hung_is_not_waited_for_again(tmp_path):
-    """After a function had to be interrupted at its cell's limit, do later calls to it (and to the method of the same name) fail at once?"""
+    """After a function had to be interrupted at its cell's limit, do later calls to it fail at once (and
+    calls to a method of the same name, another function, not)?"""
     nb, record = _contained_run(tmp_path, [
         "def spin(x):\n    while True:\n        pass\n\nclass Net:\n    def spin(self):\n        return 1",
-        "spin(1)", "spin(2)", "Net().spin()", "print('after')"])
+        "spin(1)", "spin(2)", "print('after', Net().spin())"])
     assert record["hung"] == [{"function": "spin", "cell": 1, "seconds": 3}]
-    for index in (2, 3):
-        assert _errors(nb.cells[index]) == ["TimeoutError"], nb.cells[index].outputs
-        assert "spin did not return within 3 s" in nb.cells[index].outputs[0].evalue
-        assert record["cells"][index]["seconds"] < 2
-    assert nb.cells[4].outputs[0].text == "after\n"
+    assert _errors(nb.cells[2]) == ["TimeoutError"], nb.cells[2].outputs
+    assert "spin did not return within 3 s" in nb.cells[2].outputs[0].evalue
+    assert record["cells"][2]["seconds"] < 2
+    assert nb.cells[3].outputs[0].text == "after 1\n"
+
+
+def test_a_timeout_the_cell_only_shows_stops_nothing(tmp_path):
+    """Does a cell that prints a fake timeout and interrupt (naming a function) leave that function alone?"""
+    nb, record = _contained_run(tmp_path, [
+        "def victim():\n    return 'alive'",
+        "ip = get_ipython()\nip._showtraceback(KeyboardInterrupt, '', ['Cell In[1], line 2, in victim()'])\n"
+        "ip._showtraceback(type('CellTimeoutError', (Exception,), {}), 'Cell execution timed out', ['timed out'])",
+        "print(victim())"])
+    assert _errors(nb.cells[1]) == ["KeyboardInterrupt", "CellTimeoutError"]  # the fakes were shown
+    assert record["hung"] == [] and not any("timed out" in i["what"] for i in record["incidents"])
+    assert nb.cells[2].outputs[0].text == "alive\n"
 
 
 def test_a_method_that_hung_is_named_with_its_class_and_not_waited_for_again(tmp_path):
@@ -488,11 +500,27 @@ def test_a_function_that_ignores_interrupts_costs_its_cells_not_the_notebook(tmp
         "import signal\ncount = 41\n\ndef spin():\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         "    while True:\n        pass",
         "count += 1", "spin()", "spin()", "print('after', count)"])
-    assert record["hung"] == [{"function": "spin", "cell": 2, "seconds": 3}]
+    [hung] = record["hung"]
+    assert {key: hung[key] for key in ("function", "cell", "seconds")} == {"function": "spin", "cell": 2, "seconds": 3}
+    assert hung["where"] and all(file.endswith(".py") and line > 0 for file, line in hung["where"])
     assert "CellTimeoutError" in _errors(nb.cells[2]) and "spin" in nb.cells[2].outputs[-1].evalue
     assert _errors(nb.cells[3]) == ["TimeoutError"] and record["cells"][3]["seconds"] < 2
     assert nb.cells[4].outputs[0].text == "after 42\n"  # the cells before were run again, once
     assert any("restarted" in incident["what"] for incident in record["incidents"])
+
+
+@pytest.mark.slow
+def test_a_method_that_ignores_interrupts_is_told_from_others_of_its_name(tmp_path):
+    """When a constructor ignores the interrupt (the dump names it only "__init__"), is only that
+    constructor stopped, not every class's?"""
+    nb, record = _contained_run(tmp_path, [
+        "import signal\n\nclass Stuck:\n    def __init__(self, small=True):\n"
+        "        signal.signal(signal.SIGINT, signal.SIG_IGN)\n        while small:\n            pass\n\n"
+        "class Fine:\n    def __init__(self):\n        self.ok = 'fine'",
+        "Stuck()", "Stuck(small=False)", "print(Fine().ok)"])
+    assert [hung["function"] for hung in record["hung"]] == ["__init__"]
+    assert _errors(nb.cells[2]) == ["TimeoutError"] and record["cells"][2]["seconds"] < 2
+    assert nb.cells[3].outputs[0].text == "fine\n"
 
 
 def test_the_copy_of_nbconverts_preprocess_names_the_installed_and_pinned_nbconvert():

@@ -53,6 +53,32 @@ def test_local_postgres_listens_on_loopback_only(postgres_url):
 
 
 @pytest.mark.slow
+def test_a_worker_without_the_data_stops_the_class_before_anyone_is_graded(grading_env, tmp_path):
+    """When one Dask worker cannot get the digits (the other can), is no one graded, with the loader's reason?"""
+    from dask.distributed import Client, LocalCluster
+
+    from mlpcourse.grading import dataset
+
+    course = graded_demo.ungraded_class(tmp_path / "course")
+    (tmp_path / "empty").mkdir()
+    no_data = {**os.environ, paths.DATA_CACHE_ENV: str(tmp_path / "empty"), "KANNADA_MNIST_URL": "http://127.0.0.1:9/"}
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                                   "--nthreads", "1", "--no-dashboard"], env=no_data,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            client.wait_for_workers(2, timeout=60)
+            with pytest.raises(dataset.DataUnavailable, match="Kannada-MNIST"):
+                scaleout.grade_class(client, course, coursedir.default_db_url(course), shard_count=2,
+                                     log=lambda line: None)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    assert not (course / "autograded").exists() and coursedir.cell_scores(course) == {}
+
+
+@pytest.mark.slow
 def test_grade_on_dask_writes_postgres_like_nbgrader(postgres_url, demo_course, grading_env, tmp_path):
     """With `grade --scheduler` on a 2-worker LocalCluster, does every grade land in PostgreSQL once, as nbgrader scored it?"""
     from dask.distributed import LocalCluster

@@ -68,3 +68,16 @@ def test_the_network_is_scored_by_its_parameters(hidden, ref, stand_in):
     mlp.parameters = [{"w": np.random.default_rng(0).permutation(w), "b": np.zeros(10)}]
     with pytest.raises(hidden.CheckFailure, match="held-out digits correctly"):
         hidden.check_training(mlp)
+
+
+@pytest.mark.parametrize("widths", [[0, 80_000, 10], [4097, 10], [1000] * 33, [3000, 3000, 10]])
+def test_a_network_too_large_to_score_is_refused_before_any_arithmetic(hidden, ref, widths):
+    """Is a network with a zero-width, a too-wide layer, too many layers or too many weights failed on its shapes
+    alone (its weights are never multiplied: they could ask the grader for gigabytes)?"""
+    mlp = ref.MLP(784)
+    sizes = [784, *widths]
+    mlp.act_funcs = [ref.relu] * (len(sizes) - 2) + [ref.linear]
+    mlp.parameters = [{"w": np.broadcast_to(np.int8(0), (n, p)), "b": np.zeros(p, dtype=np.int8)}
+                      for n, p in zip(sizes, sizes[1:])]  # shapes without memory
+    with pytest.raises(hidden.CheckFailure, match="at most"):
+        hidden._network_scores(mlp, np.zeros((2000, 784)), "held-out digits")

@@ -75,8 +75,10 @@ PASSED, FAILED, NOT_RUN = "passed", "failed", "not run"
 # a method shows its qualified name ("in SGD.step(self, ...)"), a nested function its
 # enclosing one's ("in train.<locals>.epoch()").
 CELL_FRAME = re.compile(r"Cell In\[\d+\], line \d+, in ([\w.<>]+)")
-# The same in faulthandler's dump (innermost first): File "/tmp/ipykernel_7/1234.py", line 3 in relu
-DUMPED_CELL_FRAME = re.compile(r'File "/tmp/ipykernel_\d+/\d+\.py", line \d+ in (\w+)')
+# The same in faulthandler's dump (innermost first): File "/tmp/ipykernel_7/1234.py", line 3 in relu.
+# It names the code bare ("step", "__init__"), so the cell's file (named after its code,
+# the same in a restarted kernel) and the line say which function it was.
+DUMPED_CELL_FRAME = re.compile(r'File "/tmp/ipykernel_\d+/(\d+\.py)", line (\d+) in (\w+)')
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -84,17 +86,23 @@ def interrupted_function(traceback):
     """The innermost function of the notebook's in an interrupted traceback (list of lines), or None.
 
     A method is named with its class ("SGD.step"); a function nested in another by the
-    outer one, which is what the notebook calls.
+    outer one, which is what the notebook calls. None for a lambda or a comprehension at
+    the top of a cell: no name says which one it was.
     """
     frames = CELL_FRAME.findall(ANSI.sub("", "\n".join(traceback or [])))
-    return frames[-1].split(".<locals>", 1)[0] if frames else None
+    name = frames[-1].split(".<locals>", 1)[0] if frames else None
+    return None if name is None or name.startswith("<") else name
 
 
 def dumped_function(log):
-    """The innermost function of the notebook's in the last stack dump of the kernel's ``log``, or None."""
+    """``(name, where)`` of the notebook's functions in the last stack dump of the kernel's ``log``
+    (None if there is none): the innermost one's name, and ``where``, each function frame's
+    ``[cell file name, line]``, innermost first."""
     dump = log.rsplit("most recent call first", 1)
-    frames = [name for name in DUMPED_CELL_FRAME.findall(dump[-1]) if name != "<module>"] if len(dump) > 1 else []
-    return frames[0] if frames else None
+    frames = DUMPED_CELL_FRAME.findall(dump[-1]) if len(dump) > 1 else []
+    if not frames:
+        return None
+    return frames[0][2], [[file, int(line)] for file, line, _ in frames]
 
 
 def kernel_call(function, *args):
@@ -439,6 +447,7 @@ class ContainedExecute(Execute):
         started = time.monotonic()
         limit = self._cell_limit(cell)
         self._watchdog(limit)
+        self._interrupted = False
         try:
             self.preprocess_cell(cell, self.resources, index)
             failed = _has_error(cell) or self._replies.get(index) != "ok"
@@ -449,8 +458,14 @@ class ContainedExecute(Execute):
         except CellTimeoutError:
             self._killed_after_timeout(index, cell, entry, limit)
         entry["seconds"] = round(time.monotonic() - started, 2)
-        if any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+        if self._interrupted:
             self._timed_out(index, cell, entry)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        """nbclient's step at a cell's time limit (it interrupts the kernel), noted by the grader:
+        a cell's own outputs could show a timeout (an error named CellTimeoutError) that never was."""
+        self._interrupted = True
+        return await super()._async_handle_timeout(timeout, cell)
 
     def _kernel_died(self, index, cell, entry):
         """The kernel died running ``cell``: say so in the cell, then restart it or stop."""
@@ -463,7 +478,7 @@ class ContainedExecute(Execute):
     def _killed_after_timeout(self, index, cell, entry, limit):
         """``cell`` ignored the interrupt at its time limit: kill the kernel, note the function
         it was in (from the watchdog's stack dump), then restart the kernel or stop."""
-        hung = dumped_function(self._scratch.kernel_log(20_000))
+        hung, where = dumped_function(self._scratch.kernel_log(20_000)) or (None, None)
         cell.outputs.append(_error_output(
             "CellTimeoutError", f"This cell ran longer than {limit} s and did not stop "
                                 "when interrupted, so the kernel was stopped."
@@ -474,7 +489,7 @@ class ContainedExecute(Execute):
         if hung:
             hung = hung[:NAME_LIMIT]
             entry["hung"] = hung
-            self._record["hung"].append({"function": hung, "cell": index, "seconds": limit})
+            self._record["hung"].append({"function": hung, "cell": index, "seconds": limit, "where": where})
             self._incident(f"{hung} did not return within {limit} s and ignored the interrupt", index)
         self._restart_or_stop("the kernel was stopped because an earlier cell did not end", index)
 
@@ -485,7 +500,8 @@ class ContainedExecute(Execute):
         self._incident(f"cell timed out after {entry['seconds']} s", index)
         if self._kernel_lost:
             return
-        interrupted = next((o for o in cell.outputs if o.output_type == "error"
+        # The interrupt's traceback is the last KeyboardInterrupt (the cell may have shown others).
+        interrupted = next((o for o in reversed(cell.outputs) if o.output_type == "error"
                             and o.get("ename") == "KeyboardInterrupt"), None)
         if interrupted is not None:
             self._stop_calling(interrupted_function(interrupted.get("traceback")), entry["seconds"], index, entry)
@@ -709,7 +725,8 @@ class ContainedExecute(Execute):
                         raise TimeoutError(f"cell {index + 1} did not end when run again")
                 for hung in self._record["hung"]:
                     if hung["cell"] == index:
-                        self._stop_calling(hung["function"], hung["seconds"], index, force=True)
+                        self._stop_calling(hung["function"], hung["seconds"], index, force=True,
+                                           where=hung.get("where"))
         except Exception as error:  # noqa: BLE001 (any failure: the notebook stops as before)
             self._incident(f"the kernel could not be restarted ({type(error).__name__}: {error})", upto)
             self._kill_kernel()
@@ -719,10 +736,12 @@ class ContainedExecute(Execute):
                        f"({time.monotonic() - started:.0f} s)", upto)
         return True
 
-    def _stop_calling(self, function, seconds, index, entry=None, force=False):
+    def _stop_calling(self, function, seconds, index, entry=None, force=False, where=None):
         """After ``function`` had to be interrupted, make later calls to it fail at once.
 
         ``force``: again, in a restarted kernel (the function is already recorded).
+        ``where``: the stack dump's ``[cell file, line]`` frames, which say which function it
+        was when its name alone does not (see :func:`inkernel.stop_calling`).
         """
         function = function[:NAME_LIMIT] if function else function
         if function is None or (not force and function in {hung["function"] for hung in self._record["hung"]}):
@@ -731,7 +750,7 @@ class ContainedExecute(Execute):
         message = (f"{function} did not return within {seconds} s when it was called earlier (cell {index + 1}), "
                    "so it was stopped; the grader does not call it again.")
         try:
-            self._silent(kernel_call("stop_calling", function, message), self.interrupt_grace)
+            self._silent(kernel_call("stop_calling", function, message, where), self.interrupt_grace)
         except DeadKernelError:
             return
         if force:

@@ -527,53 +527,56 @@ def disarm_watchdog():
     faulthandler.cancel_dump_traceback_later()
 
 
-def stop_calling(name, message):
-    """Make the notebook's functions named ``name`` raise ``TimeoutError(message)`` when called.
+def stop_calling(name, message, where=None):
+    """Make the notebook's function that did not return raise ``TimeoutError(message)`` when called.
 
-    The grader calls this after it had to interrupt ``name`` at a time limit, so that
+    The grader calls this after it had to interrupt that function at a time limit, so that
     later cells and tests that call it fail at once instead of each waiting for its own
-    limit. ``name`` is a function's qualified name as the traceback showed it
-    ("softmax", "SGD.step"), or a bare name from a stack dump ("step"). Matched: the
-    notebook's global functions and the functions in its classes, by qualified name (or
-    by name, for a bare one), whatever name they are bound to (``SGD.step = stuck``).
-    Their code is replaced in place, so that every reference to them (``mlp.act_funcs``,
-    an optimiser's bound method) fails too; a closure's code cannot be, so the name
-    bound to it is. Returns how many were replaced.
+    limit. Which function: with ``where`` (a stack dump's ``[cell file name, line]`` frames,
+    innermost first), the innermost of the notebook's functions whose code is at one of
+    them; otherwise the functions with the qualified name ``name`` that the traceback
+    showed ("softmax", "SGD.step"). Looked for among the notebook's global functions and the
+    functions in its classes, whatever name they are bound to (``SGD.step = stuck``). Their
+    code is replaced in place, so that every reference to them (``mlp.act_funcs``, a bound
+    method kept earlier) fails too; a closure's code cannot be, so the name bound to it is.
+    Returns how many were replaced.
     """
+    import os
     import types
 
     from IPython import get_ipython
 
     shell = get_ipython()
     namespace = shell.user_ns if shell is not None else {}
-    qualified = "." in name
     raising = compile(f"def stopped(*args, **kwargs):\n    raise TimeoutError({message!r})\n",
                       "<did not return>", "exec").co_consts[0]
+    # (function, rebind) for every function the notebook defined: globals, and members of its classes.
+    found = []
+    for key, value in list(namespace.items()):
+        if isinstance(value, types.FunctionType):
+            found.append((value, lambda new, key=key: namespace.__setitem__(key, new)))
+        elif isinstance(value, type) and value.__module__ == "__main__":
+            found += [(member, lambda new, owner=value, attribute=attribute: setattr(owner, attribute, new))
+                      for attribute, member in list(vars(value).items()) if isinstance(member, types.FunctionType)]
 
-    def matches(value):
-        return (isinstance(value, types.FunctionType)
-                and (value.__qualname__ if qualified else value.__name__) == name)
+    def at(function, file, line):
+        code = function.__code__
+        return os.path.basename(code.co_filename) == file and any(at_line == line for *_, at_line in code.co_lines())
 
-    def stop(value, rebind):
-        if value.__code__.co_freevars:
+    if where:
+        chosen = next(([pair for pair in found if at(pair[0], file, line)] for file, line in where
+                       if any(at(function, file, line) for function, _ in found)), [])
+    else:
+        chosen = [pair for pair in found if pair[0].__qualname__ == name]
+    for function, rebind in chosen:
+        if function.__code__.co_freevars:
             def did_not_return(*args, **kwargs):
                 raise TimeoutError(message)
 
             rebind(did_not_return)
         else:
-            value.__code__ = raising.replace(co_name=value.__name__, co_qualname=value.__qualname__)
-
-    replaced = 0
-    for key, value in list(namespace.items()):
-        if matches(value):
-            stop(value, lambda new, key=key: namespace.__setitem__(key, new))
-            replaced += 1
-        elif isinstance(value, type) and value.__module__ == "__main__":
-            for attribute, member in list(vars(value).items()):
-                if matches(member):
-                    stop(member, lambda new, owner=value, attribute=attribute: setattr(owner, attribute, new))
-                    replaced += 1
-    return replaced
+            function.__code__ = raising.replace(co_name=function.__name__, co_qualname=function.__qualname__)
+    return len(chosen)
 
 
 # --- what student code changed -------------------------------------------------------

@@ -81,6 +81,7 @@ import zipfile
 import dateutil.tz
 
 from mlpcourse import paths, records
+from mlpcourse.containment import sandbox
 from mlpcourse.grading import coursedir, repair
 
 JUNK = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$|desktop\.ini$|\.ipynb_checkpoints/)")
@@ -484,7 +485,7 @@ def _lay_out(course_dir, student, assignment, files, timezone):
     ``timezone`` names the zone of the archive's times, written with the submission's.
     """
     folder = course_dir / "submitted" / student / assignment
-    shutil.rmtree(folder, ignore_errors=True)
+    sandbox.remove_tree(folder)
     folder.mkdir(parents=True)
     # The LMS's names for the student, which `return` writes grades and feedback back under.
     entry = {"scheme": files[0].scheme, "lms_id": files[0].lms_id, "lms_prefix": files[0].lms_prefix,
@@ -493,23 +494,37 @@ def _lay_out(course_dir, student, assignment, files, timezone):
         entry["marked_late"] = True
     notebooks = [u for u in files if u.status == "notebook"]
     if notebooks:
-        chosen, why = _choose(notebooks, assignment)
-        (folder / f"{assignment}.ipynb").write_bytes(chosen.data)
-        entry["notebook"] = chosen.path
-        if chosen.filename != f"{assignment}.ipynb":
-            entry["renamed_from"] = chosen.filename
-        if why:
-            entry["problems"].append(why)
-        submitted_at = chosen.timestamp or chosen.entry_time
-        if submitted_at:
-            entry["submitted_at"] = f"{submitted_at.replace('T', ' ')} {timezone}"
-            (folder / TIMESTAMP).write_text(entry["submitted_at"])
-        for upload in notebooks:
-            upload.status = "collected" if upload is chosen else "not graded (another notebook was chosen)"
-        try:
-            repair.read_upload(chosen.data)
-        except repair.RepairError as error:
-            chosen.status, chosen.detail = "unreadable", str(error)
+        _write_notebook(folder, notebooks, entry, assignment, timezone)
+    _write_other_files(folder, files, entry, assignment)
+    if not notebooks:
+        entry["problems"].insert(0, "no notebook among the uploads: " + ", ".join(u.filename for u in files))
+        (folder / NO_NOTEBOOK).write_text("\n".join(entry["problems"]) + "\n")
+    return entry
+
+
+def _write_notebook(folder, notebooks, entry, assignment, timezone):
+    """Write the chosen one of a student's ``notebooks`` as ``<assignment>.ipynb`` (and its time); note why in ``entry``."""
+    chosen, why = _choose(notebooks, assignment)
+    (folder / f"{assignment}.ipynb").write_bytes(chosen.data)
+    entry["notebook"] = chosen.path
+    if chosen.filename != f"{assignment}.ipynb":
+        entry["renamed_from"] = chosen.filename
+    if why:
+        entry["problems"].append(why)
+    submitted_at = chosen.timestamp or chosen.entry_time
+    if submitted_at:
+        entry["submitted_at"] = f"{submitted_at.replace('T', ' ')} {timezone}"
+        (folder / TIMESTAMP).write_text(entry["submitted_at"])
+    for upload in notebooks:
+        upload.status = "collected" if upload is chosen else "not graded (another notebook was chosen)"
+    try:
+        repair.read_upload(chosen.data)
+    except repair.RepairError as error:
+        chosen.status, chosen.detail = "unreadable", str(error)
+
+
+def _write_other_files(folder, files, entry, assignment):
+    """Copy the student's other uploaded files beside the notebook (never over it); note their problems."""
     taken = {f"{assignment}.ipynb", TIMESTAMP, NO_NOTEBOOK}
     for upload in files:
         if upload.status == "not a notebook":
@@ -518,10 +533,6 @@ def _lay_out(course_dir, student, assignment, files, timezone):
             entry["problems"].append(f"{upload.filename}: {upload.detail}")
         if upload.archive is None and upload.data is not None and upload.status in COPIED:
             (folder / _file_name(upload.filename, taken)).write_bytes(upload.data)
-    if not notebooks:
-        entry["problems"].insert(0, "no notebook among the uploads: " + ", ".join(u.filename for u in files))
-        (folder / NO_NOTEBOOK).write_text("\n".join(entry["problems"]) + "\n")
-    return entry
 
 
 def _keep(zip_path, course_dir, assignment=paths.ASSIGNMENT):

@@ -352,53 +352,79 @@ def _assignment_column(sheet, pattern, identity, assignment, column):
                                 "one to fill, or with a new name to create that column")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Gradebook:
+    """How an LMS's gradebook download identifies students and names assignment columns."""
+
+    identity: tuple  # the identifying columns the upload keeps
+    key: str  # the column holding the LMS id
+    id_name: str  # what that id is called, for messages
+    pattern: re.Pattern  # an assignment column's header
+    what: str
+    fix: str  # how to get the right file
+
+
+GRADEBOOKS = {
+    "canvas": _Gradebook(CANVAS_IDENTITY, "ID", "Canvas user id", CANVAS_COLUMN, "Canvas's gradebook export",
+                         "pass the file from the course's Grades page, Export > Export Entire Gradebook"),
+    "blackboard": _Gradebook(BLACKBOARD_IDENTITY, "Username", "username", BLACKBOARD_COLUMN,
+                             "Blackboard's Grade Center", "pass the file from the Full Grade Center, "
+                             "Work Offline > Download (user information included)"),
+}
+
+
 def _reduced(sheet, grades, ids, pages, assignment, column, lms):
     """The Canvas or Blackboard upload: identifying columns and the assignment's column."""
-    if lms == "canvas":
-        identity, key, pattern, what = CANVAS_IDENTITY, "ID", CANVAS_COLUMN, "Canvas's gradebook export"
-        fix = "pass the file from the course's Grades page, Export > Export Entire Gradebook"
-    else:
-        identity, key, pattern, what = BLACKBOARD_IDENTITY, "Username", BLACKBOARD_COLUMN, "Blackboard's Grade Center"
-        fix = "pass the file from the Full Grade Center, Work Offline > Download (user information included)"
-    _columns(sheet, (key,), what, fix)
+    book = GRADEBOOKS[lms]
+    _columns(sheet, (book.key,), book.what, book.fix)
     header = [cell.strip() for cell in sheet.header]
-    kept = [header.index(name) for name in identity if name in header]
-    target, match = _assignment_column(sheet, pattern, identity, assignment, column)
+    kept = [header.index(name) for name in book.identity if name in header]
+    target, match = _assignment_column(sheet, book.pattern, book.identity, assignment, column)
     max_score = next(iter(grades.values())).max_score if grades else None
-    notes = []
-    if target is None:
-        notes.append(f"a new column {column!r} will be created by the upload" + (
-            ": Blackboard makes it a text column worth 0 points: set its points after uploading"
-            if lms == "blackboard" else ""))
-    elif lms == "blackboard" and match and max_score is not None:
-        _check_maximum(match["points"], max_score, f"the column {header[target]!r}",
-                       f"set its points possible to {max_score:g} in the Grade Center, then download it again")
+    notes = _column_notes(lms, header, target, match, column, max_score)
+    rows = [[header[i] for i in kept] + [header[target] if target is not None else column]]
     by_id = {ids[s].lms_id: s for s in grades}
-    rows, found, not_submitted = [[header[i] for i in kept] + [header[target] if target is not None else column]], \
-        set(), 0
+    found, not_submitted = set(), 0
     for cells, _ in sheet.records[1:]:
         if len(cells) != len(header):
             continue
         value = cells[target] if target is not None else ""
         if lms == "canvas" and cells[0].strip() == CANVAS_POINTS:
-            if target is not None and max_score is not None and value.strip() not in ("", "(read only)"):
-                _check_maximum(value, max_score, f"the column {header[target]!r}",
-                               f"set its points possible to {max_score:g} in Canvas, then export the gradebook "
-                               "again")
-            rows.append([cells[i] for i in kept] + [value if target is not None else _number(max_score or 0)])
+            rows.append([cells[i] for i in kept] + [_points_possible(header, target, value, max_score)])
             continue
-        if not cells[header.index(key)].strip():
+        lms_id = cells[header.index(book.key)].strip()
+        if not lms_id:
             continue  # Canvas's row naming hidden assignments: not a student
-        student = by_id.get(cells[header.index(key)].strip())
-        if student:
-            found.add(student)
-            value = _number(grades[student].score, value)
+        if lms_id in by_id:
+            found.add(by_id[lms_id])
+            value = _number(grades[by_id[lms_id]].score, value)
         else:
             not_submitted += not value.strip()
         rows.append([cells[i] for i in kept] + [value])
-    _refuse_absent(set(grades) - found, ids, sheet.path, "Canvas user id" if lms == "canvas" else "username", fix)
-    raws = [sheet.format(row) for row in rows]
-    return raws, _pages_by_id(grades, ids, pages), not_submitted, notes
+    _refuse_absent(set(grades) - found, ids, sheet.path, book.id_name, book.fix)
+    return [sheet.format(row) for row in rows], _pages_by_id(grades, ids, pages), not_submitted, notes
+
+
+def _column_notes(lms, header, target, match, column, max_score):
+    """Notes on the assignment's column (a new one); refuses a Blackboard column out of another maximum."""
+    if target is None:
+        return [f"a new column {column!r} will be created by the upload" + (
+            ": Blackboard makes it a text column worth 0 points: set its points after uploading"
+            if lms == "blackboard" else "")]
+    if lms == "blackboard" and match and max_score is not None:
+        _check_maximum(match["points"], max_score, f"the column {header[target]!r}",
+                       f"set its points possible to {max_score:g} in the Grade Center, then download it again")
+    return []
+
+
+def _points_possible(header, target, value, max_score):
+    """The value of Canvas's Points Possible row in the assignment's column (checked against the gradebook's)."""
+    if target is None:
+        return _number(max_score or 0)
+    if max_score is not None and value.strip() not in ("", "(read only)"):
+        _check_maximum(value, max_score, f"the column {header[target]!r}",
+                       f"set its points possible to {max_score:g} in Canvas, then export the gradebook again")
+    return value
 
 
 def _pages_by_id(grades, ids, pages):
@@ -472,6 +498,34 @@ def return_grades(course_dir, lms, out, export=None, roster=None, column=None, d
     """
     course_dir = pathlib.Path(course_dir)
     grades = graded(course_dir, db_url, assignment)
+    ids = _returnable_identities(course_dir, lms, grades, assignment, roster)
+    pages = {student: feedback_pages(course_dir, student, assignment) for student in grades}
+    out = _output_folder(out)
+    if lms == "csv":
+        everyone = sorted(set(gradebook.student_ids(db_url or coursedir.default_db_url(course_dir))) | set(grades))
+        raws, entries, not_submitted, notes = _plain(grades, ids, pages, everyone)
+        grades_path, encoding = out / PLAIN_GRADES, "utf-8"
+    else:
+        what = "Moodle's grading worksheet" if lms == "moodle" else f"{lms.capitalize()}'s gradebook"
+        sheet = read_sheet(export, what)
+        grades_path, encoding = out / sheet.path.name, sheet.encoding
+        if grades_path == sheet.path.resolve():
+            raise coursedir.CourseError(f"--out {out} holds {sheet.path.name}, which would be overwritten: "
+                                        "pass --out another folder")
+        if lms == "moodle":
+            raws, entries, not_submitted, notes = _moodle(sheet, grades, ids, pages)
+        else:
+            raws, entries, not_submitted, notes = _reduced(sheet, grades, ids, pages, assignment, column, lms)
+    grades_path.write_bytes("".join(raws).encode(encoding))
+    feedback_path = _write_feedback_zip(out / FEEDBACK_ZIP, entries)
+    return Returned(grades_path, feedback_path, {s: ids[s].lms_id for s in sorted(grades)}, len(entries),
+                    not_submitted, sorted(s for s, g in grades.items() if g.pending),
+                    sorted(s for s in grades if not pages[s]), notes)
+
+
+def _returnable_identities(course_dir, lms, grades, assignment, roster):
+    """``{student: Identity}`` covering every graded student, with ids ``lms`` knows and, but for Moodle's
+    folder names, ids that can name a file (the csv return falls back to the student id)."""
     ids = identities(course_dir, assignment, roster)
     if lms == "csv":
         ids.update({s: Identity(s) for s in grades if s not in ids})
@@ -488,32 +542,15 @@ def return_grades(course_dir, lms, out, export=None, roster=None, column=None, d
     if unsafe and lms != "moodle":
         raise coursedir.CourseError(f"LMS ids that cannot name a file: {', '.join(map(repr, unsafe))}: "
                                     "correct them in the roster")
-    pages = {student: feedback_pages(course_dir, student, assignment) for student in grades}
-    out = _output_folder(out)
-    if lms == "csv":
-        everyone = sorted({row["student_id"] for row in cellgrades.rows(course_dir, db_url, assignment)[1]}
-                          | set(grades))
-        raws, entries, not_submitted, notes = _plain(grades, ids, pages, everyone)
-        grades_path, encode = out / PLAIN_GRADES, "utf-8"
-    else:
-        what = "Moodle's grading worksheet" if lms == "moodle" else f"{lms.capitalize()}'s gradebook"
-        sheet = read_sheet(export, what)
-        grades_path, encode = out / sheet.path.name, sheet.encoding
-        if grades_path == sheet.path.resolve():
-            raise coursedir.CourseError(f"--out {out} holds {sheet.path.name}, which would be overwritten: "
-                                        "pass --out another folder")
-        if lms == "moodle":
-            raws, entries, not_submitted, notes = _moodle(sheet, grades, ids, pages)
-        else:
-            raws, entries, not_submitted, notes = _reduced(sheet, grades, ids, pages, assignment, column, lms)
-    grades_path.write_bytes("".join(raws).encode(encode))
-    feedback_path = out / FEEDBACK_ZIP
-    with zipfile.ZipFile(feedback_path, "w", zipfile.ZIP_DEFLATED) as archive:
+    return ids
+
+
+def _write_feedback_zip(path, entries):
+    """``feedback.zip`` at ``path`` from ``{name in the zip: page}``, byte-stable (fixed entry dates); return it."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, page in sorted(entries.items()):
             archive.writestr(zipfile.ZipInfo(name, ZIP_DATE), page.read_bytes(), zipfile.ZIP_DEFLATED)
-    return Returned(grades_path, feedback_path, {s: ids[s].lms_id for s in sorted(grades)}, len(entries),
-                    not_submitted, sorted(s for s, g in grades.items() if g.pending),
-                    sorted(s for s in grades if not pages[s]), notes)
+    return path
 
 
 def summary(result):

@@ -120,6 +120,10 @@ def grade_shard(course_inputs, db_url, submissions, assignment=paths.ASSIGNMENT,
     return results
 
 
+def _quiet(line):
+    """A log that drops its lines (the workers' cache checks print nothing)."""
+
+
 def prepare_gradebook(course_dir, db_url, assignment=paths.ASSIGNMENT):
     """Put the assignment's cells into the gradebook at ``db_url`` (``nbgrader generate_assignment``)."""
     coursedir.nbgrader("generate_assignment", assignment, "--force", f"--CourseDirectory.db_url={db_url}",
@@ -157,7 +161,7 @@ def grade_class(client, course_dir, db_url, shard_count=None, students=None, ass
     """
     from dask.distributed import as_completed
 
-    from mlpcourse.grading import tamper
+    from mlpcourse.grading import chain, tamper
 
     course_dir = pathlib.Path(course_dir).resolve()
     students = sorted(students if students is not None else classroom.submitted_students(course_dir, assignment))
@@ -166,6 +170,9 @@ def grade_class(client, course_dir, db_url, shard_count=None, students=None, ass
             gradebook.find_assignment(assignment)
         except MissingEntry:
             raise RuntimeError(f"{assignment} is not in the gradebook {db_url}: run prepare_gradebook first") from None
+    # Every worker fills and checks its own data cache before any shard starts: a worker that
+    # cannot get the data stops the class before anyone is graded (the loader's one-line reason).
+    client.run(chain.prefetch_data, str(course_dir), assignment, _quiet)
     threads = sum(client.nthreads().values())
     groups = shards(students, shard_count or threads)
     log(f"grading {len(students)} submissions of {assignment} as {len(groups)} Dask tasks "

@@ -294,6 +294,10 @@ HOLDOUT_SIZE = 2000
 # The activations a layer may use, by the name the notebook gives them: the network is
 # scored with the master notebook's own functions of those names.
 SCORED_ACTIVATIONS = ("relu", "sigmoid", "linear", "softmax")
+# The largest network the grader computes (the notebook's 784-256-128-10 has 4 layers and
+# 235,146 weights): checked on the shapes before any arithmetic, so that a few bytes from
+# the kernel (a zero-width layer feeding a huge one) cannot ask the grader for gigabytes.
+MAX_LAYERS, MAX_UNITS, MAX_WEIGHTS = 32, 4096, 4_000_000
 
 
 def _network_scores(mlp, x, case):
@@ -311,6 +315,13 @@ def _network_scores(mlp, x, case):
     check_true(isinstance(parameters, list) and len(parameters) >= 1 and len(act_funcs) == len(parameters)
                and all(isinstance(layer, dict) and {"w", "b"} <= set(layer) for layer in parameters),
                "mlp.parameters should be a list of {'w', 'b'} dicts, one per activation in mlp.act_funcs",
+               what=what, case=case, hint=hint)
+    shapes = [(np.shape(layer["w"]), np.shape(layer["b"])) for layer in parameters]
+    check_true(len(parameters) <= MAX_LAYERS
+               and all(len(w) == 2 and 1 <= w[1] <= MAX_UNITS and b == (w[1],) for w, b in shapes)
+               and sum(w[0] * w[1] for w, _ in shapes) <= MAX_WEIGHTS,
+               f"the network must have at most {MAX_LAYERS} layers of 1 to {MAX_UNITS} units and "
+               f"{MAX_WEIGHTS:,} weights in all, each layer a 2-D 'w' and a matching 'b'",
                what=what, case=case, hint=hint)
     names = [getattr(act, "__name__", type(act).__name__) for act in act_funcs]
     others = [f"layer {i}: {name}" for i, name in enumerate(names) if name not in SCORED_ACTIVATIONS]
