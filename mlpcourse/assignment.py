@@ -132,7 +132,7 @@ class Assignment:
     @property
     def source(self):
         """``source/<name>/``: the master notebook and the released helper files."""
-        return self.course_dir / "source" / self.name
+        return paths.course_folder(self.course_dir, paths.SOURCE_DIRECTORY, self.name)
 
     @property
     def master(self):
@@ -142,7 +142,7 @@ class Assignment:
     @property
     def tests_assets(self):
         """``tests_assets/<name>/``: the hidden checks and their fixtures, never released."""
-        return self.course_dir / "tests_assets" / self.name
+        return paths.course_folder(self.course_dir, paths.HIDDEN_DIRECTORY, self.name)
 
     @property
     def notebook_name(self):
@@ -183,7 +183,8 @@ class Assignment:
 
 def names(course_dir=paths.ROOT):
     """The assignments of the course in ``course_dir``: folders of ``source/`` with a description, sorted."""
-    return sorted(path.parent.name for path in (pathlib.Path(course_dir) / "source").glob(f"*/{DESCRIPTION}"))
+    source = pathlib.Path(course_dir) / paths.SOURCE_DIRECTORY
+    return sorted(path.parent.name for path in source.glob(f"*/{DESCRIPTION}"))
 
 
 def default_name(course_dir=paths.ROOT):
@@ -195,7 +196,7 @@ def default_name(course_dir=paths.ROOT):
         The course has none, or several (then one must be named).
     """
     found = names(course_dir)
-    source = pathlib.Path(course_dir) / "source"
+    source = pathlib.Path(course_dir) / paths.SOURCE_DIRECTORY
     if not found:
         raise AssignmentError(f"{source} holds no assignment with an {DESCRIPTION}: "
                               f"write source/NAME/{DESCRIPTION} beside the master notebook")
@@ -228,7 +229,7 @@ def load(course_dir=paths.ROOT, name=None):
     """
     course_dir = pathlib.Path(course_dir)
     name = name or default_name(course_dir)
-    path = course_dir / "source" / name / DESCRIPTION
+    path = paths.course_folder(course_dir, paths.SOURCE_DIRECTORY, name) / DESCRIPTION
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:

@@ -195,7 +195,7 @@ def _collect(args):
         _check_roster(args.roster)
     course_dir = coursedir.writable_folder(args.course_dir)
     # A folder that is not a course yet (uploads laid out first) takes this repository's assignments.
-    name = _assignment(args, course_dir if (course_dir / "source").is_dir() else paths.ROOT)
+    name = _assignment(args, course_dir if (course_dir / paths.SOURCE_DIRECTORY).is_dir() else paths.ROOT)
     report = collect.collect(args.zip, course_dir, name, roster=args.roster, timezone=args.timezone)
     for line in collect.summary(report):
         print(line)
@@ -325,7 +325,7 @@ def build_parser():
 
     command = commands.add_parser("kill-matrix", help="grade the catalogue of bugs and correct variants; "
                                   "write the kill matrix; exit 1 if the gate fails or the golden differs")
-    command.add_argument("--out", default=str(paths.ROOT / "build" / "kill-matrix"),
+    command.add_argument("--out", default=str(paths.ROOT / paths.BUILD_DIRECTORY / "kill-matrix"),
                          help="folder for kill_matrix.json/.md/.html/.png (default: build/kill-matrix)")
     command.add_argument("--workers", type=int, default=2, help="entries graded at once (default: 2)")
     command.add_argument("--update-golden", action="store_true",

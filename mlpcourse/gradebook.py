@@ -20,10 +20,10 @@ student in a worker's scratch gradebook, then :func:`merge` writes that student'
 
 import dataclasses
 import datetime
-import pathlib
 
 from nbgrader.api import Gradebook, MissingEntry
 
+from mlpcourse import paths
 from mlpcourse.authoring import notebook
 
 
@@ -170,7 +170,7 @@ def grade_cells(course_dir, db_url, assignment):
 def _source_order(course_dir, assignment):
     """``{(notebook, grade_id): position}`` from the course's source notebooks."""
     order = {}
-    for path in sorted((pathlib.Path(course_dir) / "source" / assignment).glob("*.ipynb")):
+    for path in sorted(paths.course_folder(course_dir, paths.SOURCE_DIRECTORY, assignment).glob("*.ipynb")):
         for cell in notebook.read(path).cells:
             if notebook.grade_id(cell):
                 order[(path.stem, notebook.grade_id(cell))] = len(order)

@@ -20,6 +20,8 @@ FEEDBACK_DIRECTORY = "feedback"
 # Hidden material, <hidden>/<assignment>/: read by hidden test cells at grading time, never
 # released (nbgrader releases every other file under source/).
 HIDDEN_DIRECTORY = "tests_assets"
+# Where nbgrader's zip collect step, and our collect, keep the LMS's archives.
+DOWNLOADED_DIRECTORY = "downloaded"
 # What the course's own tools write (records, reports, repaired uploads); never committed.
 BUILD_DIRECTORY = "build"
 # The grading pipeline's records of each submission (mlpcourse.records), per assignment.

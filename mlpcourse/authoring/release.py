@@ -70,7 +70,7 @@ class ColabLinks(NbGraderPreprocessor):
 def generate(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
     """Run ``nbgrader generate_assignment`` for ``assignment`` in ``course_dir``; return its release folder."""
     coursedir.nbgrader("generate_assignment", assignment, "--force", course_dir=course_dir)
-    return pathlib.Path(course_dir) / "release" / assignment
+    return paths.course_folder(course_dir, paths.RELEASE_DIRECTORY, assignment)
 
 
 def colab_links(path):
@@ -88,7 +88,7 @@ def stale_reasons(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
     A notebook whose Colab links differ says which links it was built with and which
     the current ``c.ColabLinks`` gives.
     """
-    committed = pathlib.Path(course_dir) / "release" / assignment
+    committed = paths.course_folder(course_dir, paths.RELEASE_DIRECTORY, assignment)
     with tempfile.TemporaryDirectory() as scratch:
         copy = coursedir.make_course(pathlib.Path(scratch) / "course", source_root=course_dir)
         fresh = generate(copy, assignment)

@@ -102,7 +102,7 @@ def _failure_tail(output, lines=12):
 
 def release_notebook(course_dir, assignment=paths.ASSIGNMENT):
     """The released notebook (``nbgrader generate_assignment`` must have run)."""
-    path = pathlib.Path(course_dir) / "release" / assignment / f"{assignment}.ipynb"
+    path = paths.course_folder(course_dir, paths.RELEASE_DIRECTORY, assignment) / f"{assignment}.ipynb"
     if not path.exists():
         raise RuntimeError(f"{path} does not exist: run `python -m mlpcourse release` first")
     return repair.read_upload(path.read_bytes())
@@ -118,7 +118,7 @@ def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=
     from mlpcourse.grading import collect
 
     course_dir = pathlib.Path(course_dir)
-    folder = course_dir / "submitted" / student / assignment
+    folder = paths.course_folder(course_dir, paths.SUBMITTED_DIRECTORY, assignment, student)
     target = course_dir / paths.REPAIRED / student / assignment
     sandbox.remove_tree(target)
     upload = folder / f"{assignment}.ipynb"
@@ -158,13 +158,13 @@ def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=
 def zero_submission(course_dir, student, reason, assignment=paths.ASSIGNMENT, db_url=None, feedback=True):
     """Record a submission that could not be graded: every grade cell scores 0; with ``feedback``, a page says why."""
     gradebook.zero(db_url or coursedir.default_db_url(course_dir), student, assignment, reason)
-    sandbox.remove_tree(pathlib.Path(course_dir) / "autograded" / student / assignment)
+    sandbox.remove_tree(paths.course_folder(course_dir, paths.AUTOGRADED_DIRECTORY, assignment, student))
     if feedback:
         _write_failure_feedback(course_dir, student, assignment, reason)
 
 
 def _write_failure_feedback(course_dir, student, assignment, reason):
-    folder = pathlib.Path(course_dir) / "feedback" / student / assignment
+    folder = paths.course_folder(course_dir, paths.FEEDBACK_DIRECTORY, assignment, student)
     sandbox.remove_tree(folder)
     folder.mkdir(parents=True)
     (folder / f"{assignment}.html").write_text(
@@ -188,7 +188,7 @@ def _autograde(course_dir, student, assignment, db_url, worker):
         args.append(f"--CourseDirectory.db_url={db_url}")
     code, output = worker.run(args, total + NBGRADER_OVERHEAD)
     contained = (paths.records_folder(course_dir, assignment, student) / "run.json").exists()
-    if contained and (course_dir / "autograded" / student / assignment / f"{assignment}.ipynb").exists():
+    if contained and paths.course_notebook(course_dir, paths.AUTOGRADED_DIRECTORY, assignment, student).exists():
         return "graded", ""
     if code == 0 and not contained:
         raise RuntimeError("nbgrader autograde ran without mlpcourse.containment.contain.ContainedExecute: "

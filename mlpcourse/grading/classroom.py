@@ -154,7 +154,8 @@ def result_folders(student, assignment=paths.ASSIGNMENT):
     The graded notebook, the feedback, the pipeline's records (``repair.json``,
     ``run.json``, ``tamper.json``) and the repaired upload.
     """
-    return [pathlib.Path("autograded") / student / assignment, pathlib.Path("feedback") / student / assignment,
+    return [paths.course_folder("", paths.AUTOGRADED_DIRECTORY, assignment, student),
+            paths.course_folder("", paths.FEEDBACK_DIRECTORY, assignment, student),
             paths.RECORDS / assignment / student, paths.REPAIRED / student / assignment]
 
 
@@ -226,9 +227,9 @@ class _Worker:
     def grade(self, student, autograded_cells, feedback, release):
         """Grade ``student`` here; return ``(Outcome, record)``."""
         started = time.perf_counter()
-        target = self.scratch / "submitted" / student
+        target = self.scratch / paths.SUBMITTED_DIRECTORY / student
         sandbox.remove_tree(target)
-        shutil.copytree(self.course_dir / "submitted" / student, target)
+        shutil.copytree(self.course_dir / paths.SUBMITTED_DIRECTORY / student, target)
         copied = time.perf_counter() - started
         fields, record = grade_one(self.scratch, student, self.db_url, self.assignment, autograded_cells,
                                    feedback, self.env, release, self.nbgrader)
@@ -372,7 +373,7 @@ def verify(course_dir, summary, db_url=None, assignment=paths.ASSIGNMENT):
 
 def log_path(course_dir, assignment=paths.ASSIGNMENT):
     """Where ``grade_class`` writes its outcomes (read by the class report)."""
-    return pathlib.Path(course_dir) / "build" / "grading" / f"{assignment}.json"
+    return pathlib.Path(course_dir) / paths.BUILD_DIRECTORY / "grading" / f"{assignment}.json"
 
 
 def read_log(course_dir, assignment=paths.ASSIGNMENT):

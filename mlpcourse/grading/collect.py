@@ -484,7 +484,7 @@ def _lay_out(course_dir, student, assignment, files, timezone):
 
     ``timezone`` names the zone of the archive's times, written with the submission's.
     """
-    folder = course_dir / "submitted" / student / assignment
+    folder = paths.course_folder(course_dir, paths.SUBMITTED_DIRECTORY, assignment, student)
     sandbox.remove_tree(folder)
     folder.mkdir(parents=True)
     # The LMS's names for the student, which `return` writes grades and feedback back under.
@@ -538,7 +538,7 @@ def _write_other_files(folder, files, entry, assignment):
 def _keep(zip_path, course_dir, assignment=paths.ASSIGNMENT):
     """Copy the archive into ``downloaded/<assignment>/archive/`` (where nbgrader keeps it); return the copy."""
     zip_path = pathlib.Path(zip_path)
-    folder = pathlib.Path(course_dir) / "downloaded" / assignment / "archive"
+    folder = pathlib.Path(course_dir) / paths.DOWNLOADED_DIRECTORY / assignment / "archive"
     folder.mkdir(parents=True, exist_ok=True)
     kept = folder / zip_path.name
     if zip_path.resolve() != kept.resolve():

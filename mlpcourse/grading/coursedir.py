@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mlpcourse import gradebook, paths
 
 # What a working course directory needs besides nbgrader's own folders.
-COURSE_FILES = ("nbgrader_config.py", "source", "release", "tests_assets")
+COURSE_FILES = ("nbgrader_config.py", paths.SOURCE_DIRECTORY, paths.RELEASE_DIRECTORY, paths.HIDDEN_DIRECTORY)
 
 
 class CourseError(Exception):
@@ -81,7 +81,7 @@ def submit(course_dir, student, notebook_node, assignment=paths.ASSIGNMENT):
     """Place ``notebook_node`` as ``submitted/<student>/<assignment>/<assignment>.ipynb``."""
     import nbformat
 
-    folder = pathlib.Path(course_dir) / "submitted" / student / assignment
+    folder = paths.course_folder(course_dir, paths.SUBMITTED_DIRECTORY, assignment, student)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{assignment}.ipynb"
     nbformat.write(notebook_node, str(path))
@@ -154,7 +154,7 @@ def require_release(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
     """
     fix = (f"run `nbgrader generate_assignment {assignment} --force --CourseDirectory.db_url={db_url}` "
            f"in {course_dir}" if db_url else f"run `python -m mlpcourse release --course-dir {course_dir}`")
-    if not (pathlib.Path(course_dir) / "release" / assignment / f"{assignment}.ipynb").is_file():
+    if not (paths.course_folder(course_dir, paths.RELEASE_DIRECTORY, assignment) / f"{assignment}.ipynb").is_file():
         raise CourseError(f"{assignment} is not released in {course_dir} (no release/{assignment}/): {fix}")
     db_url = db_url or default_db_url(course_dir)
     # Opening a gradebook that does not exist would create an empty one.
@@ -178,7 +178,8 @@ def require_submissions(course_dir, students, assignment=paths.ASSIGNMENT):
     CourseError
         Naming the unknown students and how submissions get there.
     """
-    missing = [s for s in students if not (pathlib.Path(course_dir) / "submitted" / s / assignment).is_dir()]
+    missing = [student for student in students
+               if not paths.course_folder(course_dir, paths.SUBMITTED_DIRECTORY, assignment, student).is_dir()]
     if missing:
         raise CourseError(f"no submission of {assignment} for {', '.join(missing)} in {course_dir}/submitted/: "
                           "check the student id, or collect the uploads first "

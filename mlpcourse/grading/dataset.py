@@ -19,7 +19,6 @@ losing the training points.
 import collections
 import importlib.util
 import os
-import pathlib
 
 from mlpcourse import assignment as assignment_description
 from mlpcourse import paths
@@ -60,7 +59,7 @@ def grading_splits():
 def loader(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
     """The course's own data loader module, ``source/<assignment>/<loader>.py`` (its description's ``data.loader``)."""
     name = assignment_description.load(course_dir, assignment).data.loader
-    path = pathlib.Path(course_dir) / "source" / assignment / f"{name}.py"
+    path = paths.course_folder(course_dir, paths.SOURCE_DIRECTORY, assignment) / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"{assignment}_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -169,8 +169,9 @@ def _roster_rows(path):
 
 def feedback_pages(course_dir, student, assignment=paths.ASSIGNMENT):
     """The student's feedback pages: one per notebook of the release that has one."""
-    folder = pathlib.Path(course_dir) / "feedback" / student / assignment
-    notebooks = sorted(p.stem for p in (pathlib.Path(course_dir) / "release" / assignment).glob("*.ipynb"))
+    folder = paths.course_folder(course_dir, paths.FEEDBACK_DIRECTORY, assignment, student)
+    release = paths.course_folder(course_dir, paths.RELEASE_DIRECTORY, assignment)
+    notebooks = sorted(p.stem for p in release.glob("*.ipynb"))
     return [folder / f"{name}.html" for name in notebooks if (folder / f"{name}.html").is_file()]
 
 

@@ -97,7 +97,7 @@ def grade_shard(course_inputs, db_url, submissions, assignment=paths.ASSIGNMENT,
         course = coursedir.make_course(pathlib.Path(scratch) / "course", source_root=course_inputs)
         for student, files in submissions.items():
             for name, content in files.items():
-                path = course / "submitted" / student / assignment / name
+                path = paths.course_folder(course, paths.SUBMITTED_DIRECTORY, assignment, student) / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(content)
         autograded_cells = {c["grade_id"] for c in cellgrades.grade_cells(course, db_url, assignment)
@@ -180,7 +180,8 @@ def grade_class(client, course_dir, db_url, shard_count=None, students=None, ass
     start = time.perf_counter()
     futures = [
         client.submit(grade_shard, str(course_dir), db_url,
-                      {s: _files(course_dir / "submitted" / s / assignment) for s in group},
+                      {s: _files(paths.course_folder(course_dir, paths.SUBMITTED_DIRECTORY, assignment, s))
+                       for s in group},
                       assignment, env, feedback, pure=False)
         for group in groups
     ]

@@ -26,6 +26,7 @@ import re
 
 from mlpcourse import assignment as assignment_description
 from mlpcourse import paths, records
+from mlpcourse.containment import sandbox
 from mlpcourse.grading import repair
 
 # Modules whose attributes tests rely on, with the assignment's own (its description's
@@ -58,7 +59,7 @@ IPYTHON_ONLY = {"set_custom_exc", "input_transformers_cleanup", "input_transform
 # Methods that decide comparisons or how numpy treats an object: a constant answer cheats them.
 COMPARISON_METHODS = ("__eq__", "__ne__", "__array_ufunc__", "__array_function__")
 # Names that refer to the grader or where hidden tests live, with the assignment's hidden module.
-SECRETS = ("tests_assets", "hidden_fixtures", "mlpcourse", "_mlpcourse_grading")
+SECRETS = (paths.HIDDEN_DIRECTORY, "hidden_fixtures", "mlpcourse", sandbox.KERNEL_MODULE)
 # Libraries with ready-made classifiers: honest curiosity is possible, so a note for the TA
 # (the training test measures the MLP's own parameters, but they could be copied in).
 MODEL_LIBRARIES = re.compile(r"(sklearn\.(linear_model|neural_network|svm|ensemble|neighbors|tree|naive_bayes)"

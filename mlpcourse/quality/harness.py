@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 
-from mlpcourse import assignment
+from mlpcourse import assignment, paths
 from mlpcourse.authoring import notebook
 from mlpcourse.containment import judge
 
@@ -203,10 +203,10 @@ def run(entries, *, workers=WORKERS, timeout=ENTRY_TIMEOUT, nb=None, described=N
         scratch = pathlib.Path(scratch)
         ignore = shutil.ignore_patterns("*.ipynb", "__pycache__", ".ipynb_checkpoints", assignment.DESCRIPTION)
         shutil.copytree(described.source, scratch / "assignment", ignore=ignore)
-        shutil.copytree(described.tests_assets, scratch / "tests_assets", ignore=ignore)
+        shutil.copytree(described.tests_assets, scratch / paths.HIDDEN_DIRECTORY, ignore=ignore)
         job = {
             "assignment": str(scratch / "assignment"),
-            "tests_assets": str(scratch / "tests_assets"),
+            "tests_assets": str(scratch / paths.HIDDEN_DIRECTORY),
             "cells": [dataclasses.asdict(cell) for cell in cells],
             "helper_module": described.helper_module,
             "hidden_modules": [described.hidden_module] if described.hidden_module else [],

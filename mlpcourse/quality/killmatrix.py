@@ -22,7 +22,7 @@ from mlpcourse.quality import catalogue, harness
 
 GOLDEN = paths.ROOT / "tests" / "goldens" / "kill_matrix.json"
 UPDATE_COMMAND = "python -m mlpcourse kill-matrix --update-golden"
-REPORT_DIR = paths.ROOT / "build" / "kill-matrix"
+REPORT_DIR = paths.ROOT / paths.BUILD_DIRECTORY / "kill-matrix"
 GENERATED_BY = f"python -m mlpcourse kill-matrix (do not edit; after review: {UPDATE_COMMAND})"
 
 

@@ -52,7 +52,7 @@ VISIBILITY_COLOURS = {"visible": "#4878a8", "hidden": "#dd8452", "": "#8c8c8c"}
 
 def output_dir(course_dir, assignment=paths.ASSIGNMENT):
     """Default folder of the report (``build/`` is ignored by git)."""
-    return pathlib.Path(course_dir) / "build" / "report" / assignment
+    return pathlib.Path(course_dir) / paths.BUILD_DIRECTORY / "report" / assignment
 
 
 def function_of(grade_id, described=None):
@@ -198,7 +198,8 @@ def _student_entry(course_dir, row, cells, notebooks, log, assignment):
     """
     student = row["student_id"]
     submitted = _submitted(course_dir, student, assignment)
-    files = [course_dir / "autograded" / student / assignment / f"{name}.ipynb" for name in notebooks]
+    folder = paths.course_folder(course_dir, paths.AUTOGRADED_DIRECTORY, assignment, student)
+    files = [folder / f"{name}.ipynb" for name in notebooks]
     autograded = all(f.exists() for f in files) and any(row[c["grade_id"]] is not None for c in cells)
     found = [read_autograded(f, {c["grade_id"] for c in cells}) for f in files] if autograded else []
     entry = {
@@ -219,7 +220,7 @@ def _status(autograded, submitted, failed):
 
 
 def _submitted(course_dir, student, assignment):
-    return (course_dir / "submitted" / student / assignment).is_dir()
+    return paths.course_folder(course_dir, paths.SUBMITTED_DIRECTORY, assignment, student).is_dir()
 
 
 def _crashes(course_dir, entry, found, log, assignment):

@@ -34,6 +34,7 @@ import numpy as np
 from copydetect import CodeFingerprint, compare_files
 from pygments import lexers, token
 
+from mlpcourse import paths
 from mlpcourse.authoring import notebook
 
 # Share of each student's fingerprinted code that must be found in the other's for a pair to be listed.
@@ -173,10 +174,10 @@ def compute(course_dir, students, described, threshold=THRESHOLD):
         whose code was cut or contains others' one-sidedly, by student.
     """
     course_dir = pathlib.Path(course_dir)
-    release_nb = notebook.read(course_dir / "release" / described.name / described.notebook_name)
+    release_nb = notebook.read(course_dir / paths.RELEASE_DIRECTORY / described.name / described.notebook_name)
     codes, cut = {}, set()
     for student in students:
-        path = course_dir / "autograded" / student / described.name / described.notebook_name
+        path = course_dir / paths.AUTOGRADED_DIRECTORY / student / described.name / described.notebook_name
         if path.exists():
             codes[student], was_cut = compared_code(student_code(notebook.read(path), release_nb))
             if was_cut:
