@@ -51,10 +51,11 @@ report: $(VENV)/.installed
 	$(PY) -m mlpcourse report --course-dir $(COURSE_DIR)
 
 ## bench: time a training epoch (reference vs PyTorch, scikit-learn, matmul floor) and grading
-## (build/bench/*.json); OpenBLAS's core-type override is lifted for the epoch timing only
+## (benchmarks/results/*.json, then `python docs/figures.py --write` shows them in docs/benchmarks.md);
+## OpenBLAS's core-type override is lifted for the epoch timing only
 bench: $(VENV)/.installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/epoch.py
-	$(PY) benchmarks/grading.py
+	$(PY) benchmarks/grading.py --students 12 --dask-students 6
 
 ## check: fail if fixtures or release/ are stale
 check: $(VENV)/.installed

@@ -22,7 +22,7 @@ official training set, or, offline (``ASG01_TRAIN_SPLIT=test``), a STAND-IN: the
 Each timing is the best of ``--repeats`` epochs, taken in rounds that visit every
 implementation in turn (the machine may be busy with other work: the minimum is the
 least disturbed run, and a busy spell slows all implementations alike). Prints a table and writes the same
-figures as JSON (default ``build/bench/epoch.json``)::
+figures as JSON (default ``benchmarks/results/epoch.json``, which ``docs/benchmarks.md`` shows)::
 
     python benchmarks/epoch.py               # or: make bench
 """
@@ -41,6 +41,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import run_record  # noqa: E402
 from mlpcourse import paths, records  # noqa: E402
 from mlpcourse.authoring import notebook
 
@@ -351,9 +352,12 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=TRAIN_ROWS, help="training rows per epoch (default 45000)")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per implementation (best is kept)")
     parser.add_argument("--epochs", type=int, help="epochs before measuring accuracy (default: the notebook's)")
-    parser.add_argument("--json", default=str(ROOT / "build" / "bench" / "epoch.json"), help="where to write JSON")
+    parser.add_argument("--json", default=str(run_record.RESULTS / "epoch.json"),
+                        help="where to write JSON (default: benchmarks/results/, which the docs show)")
     args = parser.parse_args(argv)
+    recorded = run_record.start(__file__, argv)
     report = run(args.rows, args.repeats, args.epochs)
+    report["recorded"] = run_record.finish(recorded)
     print(table(report))
     print(f"wrote {records.write(args.json, report)}")
     return 0

@@ -22,7 +22,8 @@
 3. The same class on a Dask ``LocalCluster`` with 1, 2, ... worker processes,
    writing to a PostgreSQL gradebook on 127.0.0.1 (``mlpcourse.grading.scaleout``).
 
-Prints a table and writes the same figures as JSON (default ``build/bench/grading.json``)::
+Prints a table and writes the same figures as JSON (default ``benchmarks/results/grading.json``,
+which ``docs/benchmarks.md`` shows)::
 
     python benchmarks/grading.py            # N=40, W=1 and 2, Dask with 1 and 2 workers
     python benchmarks/grading.py --students 12 --workers 2 --mix ada --no-dask --no-single
@@ -42,10 +43,11 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mlpcourse import paths, records
+import run_record  # noqa: E402
+from mlpcourse import paths, records  # noqa: E402
 from mlpcourse.grading import scaleout  # noqa: E402
 from mlpcourse.authoring import notebook, release
-from mlpcourse.grading import classroom, coursedir, demo
+from mlpcourse.grading import cellgrades, classroom, coursedir, demo
 
 TARGET_SECONDS = 20  # the issue's target for one complete submission on 2 cores
 HUNG_TARGET_SECONDS = 180  # ... and for one whose softmax never returns
@@ -135,8 +137,8 @@ def one_submission(template_dir, nb, scratch, repeats):
 
 
 def hung_submission(template_dir, scratch):
-    """One autograde of the complete submission with an endless softmax: wall time, score, the grade
-    cells that lost points (``lost``), what was stopped."""
+    """One autograde of the complete submission with an endless softmax: wall time, score, the
+    autograded cells that lost points (``lost``), what was stopped."""
     release_nb = notebook.read(template_dir / "release" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")
     nb = demo.submissions(release_nb)["ada"]
     notebook.cells_by_grade_id(nb)["softmax"].source += ENDLESS_SOFTMAX
@@ -147,8 +149,10 @@ def hung_submission(template_dir, scratch):
     wall = time.perf_counter() - start
     run = records.read(paths.records_folder(course, paths.ASSIGNMENT, "hung") / "run.json")
     cells = coursedir.cell_scores(course)["hung"]
+    autograded = {cell["grade_id"] for cell in cellgrades.grade_cells(course) if cell["kind"] == "auto"}
     return {"wall": wall, "score": sum(score for score, _ in cells.values()), "hung": run["hung"],
-            "lost": sorted(grade_id for grade_id, (score, full) in cells.items() if score < full)}
+            "lost": sorted(grade_id for grade_id, (score, full) in cells.items()
+                           if grade_id in autograded and score < full)}
 
 
 def throughput(template_dir, notebooks, scratch, students, workers):
@@ -307,8 +311,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="autogrades of the single submission (best kept)")
     parser.add_argument("--no-single", action="store_true",
                         help="skip the single submissions (its parts, the endless softmax): the class only")
-    parser.add_argument("--json", default=str(ROOT / "build" / "bench" / "grading.json"), help="where to write JSON")
+    parser.add_argument("--json", default=str(run_record.RESULTS / "grading.json"),
+                        help="where to write JSON (default: benchmarks/results/, which the docs show)")
     args = parser.parse_args(argv)
+    recorded = run_record.start(__file__, argv)
     mix = args.mix.split(",")
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as scratch:
         scratch = pathlib.Path(scratch)
@@ -341,6 +347,7 @@ def main(argv=None):
                 result["dask"].append({"workers": workers, **dask_throughput(template_dir, notebooks, scratch,
                                                                              count, workers)})
             result["dask"] = _rates(result["dask"], count)
+    result["recorded"] = run_record.finish(recorded)
     print(table(result))
     print(f"wrote {records.write(args.json, result)}")
     return 0

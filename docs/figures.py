@@ -12,6 +12,8 @@ that are stale (exit status 1); ``python docs/figures.py --write`` renders them 
 """
 
 import argparse
+import importlib.util
+import json
 import pathlib
 import re
 import sys
@@ -71,10 +73,33 @@ def commands_table():
     return "\n".join(["| command | what it does |", "|---|---|", *rows]) + "\n"
 
 
+def benchmark_figures(name):
+    """The table ``benchmarks/<name>.py`` printed for its committed results (``benchmarks/results/``),
+    with when, how and on how busy a machine they were measured."""
+    benchmarks = ROOT / "benchmarks"
+    results = benchmarks / "results" / f"{name}.json"
+    if not results.exists():
+        return f"No results are committed yet: run `make bench`, then `{WRITE_COMMAND}`.\n"
+    sys.path.insert(0, str(benchmarks))  # the scripts import their neighbour run_record
+    try:
+        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", benchmarks / f"{name}.py")
+        script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(script)
+    finally:
+        sys.path.remove(str(benchmarks))
+    report = json.loads(results.read_text())
+    recorded = report["recorded"]
+    start, end = recorded["load_average"]
+    return (f"Measured {recorded['date']} with `{recorded['command']}` (load average {start:g} at the "
+            f"start, {end:g} at the end; `benchmarks/results/{name}.json`):\n\n```text\n{script.table(report)}\n```\n")
+
+
 # name -> (page, from the repository's root; rendering)
 REGIONS = {
     "commands": ("README.md", commands_table),
     "kill-matrix": ("docs/grader-quality.md", kill_matrix_figures),
+    "benchmark-epoch": ("docs/benchmarks.md", lambda: benchmark_figures("epoch")),
+    "benchmark-grading": ("docs/benchmarks.md", lambda: benchmark_figures("grading")),
 }
 
 
