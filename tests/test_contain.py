@@ -7,6 +7,7 @@ import pathlib
 import shutil
 import socket
 import subprocess
+import sys
 import time
 
 import nbformat
@@ -19,7 +20,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 from mlpcourse import paths
 from mlpcourse.authoring import notebook
-from mlpcourse.containment import inkernel, judge, sandbox
+from mlpcourse.containment import contain, inkernel, judge, sandbox
 
 LIMITS = sandbox.Limits(memory=1 * 2**30, processes=48, file_size=2**20, open_files=256, cpu_seconds=120,
                         tmp_size=8 * 2**20)
@@ -343,6 +344,38 @@ def test_a_function_that_hung_is_not_waited_for_again(tmp_path):
     assert nb.cells[3].outputs[0].text == "after 1\n"
 
 
+def test_the_stack_dump_is_read_within_bounds():
+    """Is a kernel log's last stack dump read as bounded claims: a huge line number or name is no frame, not a crash?"""
+    real = ('Thread 0x7f (most recent call first):\n  File "/tmp/ipykernel_7/123.py", line 4 in step\n'
+            '  File "/tmp/ipykernel_7/456.py", line 2 in <module>\n')
+    assert contain.dumped_function(real) == ("step", [["123.py", 4, "step"]])
+    forged = real + f'Thread 0x1 (most recent call first):\n  File "/tmp/ipykernel_1/1.py", line {"9" * 5000} in relu\n'
+    assert contain.dumped_function(forged) is None
+    assert contain.dumped_function(real.replace("in step", "in " + "s" * 65)) is None
+    assert contain.dumped_function("no dump here") is None
+
+
+def test_the_interrupted_function_comes_from_the_frames_not_the_message():
+    """Does a KeyboardInterrupt whose message looks like a frame name leave the real innermost frame named?"""
+    traceback = ["KeyboardInterrupt                         Traceback (most recent call last)",
+                 "Cell In[3], line 2, in softmax(y_hat)\n      1 def softmax(y_hat):\n----> 2     while True:",
+                 "KeyboardInterrupt: \nCell In[1], line 1, in check_array"]
+    assert contain.interrupted_function(traceback) == "softmax"
+    assert contain.interrupted_function(traceback[:1] + traceback[2:]) is None
+    assert contain.interrupted_function(["Cell In[1], line 1, in <lambda>()", "KeyboardInterrupt: "]) is None
+
+
+def test_an_imported_function_is_never_stopped(tmp_path):
+    """When a cell that really timed out names an imported function (not the notebook's own), is it left alone?"""
+    nb, record = _contained_run(tmp_path, [
+        "from textwrap import dedent\nimport time\ntry:\n    time.sleep(100)\nexcept KeyboardInterrupt:\n"
+        "    def dedent_frame():\n        raise KeyboardInterrupt\n    dedent_frame.__code__ = dedent_frame.__code__.replace("
+        "co_name='dedent', co_qualname='dedent')\n    dedent_frame()",
+        "print(dedent('  x'))"])
+    assert record["cells"][0]["timed_out"]
+    assert nb.cells[1].outputs[0].text == "x\n"
+
+
 def test_a_timeout_the_cell_only_shows_stops_nothing(tmp_path):
     """Does a cell that prints a fake timeout and interrupt (naming a function) leave that function alone?"""
     nb, record = _contained_run(tmp_path, [
@@ -502,7 +535,7 @@ def test_a_function_that_ignores_interrupts_costs_its_cells_not_the_notebook(tmp
         "count += 1", "spin()", "spin()", "print('after', count)"])
     [hung] = record["hung"]
     assert {key: hung[key] for key in ("function", "cell", "seconds")} == {"function": "spin", "cell": 2, "seconds": 3}
-    assert hung["where"] and all(file.endswith(".py") and line > 0 for file, line in hung["where"])
+    assert hung["where"] and all(file.endswith(".py") and line > 0 for file, line, _ in hung["where"])
     assert "CellTimeoutError" in _errors(nb.cells[2]) and "spin" in nb.cells[2].outputs[-1].evalue
     assert _errors(nb.cells[3]) == ["TimeoutError"] and record["cells"][3]["seconds"] < 2
     assert nb.cells[4].outputs[0].text == "after 42\n"  # the cells before were run again, once
@@ -596,3 +629,17 @@ def test_a_folder_chain_deeper_than_pythons_recursion_is_removed(tmp_path):
         shutil.rmtree(top, ignore_errors=True)
     sandbox.remove_tree(top)
     assert not top.exists()
+
+
+def test_replacing_a_course_functions_code_is_observed(monkeypatch):
+    """Is a course module's function whose code was replaced in place (the function object kept) reported?"""
+    import types
+
+    module = types.ModuleType("course_checks_probe")
+    exec("def check(x):\n    assert x\n", module.__dict__)
+    monkeypatch.setitem(sys.modules, "course_checks_probe", module)
+    monkeypatch.setattr(inkernel, "_start", {})
+    inkernel.snapshot(["course_checks_probe"])
+    assert inkernel.observe() == []
+    module.check.__code__ = (lambda x: None).__code__
+    assert "the code of course_checks_probe.check was replaced" in inkernel.observe()

@@ -81,3 +81,9 @@ def test_a_network_too_large_to_score_is_refused_before_any_arithmetic(hidden, r
                       for n, p in zip(sizes, sizes[1:])]  # shapes without memory
     with pytest.raises(hidden.CheckFailure, match="at most"):
         hidden._network_scores(mlp, np.zeros((2000, 784)), "held-out digits")
+
+
+def test_subnormal_weights_are_flushed_before_the_arithmetic(hidden):
+    """Are weights too small to be normal floats (whose arithmetic is about a hundred times slower) taken as 0?"""
+    flushed = hidden._normal(np.array([1e-310, -1e-320, 1e-300, 1.0], dtype=np.float64))
+    assert flushed.tolist() == [0.0, 0.0, 1e-300, 1.0]

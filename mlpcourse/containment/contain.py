@@ -74,11 +74,12 @@ PASSED, FAILED, NOT_RUN = "passed", "failed", "not run"
 # A frame of a notebook cell's function in an IPython traceback: "Cell In[5], line 3, in relu(x)";
 # a method shows its qualified name ("in SGD.step(self, ...)"), a nested function its
 # enclosing one's ("in train.<locals>.epoch()").
-CELL_FRAME = re.compile(r"Cell In\[\d+\], line \d+, in ([\w.<>]+)")
+CELL_FRAME = re.compile(r"^Cell In\[[0-9]{1,10}\], line [0-9]{1,7}, in ([\w.<>]{1,200})", re.MULTILINE)
 # The same in faulthandler's dump (innermost first): File "/tmp/ipykernel_7/1234.py", line 3 in relu.
 # It names the code bare ("step", "__init__"), so the cell's file (named after its code,
 # the same in a restarted kernel) and the line say which function it was.
-DUMPED_CELL_FRAME = re.compile(r'File "/tmp/ipykernel_\d+/(\d+\.py)", line (\d+) in (\w+)')
+DUMPED_CELL_FRAME = re.compile(r'File "/tmp/ipykernel_[0-9]{1,10}/([0-9]{1,20}\.py)", line ([0-9]{1,7}) '
+                               r'in ([A-Za-z_][A-Za-z0-9_]{0,63})\n')
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -89,7 +90,8 @@ def interrupted_function(traceback):
     outer one, which is what the notebook calls. None for a lambda or a comprehension at
     the top of a cell: no name says which one it was.
     """
-    frames = CELL_FRAME.findall(ANSI.sub("", "\n".join(traceback or [])))
+    # The frames only: the last entry is the exception's own line, whose message student code writes.
+    frames = CELL_FRAME.findall(ANSI.sub("", "\n".join((traceback or [])[:-1])))
     name = frames[-1].split(".<locals>", 1)[0] if frames else None
     return None if name is None or name.startswith("<") else name
 
@@ -97,12 +99,16 @@ def interrupted_function(traceback):
 def dumped_function(log):
     """``(name, where)`` of the notebook's functions in the last stack dump of the kernel's ``log``
     (None if there is none): the innermost one's name, and ``where``, each function frame's
-    ``[cell file name, line]``, innermost first."""
+    ``[cell file name, line, name]``, innermost first.
+
+    Student code can write to the log too: what this returns is the kernel's claim, bounded
+    (names of at most 64 characters, lines of at most 7 digits), never trusted as more.
+    """
     dump = log.rsplit("most recent call first", 1)
     frames = DUMPED_CELL_FRAME.findall(dump[-1]) if len(dump) > 1 else []
     if not frames:
         return None
-    return frames[0][2], [[file, int(line)] for file, line, _ in frames]
+    return frames[0][2], [[file, int(line), name] for file, line, name in frames]
 
 
 def kernel_call(function, *args):
@@ -478,6 +484,7 @@ class ContainedExecute(Execute):
     def _killed_after_timeout(self, index, cell, entry, limit):
         """``cell`` ignored the interrupt at its time limit: kill the kernel, note the function
         it was in (from the watchdog's stack dump), then restart the kernel or stop."""
+        self._kill_kernel()  # first: what the kernel writes to its log from now on is not read
         hung, where = dumped_function(self._scratch.kernel_log(20_000)) or (None, None)
         cell.outputs.append(_error_output(
             "CellTimeoutError", f"This cell ran longer than {limit} s and did not stop "
@@ -485,7 +492,6 @@ class ContainedExecute(Execute):
                                 + (f" It was in {hung}, which is not called again." if hung else "")))
         entry["status"] = "killed after timeout"
         entry["timed_out"] = True
-        self._kill_kernel()
         if hung:
             hung = hung[:NAME_LIMIT]
             entry["hung"] = hung

@@ -34,6 +34,7 @@ import socket
 import struct
 import sys
 import time
+import types
 import warnings
 
 import numpy as np
@@ -532,17 +533,17 @@ def stop_calling(name, message, where=None):
 
     The grader calls this after it had to interrupt that function at a time limit, so that
     later cells and tests that call it fail at once instead of each waiting for its own
-    limit. Which function: with ``where`` (a stack dump's ``[cell file name, line]`` frames,
-    innermost first), the innermost of the notebook's functions whose code is at one of
-    them; otherwise the functions with the qualified name ``name`` that the traceback
-    showed ("softmax", "SGD.step"). Looked for among the notebook's global functions and the
-    functions in its classes, whatever name they are bound to (``SGD.step = stuck``). Their
+    limit. Which function: with ``where`` (a stack dump's ``[cell file name, line, name]``
+    frames, innermost first), the innermost of the notebook's functions whose code has that
+    name and is at one of them; otherwise the functions with the qualified name ``name``
+    that the traceback showed ("softmax", "SGD.step"). Looked for among the functions the
+    notebook's cells define, as globals or in its classes, whatever name they are bound to
+    (``SGD.step = stuck``); never an imported one (the check helpers, this module). Their
     code is replaced in place, so that every reference to them (``mlp.act_funcs``, a bound
     method kept earlier) fails too; a closure's code cannot be, so the name bound to it is.
     Returns how many were replaced.
     """
     import os
-    import types
 
     from IPython import get_ipython
 
@@ -550,22 +551,28 @@ def stop_calling(name, message, where=None):
     namespace = shell.user_ns if shell is not None else {}
     raising = compile(f"def stopped(*args, **kwargs):\n    raise TimeoutError({message!r})\n",
                       "<did not return>", "exec").co_consts[0]
-    # (function, rebind) for every function the notebook defined: globals, and members of its classes.
+    def in_a_cell(value):
+        # ipykernel compiles each cell to /tmp/ipykernel_<pid>/<hash of its code>.py.
+        return (isinstance(value, types.FunctionType) and value.__module__ == "__main__"
+                and os.path.basename(os.path.dirname(value.__code__.co_filename)).startswith("ipykernel_"))
+
+    # (function, rebind) for every function the notebook's cells defined: globals, and members of its classes.
     found = []
     for key, value in list(namespace.items()):
-        if isinstance(value, types.FunctionType):
+        if in_a_cell(value):
             found.append((value, lambda new, key=key: namespace.__setitem__(key, new)))
         elif isinstance(value, type) and value.__module__ == "__main__":
             found += [(member, lambda new, owner=value, attribute=attribute: setattr(owner, attribute, new))
-                      for attribute, member in list(vars(value).items()) if isinstance(member, types.FunctionType)]
+                      for attribute, member in list(vars(value).items()) if in_a_cell(member)]
 
-    def at(function, file, line):
+    def at(function, file, line, code_name):
         code = function.__code__
-        return os.path.basename(code.co_filename) == file and any(at_line == line for *_, at_line in code.co_lines())
+        return (code.co_name == code_name and os.path.basename(code.co_filename) == file
+                and any(at_line == line for *_, at_line in code.co_lines()))
 
     if where:
-        chosen = next(([pair for pair in found if at(pair[0], file, line)] for file, line in where
-                       if any(at(function, file, line) for function, _ in found)), [])
+        chosen = next(([pair for pair in found if at(pair[0], *frame)] for frame in where
+                       if any(at(function, *frame) for function, _ in found)), [])
     else:
         chosen = [pair for pair in found if pair[0].__qualname__ == name]
     for function, rebind in chosen:
@@ -616,6 +623,9 @@ def snapshot(course_modules=()):
     _start["modules"] = {name: sys.modules[name] for name in (*guarded, *GUARDED_SYS_MODULES, __name__)
                          if name in sys.modules}
     _start["dicts"] = {name: dict(vars(sys.modules[name])) for name in guarded if name in sys.modules}
+    # A function's code can be replaced in place (f.__code__ = ...), keeping the function object.
+    _start["codes"] = {(name, key): value.__code__ for name, names in _start["dicts"].items()
+                       for key, value in names.items() if isinstance(value, types.FunctionType)}
     _start["signals"] = {name: signal.getsignal(getattr(signal, name)) for name in GUARDED_SIGNALS
                          if hasattr(signal, name)}
     if shell is not None:
@@ -676,6 +686,8 @@ def _module_changes():
                 continue
             if now.get(key, _MISSING) is not value:
                 changes.append(f"{'' if name == 'builtins' else name + '.'}{key} was replaced")
+            elif (name, key) in _start["codes"] and value.__code__ is not _start["codes"][(name, key)]:
+                changes.append(f"the code of {name}.{key} was replaced")
     return changes
 
 
