@@ -556,6 +556,34 @@ def test_a_method_that_ignores_interrupts_is_told_from_others_of_its_name(tmp_pa
     assert nb.cells[3].outputs[0].text == "fine\n"
 
 
+def test_an_object_that_hangs_when_looked_at_does_not_stop_the_stopping(tmp_path):
+    """Does a global whose __class__ never returns leave the grader able to stop a function that hung?"""
+    nb, record = _contained_run(tmp_path, [
+        "import time\n\nclass Stuck:\n    @property\n    def __class__(self):\n        while True:\n"
+        "            try:\n                time.sleep(1)\n            except KeyboardInterrupt:\n                pass\n\n"
+        "stuck = Stuck()\n\ndef spin():\n    while True:\n        pass",
+        "spin()", "spin()", "print('after')"])
+    assert [hung["function"] for hung in record["hung"]] == ["spin"]
+    assert _errors(nb.cells[2]) == ["TimeoutError"] and record["cells"][2]["seconds"] < 2
+    assert nb.cells[3].outputs[0].text == "after\n"
+
+
+def test_the_kernel_log_is_read_after_a_mark(tmp_path):
+    """Is only what the kernel wrote after a mark read (a dump from an earlier kernel is never this cell's)?"""
+    (tmp_path / "work").mkdir()
+    scratch = sandbox.Scratch(tmp_path / "work", None, LIMITS, [], {}, {})
+    try:
+        assert scratch.kernel_log_size() == 0 and scratch.kernel_log(since=0) == ""
+        scratch.log.write_text("old dump (most recent call first) in spin\n")
+        mark = scratch.kernel_log_size()
+        with open(scratch.log, "a") as log:
+            log.write("new lines\n")
+        assert scratch.kernel_log(20_000, since=mark) == "new lines\n"
+        assert scratch.kernel_log(4, since=0) == "nes\n"  # the end, within the limit
+    finally:
+        sandbox.remove_tree(scratch.base)
+
+
 def test_the_copy_of_nbconverts_preprocess_names_the_installed_and_pinned_nbconvert():
     """Does contain.preprocess say it copies the nbconvert that is installed and pinned (an upgrade must re-check it)?"""
     import importlib.metadata

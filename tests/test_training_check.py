@@ -83,7 +83,10 @@ def test_a_network_too_large_to_score_is_refused_before_any_arithmetic(hidden, r
         hidden._network_scores(mlp, np.zeros((2000, 784)), "held-out digits")
 
 
-def test_subnormal_weights_are_flushed_before_the_arithmetic(hidden):
-    """Are weights too small to be normal floats (whose arithmetic is about a hundred times slower) taken as 0?"""
-    flushed = hidden._normal(np.array([1e-310, -1e-320, 1e-300, 1.0], dtype=np.float64))
-    assert flushed.tolist() == [0.0, 0.0, 1e-300, 1.0]
+def test_values_whose_products_would_be_subnormal_are_taken_as_zero(hidden):
+    """Are weights and activations so small that their products are subnormal (about a hundred times slower
+    to compute) taken as 0, and the products of the rest normal floats?"""
+    flushed = hidden._normal(np.array([1e-310, -1e-160, 1e-154, 1e-90, -1.0], dtype=np.float64))
+    assert flushed.tolist() == [0.0, 0.0, 0.0, 1e-90, -1.0]
+    smallest = hidden.NEGLIGIBLE * hidden.NEGLIGIBLE
+    assert smallest >= np.finfo(np.float64).tiny

@@ -451,7 +451,7 @@ class ContainedExecute(Execute):
     def _execute(self, index, cell, entry):
         """Run ``cell`` in the kernel within its time limit; record its status and time in ``entry``."""
         started = time.monotonic()
-        limit = self._cell_limit(cell)
+        limit = entry["limit"] = self._cell_limit(cell)
         self._watchdog(limit)
         self._interrupted = False
         try:
@@ -485,7 +485,9 @@ class ContainedExecute(Execute):
         """``cell`` ignored the interrupt at its time limit: kill the kernel, note the function
         it was in (from the watchdog's stack dump), then restart the kernel or stop."""
         self._kill_kernel()  # first: what the kernel writes to its log from now on is not read
-        hung, where = dumped_function(self._scratch.kernel_log(20_000)) or (None, None)
+        armed_at = getattr(self, "_armed_at", None)
+        dumped = dumped_function(self._scratch.kernel_log(20_000, since=armed_at)) if armed_at is not None else None
+        hung, where = dumped or (None, None)
         cell.outputs.append(_error_output(
             "CellTimeoutError", f"This cell ran longer than {limit} s and did not stop "
                                 "when interrupted, so the kernel was stopped."
@@ -510,7 +512,7 @@ class ContainedExecute(Execute):
         interrupted = next((o for o in reversed(cell.outputs) if o.output_type == "error"
                             and o.get("ename") == "KeyboardInterrupt"), None)
         if interrupted is not None:
-            self._stop_calling(interrupted_function(interrupted.get("traceback")), entry["seconds"], index, entry)
+            self._stop_calling(interrupted_function(interrupted.get("traceback")), entry["limit"], index, entry)
 
     def _limit_output(self, index, cell):
         """Say how much of the cell's output was dropped (see :meth:`output`); shorten its errors."""
@@ -617,7 +619,7 @@ class ContainedExecute(Execute):
             return NOT_RUN, f"This test was not run: {self._stopped or 'the notebook stopped earlier'}."
         if entry.get("timed_out"):
             hung = entry.get("hung")
-            return FAILED, (f"This test did not finish within its time limit ({entry['seconds']:.0f} s)"
+            return FAILED, (f"This test did not finish within its time limit ({entry['limit']} s)"
                             + (f": {hung} did not return, so it was stopped; later calls to it fail at once."
                                if hung else "."))
         if entry["status"] != "ok":
@@ -688,12 +690,19 @@ class ContainedExecute(Execute):
                 return msg
 
     def _watchdog(self, seconds):
-        """Arm the kernel's stack dump a second before ``seconds`` are up (None: disarm)."""
+        """Arm the kernel's stack dump a second before ``seconds`` are up (None: disarm).
+
+        Notes where the kernel's log stood once the kernel answered (None if it did not): only
+        a dump written after that can be this cell's (the log outlives restarted kernels).
+        """
         code = kernel_call("disarm_watchdog") if seconds is None else kernel_call("arm_watchdog", max(1, seconds - 1))
+        self._armed_at = None
         try:
-            self._silent(code, self.interrupt_grace)
+            reply = self._silent(code, self.interrupt_grace)
         except DeadKernelError:
-            pass
+            return
+        if seconds is not None and reply is not None:
+            self._armed_at = self._scratch.kernel_log_size()
 
     def _restart_or_stop(self, reason, index):
         """After the kernel was lost at cell ``index``: restart it and carry on, or stop the notebook."""
@@ -756,10 +765,18 @@ class ContainedExecute(Execute):
         message = (f"{function} did not return within {seconds} s when it was called earlier (cell {index + 1}), "
                    "so it was stopped; the grader does not call it again.")
         try:
-            self._silent(kernel_call("stop_calling", function, message, where), self.interrupt_grace)
+            reply = self._silent(kernel_call("stop_calling", function, message, where), self.interrupt_grace)
         except DeadKernelError:
-            return
+            reply = None
         if force:
+            if reply is None:
+                raise TimeoutError(f"the kernel did not answer the request to stop {function}")
+            return
+        if reply is None:
+            # Stuck in the grader's own request: the kernel is of no more use.
+            self._incident(f"the kernel did not answer the request to stop {function}, so it was stopped", index)
+            self._kill_kernel()
+            self._restart_or_stop("the kernel stopped answering the grader", index)
             return
         self._record["hung"].append({"function": function, "cell": index, "seconds": seconds})
         self._incident(f"{function} did not return within {seconds} s: later calls to it fail at once", index)

@@ -551,9 +551,11 @@ def stop_calling(name, message, where=None):
     namespace = shell.user_ns if shell is not None else {}
     raising = compile(f"def stopped(*args, **kwargs):\n    raise TimeoutError({message!r})\n",
                       "<did not return>", "exec").co_consts[0]
+    # Only exact types are looked at, through type's own accessors: a student object's __class__,
+    # __module__ or __dict__ can be a property that never returns.
     def in_a_cell(value):
         # ipykernel compiles each cell to /tmp/ipykernel_<pid>/<hash of its code>.py.
-        return (isinstance(value, types.FunctionType) and value.__module__ == "__main__"
+        return (type(value) is types.FunctionType and value.__module__ == "__main__"
                 and os.path.basename(os.path.dirname(value.__code__.co_filename)).startswith("ipykernel_"))
 
     # (function, rebind) for every function the notebook's cells defined: globals, and members of its classes.
@@ -561,9 +563,11 @@ def stop_calling(name, message, where=None):
     for key, value in list(namespace.items()):
         if in_a_cell(value):
             found.append((value, lambda new, key=key: namespace.__setitem__(key, new)))
-        elif isinstance(value, type) and value.__module__ == "__main__":
-            found += [(member, lambda new, owner=value, attribute=attribute: setattr(owner, attribute, new))
-                      for attribute, member in list(vars(value).items()) if in_a_cell(member)]
+        elif type(value) is type:
+            members = type.__dict__["__dict__"].__get__(value)
+            if members.get("__module__") == "__main__":
+                found += [(member, lambda new, owner=value, attribute=attribute: type.__setattr__(owner, attribute, new))
+                          for attribute, member in list(members.items()) if in_a_cell(member)]
 
     def at(function, file, line, code_name):
         code = function.__code__

@@ -406,8 +406,16 @@ class Scratch:
             "argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
             "interrupt_mode": "signal", "env": {}}))
 
-    def kernel_log(self, limit=4000):
-        """The end (at most ``limit`` bytes) of what the kernel process wrote to its stdout/stderr."""
+    def kernel_log_size(self):
+        """Bytes the kernel process has written to its log so far (0 if there is none)."""
+        try:
+            return os.stat(self.log, follow_symlinks=False).st_size
+        except OSError:
+            return 0
+
+    def kernel_log(self, limit=4000, since=0):
+        """The end (at most ``limit`` bytes) of what the kernel process wrote to its stdout/stderr,
+        after its first ``since`` bytes."""
         try:
             fd = os.open(self.log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
@@ -416,7 +424,7 @@ class Scratch:
             size = os.fstat(fd).st_size
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return ""
-            os.lseek(fd, max(0, size - limit), os.SEEK_SET)
+            os.lseek(fd, max(since, size - limit), os.SEEK_SET)
             return os.read(fd, limit).decode(errors="replace")
         finally:
             os.close(fd)

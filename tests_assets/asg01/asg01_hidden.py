@@ -343,11 +343,16 @@ def _network_scores(mlp, x, case):
     return a
 
 
+# Below this, a weight, bias or activation is taken as 0: the product of two values above it is
+# a normal float, while arithmetic that produces subnormal numbers is about a hundred times slower.
+# No prediction rests on values that small.
+NEGLIGIBLE = 1e-100
+
+
 def _normal(values):
-    """``values`` as float64 with subnormal numbers set to 0: arithmetic on them is about a hundred
-    times slower, and weights that small change no prediction."""
+    """``values`` as float64 with magnitudes below :data:`NEGLIGIBLE` set to 0."""
     values = np.asarray(values, dtype=np.float64)
-    return np.where(np.abs(values) < np.finfo(np.float64).tiny, 0.0, values)
+    return np.where(np.abs(values) < NEGLIGIBLE, 0.0, values)
 
 
 def _reference_activations():
