@@ -568,6 +568,25 @@ def test_an_object_that_hangs_when_looked_at_does_not_stop_the_stopping(tmp_path
     assert nb.cells[3].outputs[0].text == "after\n"
 
 
+def test_the_stopped_message_names_where_the_call_was():
+    """Does the message of a stopped function say the cell, or the grader's last check after the notebook?"""
+    assert "(cell 4)" in contain.stopped_message("relu", 30, 3)
+    assert "(the grader's last check)" in contain.stopped_message("relu", 30, None)
+
+
+def test_strings_that_compare_strangely_do_not_stop_the_stopping(tmp_path):
+    """Does a class whose namespace key is a str subclass with a raising __eq__ leave the grader able to stop
+    a function that hung (rather than the kernel failing the request and the grader waiting again)?"""
+    nb, record = _contained_run(tmp_path, [
+        "armed = False\n\nclass Key(str):\n    __hash__ = str.__hash__\n\n    def __eq__(self, other):\n"
+        "        if armed:\n            raise RuntimeError('no')\n        return str.__eq__(self, other)\n\n"
+        "Quiet = type('Quiet', (), {Key('__module__'): '__main__', 'x': 1})\n\n"
+        "def spin():\n    while True:\n        pass",
+        "armed = True\nspin()", "spin()"])
+    assert [hung["function"] for hung in record["hung"]] == ["spin"]
+    assert _errors(nb.cells[2]) == ["TimeoutError"] and record["cells"][2]["seconds"] < 2
+
+
 def test_the_kernel_log_is_read_after_a_mark(tmp_path):
     """Is only what the kernel wrote after a mark read (a dump from an earlier kernel is never this cell's)?"""
     (tmp_path / "work").mkdir()
@@ -671,3 +690,12 @@ def test_replacing_a_course_functions_code_is_observed(monkeypatch):
     assert inkernel.observe() == []
     module.check.__code__ = (lambda x: None).__code__
     assert "the code of course_checks_probe.check was replaced" in inkernel.observe()
+
+
+def test_replacing_the_graders_own_kernel_functions_is_observed(monkeypatch):
+    """Is swapping the grader's in-kernel serve for a student function reported?"""
+    monkeypatch.setattr(inkernel, "_start", {})
+    inkernel.snapshot([])
+    assert inkernel.observe() == []
+    monkeypatch.setattr(inkernel, "serve", lambda *args: None)
+    assert f"{inkernel.__name__}.serve was replaced" in inkernel.observe()

@@ -111,6 +111,14 @@ def dumped_function(log):
     return frames[0][2], [[file, int(line), name] for file, line, name in frames]
 
 
+def stopped_message(function, seconds, index):
+    """What a call to ``function``, stopped after ``seconds`` at cell ``index`` (None: in the grader's
+    last check, after the notebook), raises from then on."""
+    called = f"cell {index + 1}" if index is not None else "the grader's last check"
+    return (f"{function} did not return within {seconds} s when it was called earlier ({called}), "
+            "so it was stopped; the grader does not call it again.")
+
+
 def kernel_call(function, *args):
     """The code that calls ``function(*args)`` of the grader's module in the kernel.
 
@@ -533,6 +541,7 @@ class ContainedExecute(Execute):
         # The hidden re-runs together get at most the notebook's budget again: a kernel that
         # stalls every session cannot hold a grading worker for a test limit per hidden test.
         deadline = time.monotonic() + self._budget
+        self._hidden_phase = True  # no restart from here: a fresh kernel would miss what later cells defined
         for index, cell, grade_id, entry in self._hidden_pending:
             if self._kernel_lost or time.monotonic() > deadline - 1:
                 entry["rerun"] = "not run"
@@ -754,29 +763,37 @@ class ContainedExecute(Execute):
     def _stop_calling(self, function, seconds, index, entry=None, force=False, where=None):
         """After ``function`` had to be interrupted, make later calls to it fail at once.
 
-        ``force``: again, in a restarted kernel (the function is already recorded).
-        ``where``: the stack dump's ``[cell file, line]`` frames, which say which function it
-        was when its name alone does not (see :func:`inkernel.stop_calling`).
+        ``index``: the cell it was called from (None: the grader's last check, after the
+        notebook). ``force``: again, in a restarted kernel (the function is already recorded).
+        ``where``: the stack dump's ``[cell file, line, name]`` frames, which say which function
+        it was when its name alone does not (see :func:`inkernel.stop_calling`).
         """
         function = function[:NAME_LIMIT] if function else function
         if function is None or (not force and function in {hung["function"] for hung in self._record["hung"]}):
             return
         seconds = round(seconds)
-        message = (f"{function} did not return within {seconds} s when it was called earlier (cell {index + 1}), "
-                   "so it was stopped; the grader does not call it again.")
+        message = stopped_message(function, seconds, index)
         try:
             reply = self._silent(kernel_call("stop_calling", function, message, where), self.interrupt_grace)
         except DeadKernelError:
             reply = None
+        stopped = reply is not None and reply.get("content", {}).get("status") == "ok"
         if force:
-            if reply is None:
-                raise TimeoutError(f"the kernel did not answer the request to stop {function}")
+            if not stopped:
+                raise TimeoutError(f"the kernel did not stop {function} when asked")
             return
         if reply is None:
-            # Stuck in the grader's own request: the kernel is of no more use.
+            # Stuck in the grader's own request: the kernel is of no more use. After the
+            # notebook (the hidden re-runs), no restart: a fresh kernel would lack later cells' work.
             self._incident(f"the kernel did not answer the request to stop {function}, so it was stopped", index)
             self._kill_kernel()
-            self._restart_or_stop("the kernel stopped answering the grader", index)
+            if getattr(self, "_hidden_phase", False):
+                self._stop("the kernel stopped answering the grader", index)
+            else:
+                self._restart_or_stop("the kernel stopped answering the grader", index)
+            return
+        if not stopped:
+            self._incident(f"{function} did not return within {seconds} s, and the kernel failed to stop it", index)
             return
         self._record["hung"].append({"function": function, "cell": index, "seconds": seconds})
         self._incident(f"{function} did not return within {seconds} s: later calls to it fail at once", index)

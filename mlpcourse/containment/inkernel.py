@@ -551,12 +551,18 @@ def stop_calling(name, message, where=None):
     namespace = shell.user_ns if shell is not None else {}
     raising = compile(f"def stopped(*args, **kwargs):\n    raise TimeoutError({message!r})\n",
                       "<did not return>", "exec").co_consts[0]
-    # Only exact types are looked at, through type's own accessors: a student object's __class__,
-    # __module__ or __dict__ can be a property that never returns.
+    # Only exact types are looked at, through type's own accessors, and only exact strings are
+    # compared: a student object's __class__, __module__ or __dict__ can be a property that never
+    # returns, and a str subclass's __eq__ (a dict key's too) can do anything.
+    def text(value):
+        return value if type(value) is str else None
+
     def in_a_cell(value):
         # ipykernel compiles each cell to /tmp/ipykernel_<pid>/<hash of its code>.py.
-        return (type(value) is types.FunctionType and value.__module__ == "__main__"
-                and os.path.basename(os.path.dirname(value.__code__.co_filename)).startswith("ipykernel_"))
+        if type(value) is not types.FunctionType or text(value.__module__) != "__main__":
+            return False
+        filename = text(value.__code__.co_filename)
+        return filename is not None and os.path.basename(os.path.dirname(filename)).startswith("ipykernel_")
 
     # (function, rebind) for every function the notebook's cells defined: globals, and members of its classes.
     found = []
@@ -565,20 +571,20 @@ def stop_calling(name, message, where=None):
             found.append((value, lambda new, key=key: namespace.__setitem__(key, new)))
         elif type(value) is type:
             members = type.__dict__["__dict__"].__get__(value)
-            if members.get("__module__") == "__main__":
+            if all(type(key) is str for key in members) and text(members.get("__module__")) == "__main__":
                 found += [(member, lambda new, owner=value, attribute=attribute: type.__setattr__(owner, attribute, new))
                           for attribute, member in list(members.items()) if in_a_cell(member)]
 
     def at(function, file, line, code_name):
         code = function.__code__
-        return (code.co_name == code_name and os.path.basename(code.co_filename) == file
+        return (text(code.co_name) == code_name and os.path.basename(code.co_filename) == file
                 and any(at_line == line for *_, at_line in code.co_lines()))
 
     if where:
         chosen = next(([pair for pair in found if at(pair[0], *frame)] for frame in where
                        if any(at(function, *frame) for function, _ in found)), [])
     else:
-        chosen = [pair for pair in found if pair[0].__qualname__ == name]
+        chosen = [pair for pair in found if text(pair[0].__qualname__) == name]
     for function, rebind in chosen:
         if function.__code__.co_freevars:
             def did_not_return(*args, **kwargs):
@@ -626,7 +632,8 @@ def snapshot(course_modules=()):
             importlib.import_module(name)
     _start["modules"] = {name: sys.modules[name] for name in (*guarded, *GUARDED_SYS_MODULES, __name__)
                          if name in sys.modules}
-    _start["dicts"] = {name: dict(vars(sys.modules[name])) for name in guarded if name in sys.modules}
+    # This module too: student code that swaps the grader's own serve or stop_calling is tampering.
+    _start["dicts"] = {name: dict(vars(sys.modules[name])) for name in (*guarded, __name__) if name in sys.modules}
     # A function's code can be replaced in place (f.__code__ = ...), keeping the function object.
     _start["codes"] = {(name, key): value.__code__ for name, names in _start["dicts"].items()
                        for key, value in names.items() if isinstance(value, types.FunctionType)}
