@@ -196,25 +196,11 @@ def function_ignoring_interrupts(ctx):
 def method_never_returns(ctx):
     """SGD.step loops forever on small networks (the tests'): a method is named, and stopped, with its class."""
     nb = ctx.solved()
-    _replace(nb, "sgd", """
-        class SGD:
-            def __init__(self, lr=0.01, momentum=0.9):
-                self.lr = lr
-                self.momentum = momentum
-                self.velocity = []
-
-            def step(self, parameters, grads):
-                while parameters[0]['w'].size < 1000:
-                    pass
-                if not self.velocity:
-                    self.velocity = [{'w': np.zeros_like(p['w']), 'b': np.zeros_like(p['b'])} for p in parameters]
-                updated = []
-                for p, g, v in zip(parameters, grads, self.velocity):
-                    for key in ('w', 'b'):
-                        v[key] = self.momentum * v[key] - self.lr * g[key]
-                    updated.append({'w': p['w'] + v['w'], 'b': p['b'] + v['b']})
-                return updated
-    """)
+    cell = _source(nb, "sgd")
+    first_line = "        if not self.velocity:"
+    assert first_line in cell.source, "the master's SGD.step no longer starts by filling its velocity"
+    cell.source = cell.source.replace(first_line, "        while parameters[0]['w'].size < 1000:\n"
+                                                  "            pass\n" + first_line, 1)
     return "asg01.ipynb", _bytes(nb)
 
 
