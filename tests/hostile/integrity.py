@@ -226,6 +226,44 @@ def classifier_named_relu(ctx):
     return "asg01.ipynb", _bytes(_classifier_as_activation(ctx, "relu"))
 
 
+def _after_training_test(ctx, code):
+    """The solved notebook with ``code`` after test_training: the kernel's run of it has passed, and
+    the grader's hidden re-run, after the last cell, reads what ``code`` left in ``mlp``."""
+    return "asg01.ipynb", _bytes(_with_cell(ctx.solved(), "test_training", code))
+
+
+def string_weights(ctx):
+    """A weight array of strings handed to the hidden training check."""
+    return _after_training_test(ctx, """
+        mlp.parameters[0]["w"] = np.full(np.shape(mlp.parameters[0]["w"]), "HIDDEN?")
+    """)
+
+
+def complex_weights(ctx):
+    """The trained weights with huge imaginary parts: scored by their real parts, the network trained."""
+    return _after_training_test(ctx, """
+        mlp.parameters[-1]["w"] = mlp.parameters[-1]["w"] + 1e300j
+        mlp.parameters[-1]["b"] = mlp.parameters[-1]["b"].astype(np.complex128)
+    """)
+
+
+def hanging_activation_name(ctx):
+    """An activation whose __name__ never returns, read by the grader to choose the master's function."""
+    return _after_training_test(ctx, """
+        import time
+
+        class Stuck:
+            @property
+            def __name__(self):
+                time.sleep(10**6)
+
+            def __call__(self, x, deriv=False):
+                return relu(x, deriv)
+
+        mlp.act_funcs[0] = Stuck()
+    """)
+
+
 # --- 4. nothing hidden reaches the student -------------------------------------------------
 
 # Printed (or raised) only if the attack works; the sources build them from halves, so that
@@ -412,6 +450,9 @@ CASES = (
     Case("foreign_classifier", foreign_classifier, zero=ALL_TESTS),
     Case("classifier_in_activation", classifier_in_activation, zero=TRAINING),
     Case("classifier_named_relu", classifier_named_relu, zero=TRAINING),
+    Case("string_weights", string_weights, zero=TRAINING),
+    Case("complex_weights", complex_weights),
+    Case("hanging_activation_name", hanging_activation_name, zero=TRAINING),
     Case("logs_hidden_inputs", logs_hidden_inputs, absent=(LEAK_MARKER,)),
     Case("reads_graded_notebook", reads_graded_notebook,
          absent=(SCHEME_MARKER,)),
