@@ -13,11 +13,15 @@ ROOT = pathlib.Path(__file__).resolve().parent
 
 c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.course_id = "mlp-course"
-# Each assignment's description (mlpcourse.assignment) sits beside its master notebook:
-# the grading machinery reads it, students never see it.
+# Each assignment's description (mlpcourse.assignment) and its fixture recipe sit beside its
+# master notebook: the course's tools read them, students never see them.
 from nbgrader.coursedir import CourseDirectory  # noqa: E402
 
-c.CourseDirectory.ignore = [*CourseDirectory.class_traits()["ignore"].default(), "assignment.toml"]
+from mlpcourse import assignment  # noqa: E402
+
+c.CourseDirectory.ignore = [*CourseDirectory.class_traits()["ignore"].default(),
+                            *sorted({file for name in assignment.names(ROOT)
+                                     for file in assignment.load(ROOT, name).unreleased_files})]
 
 # Hidden tests import their assignment's hidden module (and read its fixtures) from
 # tests_assets/<assignment>/, which is never released: the grading kernels inherit
@@ -75,8 +79,6 @@ c.Autograde.autograde_preprocessors = [
 ]
 c.ContainedExecute.hidden_directory = str(HIDDEN_TESTS)
 # The data settings the assignments' descriptions name (the cache folder, the split).
-from mlpcourse import assignment  # noqa: E402
-
 c.ContainedExecute.kernel_env = sorted({variable for name in assignment.names(ROOT)
                                         for variable in assignment.load(ROOT, name).kernel_env})
 # The course's own modules (check helpers, data loaders, hidden checks): student code that
@@ -94,7 +96,9 @@ from mlpcourse.grading import dataset  # noqa: E402
 c.Autograde.pre_convert_hook = dataset.autograde_hook(ROOT)
 # The kernel may read only the files of its training split: the holdout split, which the
 # grader scores the trained network on (asg01_hidden.check_training), stays out of its reach.
-c.ContainedExecute.data_files = {"KANNADA_MNIST_DIR": list(dataset.kernel_files())}
+c.ContainedExecute.data_files = {"KANNADA_MNIST_DIR": sorted({filename for name in assignment.names(ROOT)
+                                                              if assignment.load(ROOT, name).data
+                                                              for filename in dataset.kernel_files(ROOT, name)})}
 # Time limits come from the reference solution's own run under grading, recorded with the
 # release (`make release`): a given, answer or test cell may take limit_multiple times as
 # long as it took there, plus limit_floor seconds; the whole notebook likewise, at most
@@ -115,6 +119,8 @@ from nbgrader.converters import GenerateFeedback  # noqa: E402
 c.GenerateFeedback.preprocessors = [
     *GenerateFeedback.class_traits()["preprocessors"].default(), "mlpcourse.reports.feedback.StudentFeedback"]
 c.StudentFeedback.secret_paths = [str(ROOT)]
+# nbconvert's HTML exporter without its whole-page BeautifulSoup pass (half the page's cost).
+c.GenerateFeedback.exporter_class = "mlpcourse.reports.feedback.FeedbackExporter"
 
 # Late work (mlpcourse.grading.late; docs/late-and-similarity.md). `collect` writes each
 # submission's time from the LMS archive to timestamp.txt; autograde counts the seconds

@@ -7,7 +7,10 @@ each and the grade cells that test it), its helper and hidden modules, its datas
 (or none) and the demo class. The authoring, grading, containment, quality and report
 code reads it through :func:`load` rather than naming an assignment's functions and
 cells; ``nbgrader_config.py`` reads every description of the course (the variables
-kernels keep), and its ``CourseDirectory.ignore`` keeps them out of the release.
+kernels keep), and its ``CourseDirectory.ignore`` keeps them (and the fixture recipes) out
+of the release. Besides its own files, every assignment releases the course's generic
+checks, ``course_checks`` (:data:`COURSE_CHECKS`), which ``python -m mlpcourse release``
+copies into its source folder.
 
 The format, with asg01's as the worked example (``source/asg01/assignment.toml``)::
 
@@ -20,6 +23,10 @@ The format, with asg01's as the worked example (``source/asg01/assignment.toml``
     loader = "kannada_mnist"            #   source/<name>/<loader>.py
     first_cell = "load_data"            #   the first cell that needs the data
     kernel_env = ["KANNADA_MNIST_DIR"]  #   variables the grading kernel keeps, by name
+    [fixtures]                          # optional: python -m mlpcourse fixtures writes them
+    recipe = "asg01_fixtures"           #   source/<name>/<recipe>.py, never released
+    public = "asg01_public_fixtures.npz"  # source/<name>/, released
+    hidden = "asg01_hidden_fixtures.npz"  # tests_assets/<name>/, with its MANIFEST.json
     [harness]                           # optional
     preload = "..."                     #   code a fast-harness worker runs first
     [functions.<key>]                   # one per graded function
@@ -29,12 +36,19 @@ The format, with asg01's as the worked example (``source/asg01/assignment.toml``
 """
 
 import dataclasses
+import importlib.util
 import pathlib
+import sys
 import tomllib
 
 from mlpcourse import paths
 
 DESCRIPTION = "assignment.toml"
+# The course's generic check helpers (mlpcourse/authoring/course_checks.py), copied into
+# every assignment's source folder and released beside its notebook.
+COURSE_CHECKS = "course_checks"
+# What the fixtures command writes beside the hidden fixtures: their hashes and the reference's.
+FIXTURE_MANIFEST = "MANIFEST.json"
 
 
 class AssignmentError(ValueError):
@@ -85,6 +99,17 @@ class Data:
 
 
 @dataclasses.dataclass(frozen=True)
+class Fixtures:
+    """An assignment's reference arrays: the recipe module that builds them from the reference
+    solution (``build_public(ref, helpers)`` and ``build_hidden(ref, helpers)``, each returning
+    ``{name: np.ndarray}``) and the file names of the public and the hidden set."""
+
+    recipe: str
+    public: str
+    hidden: str
+
+
+@dataclasses.dataclass(frozen=True)
 class DemoSubmission:
     """One student of the demo class: the release (``start="release"``) or the solved release
     (``"solved"``), with ``cells`` ({grade_id: source}) replaced and ``unwritten`` cells as released."""
@@ -112,6 +137,7 @@ class Assignment:
     other_tests : dict
         ``{grade_id: label}`` of autograded cells that test no single function.
     data : Data or None
+    fixtures : Fixtures or None
     harness_preload : str
         Python code each fast-harness worker runs once before grading entries (``HIDDEN_FOLDER``
         names the hidden folder there): reading the checks' fixtures ahead.
@@ -126,6 +152,7 @@ class Assignment:
     functions: dict
     other_tests: dict
     data: Data | None
+    fixtures: Fixtures | None
     harness_preload: str
     demo: tuple
 
@@ -151,10 +178,62 @@ class Assignment:
 
     @property
     def course_modules(self):
-        """The assignment's own modules a notebook's tests rely on: the check helpers and the data
-        loader (the kernel imports them) and the hidden checks (only the grader has the real one)."""
-        named = (self.helper_module, self.data.loader if self.data else None, self.hidden_module)
+        """The course's modules a notebook's tests rely on: the generic and the assignment's check
+        helpers and the data loader (the kernel imports them) and the hidden checks (only the grader
+        has the real one)."""
+        named = (COURSE_CHECKS, self.helper_module, self.data.loader if self.data else None, self.hidden_module)
         return tuple(module for module in named if module)
+
+    @property
+    def unreleased_files(self):
+        """Names of the files of ``source/<name>/`` that are the tools' and never released: the
+        description and the fixture recipe (``nbgrader_config.py``'s ``CourseDirectory.ignore``)."""
+        return (DESCRIPTION,) + ((f"{self.fixtures.recipe}.py",) if self.fixtures else ())
+
+    def fixture_files(self):
+        """Its ``[fixtures]`` table (:class:`Fixtures`).
+
+        Raises
+        ------
+        AssignmentError
+            The description has none: one line saying so.
+        """
+        if self.fixtures is None:
+            raise AssignmentError(f"{self.source / DESCRIPTION} has no [fixtures] table: {self.name} has no "
+                                  "fixtures to make (add the table and a recipe to give it some)")
+        return self.fixtures
+
+    @property
+    def public_fixtures(self):
+        """``source/<name>/<public>``: the reference arrays of the visible tests, released."""
+        return self.source / self.fixture_files().public
+
+    @property
+    def hidden_fixtures(self):
+        """``tests_assets/<name>/<hidden>``: the reference arrays of the hidden tests, never released."""
+        return self.tests_assets / self.fixture_files().hidden
+
+    @property
+    def fixture_manifest(self):
+        """``tests_assets/<name>/MANIFEST.json``: the hashes of both fixture files and of the reference."""
+        self.fixture_files()
+        return self.tests_assets / FIXTURE_MANIFEST
+
+    def source_module(self, module):
+        """Module ``module`` of ``source/<name>/`` (``<module>.py``), executed afresh in this process.
+
+        While it runs, its folder comes first on ``sys.path``, as the notebook's folder does
+        in a kernel: its own imports (``course_checks`` from ``asg01_checks``) resolve there.
+        """
+        folder = str(self.source)
+        spec = importlib.util.spec_from_file_location(module, self.source / f"{module}.py")
+        loaded = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, folder)
+        try:
+            spec.loader.exec_module(loaded)
+        finally:
+            sys.path.remove(folder)
+        return loaded
 
     @property
     def kernel_env(self):
@@ -212,6 +291,10 @@ def _function(key, table):
                     visible=tuple(table.get("visible", ())), hidden=tuple(table.get("hidden", ())))
 
 
+def _fixtures(table):
+    return Fixtures(recipe=table["recipe"], public=table["public"], hidden=table["hidden"]) if table else None
+
+
 def _demo(table):
     if table.get("start") not in ("solved", "release"):
         raise ValueError(f"demo student {table.get('student')!r}: start must be \"solved\" or \"release\"")
@@ -248,6 +331,7 @@ def load(course_dir=paths.ROOT, name=None):
             functions={key: _function(key, table) for key, table in raw.get("functions", {}).items()},
             other_tests=dict(raw.get("other_tests", {})),
             data=Data(data["loader"], data["first_cell"], tuple(data.get("kernel_env", ()))) if data else None,
+            fixtures=_fixtures(raw.get("fixtures")),
             harness_preload=raw.get("harness", {}).get("preload", ""),
             demo=tuple(_demo(table) for table in raw.get("demo", ())),
         )

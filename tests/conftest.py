@@ -57,10 +57,7 @@ def ref():
 
 @pytest.fixture(scope="module")
 def checks():
-    """The check helpers (``source/asg01/asg01_checks.py``) loaded in this process."""
-    import importlib.util
+    """The check helpers (``source/asg01/asg01_checks.py``, importing ``course_checks``) loaded in this process."""
+    from mlpcourse import assignment
 
-    spec = importlib.util.spec_from_file_location("asg01_checks", paths.SOURCE / "asg01_checks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return assignment.load().source_module("asg01_checks")

@@ -54,10 +54,35 @@ def test_the_demo_class_names_real_cells(asg01, master_cells):
             assert notebook.is_solution(master_cells[grade_id]), (submission.student, grade_id)
 
 
-def test_the_description_is_not_released():
-    """Is assignment.toml left out of release/ (nbgrader's CourseDirectory.ignore)?"""
-    assert (paths.SOURCE / assignment.DESCRIPTION).exists()
-    assert not (paths.RELEASE / assignment.DESCRIPTION).exists()
+def test_the_description_and_the_fixture_recipe_are_not_released(asg01):
+    """Are assignment.toml and the fixture recipe left out of release/ (nbgrader's CourseDirectory.ignore)?"""
+    assert asg01.unreleased_files == (assignment.DESCRIPTION, "asg01_fixtures.py")
+    for name in asg01.unreleased_files:
+        assert (asg01.source / name).exists() and not (paths.RELEASE / name).exists(), name
+
+
+def test_the_fixture_files_are_where_the_description_and_the_checks_say(asg01):
+    """Are the fixture files the description names the ones asg01_checks and asg01_hidden read?"""
+    assert asg01.public_fixtures.exists() and asg01.public_fixtures.parent == asg01.source
+    assert asg01.hidden_fixtures.exists() and asg01.hidden_fixtures.parent == asg01.tests_assets
+    assert asg01.fixture_manifest == asg01.tests_assets / "MANIFEST.json"
+    assert f'PUBLIC_FIXTURES = "{asg01.public_fixtures.name}"' in (asg01.source / "asg01_checks.py").read_text()
+    hidden = (asg01.tests_assets / f"{asg01.hidden_module}.py").read_text()
+    assert f'with_name("{asg01.hidden_fixtures.name}")' in hidden
+
+
+def test_an_assignment_without_fixtures_says_so_in_one_line(tmp_path):
+    """Does asking for the fixture files of an assignment without a [fixtures] table raise one line naming it?"""
+    described = assignment.load(_course(tmp_path, "reference_cells = []\n"), "asg09")
+    assert described.fixtures is None and described.unreleased_files == (assignment.DESCRIPTION,)
+    with pytest.raises(assignment.AssignmentError, match=r"assignment.toml has no \[fixtures\] table: asg09 has "
+                                                         r"no fixtures to make"):
+        described.public_fixtures
+
+
+def test_the_generic_checks_are_a_guarded_course_module(asg01):
+    """Do the modules whose replacement is tampering include the generic checks, with asg01's own?"""
+    assert asg01.course_modules == (assignment.COURSE_CHECKS, "asg01_checks", "kannada_mnist", "asg01_hidden")
 
 
 def _course(tmp_path, text=None, name="asg09"):

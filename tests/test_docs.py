@@ -34,7 +34,7 @@ REPO_PATH = re.compile(r"(?<![\w/.-])(?:\.ci|benchmarks|docs|mlpcourse|release|s
                        r"[\w./-]*(?:::\w+)?")
 DOTTED = re.compile(r"(?<![\w.])mlpcourse(?:\.\w+)+")
 # Names of the modules released beside the notebook (asg01_checks.check_array).
-RELEASED_NAME = re.compile(r"(?<![\w.])(asg01_checks|kannada_mnist)\.(?!py\b)(\w+)")
+RELEASED_NAME = re.compile(r"(?<![\w.])(asg01_checks|course_checks|kannada_mnist)\.(?!py\b)(\w+)")
 
 
 def _id(page):

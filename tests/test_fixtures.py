@@ -1,4 +1,4 @@
-"""Fixtures: computed from the master notebook, reproducible, pickle-free, checked."""
+"""Fixtures: computed from the master notebook by asg01's recipe, reproducible, pickle-free, checked."""
 
 import hashlib
 import json
@@ -9,8 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from mlpcourse import paths
+from mlpcourse import assignment, paths
 from mlpcourse.authoring import fixtures, notebook
+
+ASG01 = assignment.load()
+FILES = (ASG01.public_fixtures, ASG01.hidden_fixtures)
 
 
 def test_fixtures_are_fresh_when_recomputed_in_a_fresh_process():
@@ -31,15 +34,15 @@ def test_regeneration_reproduces_the_manifest_hashes(tmp_path):
         "fixtures.write_npz(pathlib.Path(sys.argv[1]) / 'hidden.npz', hidden)\n"
     )
     subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=paths.ROOT, check=True)
-    recorded = json.loads(paths.FIXTURE_MANIFEST.read_text())["files"]
-    for name, path in (("public.npz", paths.PUBLIC_FIXTURES), ("hidden.npz", paths.HIDDEN_FIXTURES)):
+    recorded = json.loads(ASG01.fixture_manifest.read_text())["files"]
+    for name, path in zip(("public.npz", "hidden.npz"), FILES):
         digest = hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
         assert digest == recorded[path.name]["sha256"], name
 
 
 def test_fixture_files_hold_plain_arrays_only():
     """Do both fixture files load with allow_pickle=False and contain no object arrays?"""
-    for path in (paths.PUBLIC_FIXTURES, paths.HIDDEN_FIXTURES):
+    for path in FILES:
         with np.load(path, allow_pickle=False) as data:
             assert data.files
             assert all(data[name].dtype != object for name in data.files)
@@ -47,22 +50,40 @@ def test_fixture_files_hold_plain_arrays_only():
 
 def test_public_and_hidden_fixtures_share_no_case():
     """Are the hidden cases different from the public ones (no hidden case is released)?"""
-    public, hidden = fixtures.read_npz(paths.PUBLIC_FIXTURES), fixtures.read_npz(paths.HIDDEN_FIXTURES)
+    public, hidden = map(fixtures.read_npz, FILES)
     assert not set(public) & set(hidden)
 
 
-def test_changed_fixture_value_is_reported_as_stale(tmp_path, monkeypatch):
+def _course_copy(tmp_path):
+    """asg01 in a scratch course: its source folder and its tests_assets folder, copied."""
+    for step in (paths.SOURCE_DIRECTORY, paths.HIDDEN_DIRECTORY):
+        shutil.copytree(paths.course_folder(paths.ROOT, step), paths.course_folder(tmp_path, step))
+    return assignment.load(tmp_path, ASG01.name)
+
+
+def test_changed_fixture_value_is_reported_as_stale(tmp_path):
     """Does the staleness check name an array whose committed value was altered?"""
-    for name in ("PUBLIC_FIXTURES", "HIDDEN_FIXTURES", "FIXTURE_MANIFEST"):
-        copy = tmp_path / getattr(paths, name).name
-        shutil.copy(getattr(paths, name), copy)
-        monkeypatch.setattr(paths, name, copy)
-    arrays = fixtures.read_npz(paths.PUBLIC_FIXTURES)
+    described = _course_copy(tmp_path)
+    assert fixtures.stale_reasons(described) == []
+    arrays = fixtures.read_npz(described.public_fixtures)
     arrays["softmax/random/probs"] = arrays["softmax/random/probs"] + 1e-6
-    fixtures.write_npz(paths.PUBLIC_FIXTURES, arrays)
-    reasons = fixtures.stale_reasons()
+    fixtures.write_npz(described.public_fixtures, arrays)
+    reasons = fixtures.stale_reasons(described)
     assert any("softmax/random/probs values changed" in reason for reason in reasons)
     assert any("MANIFEST.json" in reason for reason in reasons)
+
+
+def test_the_recipe_named_by_the_description_builds_the_fixtures(tmp_path):
+    """Do the fixtures come from the recipe the description names: a recipe with one case less is stale?"""
+    described = _course_copy(tmp_path)
+    recipe = described.source / f"{described.fixture_files().recipe}.py"
+    text = recipe.read_text()
+    case = '    b.sgd_run("sgd/slow", [2, 3, 2], lr=0.01, momentum=0.99, steps=4)\n'
+    assert text.count(case) == 1
+    recipe.write_text(text.replace(case, ""))
+    reasons = fixtures.stale_reasons(described)
+    assert "asg01_hidden_fixtures.npz: array sgd/slow/steps is no longer produced" in reasons
+    assert not any("asg01_public_fixtures.npz" in reason for reason in reasons)
 
 
 def test_wrong_reference_gradients_are_refused():
@@ -85,7 +106,7 @@ def test_write_npz_is_byte_stable(tmp_path):
 
 def test_edge_cases_hold_what_the_tests_say():
     """Do the integer, float32 and very negative cases have the dtype and range that make them edge cases?"""
-    public, hidden = fixtures.read_npz(paths.PUBLIC_FIXTURES), fixtures.read_npz(paths.HIDDEN_FIXTURES)
+    public, hidden = map(fixtures.read_npz, FILES)
     for arrays, key in [(public, "act/int/x"), (public, "softmax/int/logits"), (hidden, "act/integers/x"),
                         (hidden, "softmax/integers/logits")]:
         assert arrays[key].dtype == np.int64, key

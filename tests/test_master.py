@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import types
 
 import nbformat
 import numpy as np
@@ -147,7 +148,7 @@ def student_view(tmp_path_factory):
     tests removed, run in a kernel beside the released helper files; ``gd_demo`` runs twice
     (the second as ``gd_demo_again``). An ``execute_result`` shows as ``[echo] ...``."""
     work = tmp_path_factory.mktemp("student")
-    for name in ("asg01_checks.py", "kannada_mnist.py", "asg01_public_fixtures.npz"):
+    for name in ("course_checks.py", "asg01_checks.py", "kannada_mnist.py", "asg01_public_fixtures.npz"):
         shutil.copy(paths.SOURCE / name, work / name)
     cells, ids = [], []
     for cell in harness.fast_path_cells():
@@ -206,6 +207,27 @@ def test_a_nan_result_keeps_the_functions_hint(checks):
     assert str(scalar.value).startswith("loss is nan where a finite value is expected\n  case: two rows\n"
                                         "  expected 0.25, got nan\n  hint: mean over the batch. nan or inf")
     assert scalar.value.problem == checks.NOT_FINITE
+
+
+def test_asg01_checks_gives_every_generic_check(checks):
+    """Does asg01_checks re-export every public name of course_checks (the notebook imports all checks from it)?"""
+    generic = sys.modules[checks.CheckFailure.__module__]
+    assert generic.__name__ == "course_checks"
+    public = {name for name, value in vars(generic).items()
+              if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    assert {"CheckFailure", "call", "check_array", "check_unchanged", "read_only_arrays"} <= public
+    assert {name for name in public if getattr(checks, name, None) is not getattr(generic, name)} == set()
+
+
+def test_the_checks_bind_numpy_at_import(checks, monkeypatch):
+    """With np.isfinite, np.abs and np.asarray replaced after import, does check_array still fail wrong answers?"""
+    monkeypatch.setattr(np, "isfinite", lambda x: np.ones(np.shape(x), dtype=bool))
+    monkeypatch.setattr(np, "abs", lambda x: 0 * x)
+    monkeypatch.setattr(np, "asarray", lambda *args, **kwargs: np.zeros(3))
+    with pytest.raises(checks.CheckFailure, match="contains inf where a finite value is expected"):
+        checks.check_array(np.array([np.inf]), np.array([1.0]), what="f(x)", case="c")
+    with pytest.raises(checks.CheckFailure, match="has wrong values"):
+        checks.check_array(np.array([2.0]), np.array([1.0]), what="f(x)", case="c")
 
 
 def test_sgd_shape_error_says_where_the_stale_shape_came_from(graded):

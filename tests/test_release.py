@@ -38,6 +38,29 @@ def test_stale_release_is_reported(course):
     assert release.stale_reasons(course) == [f"{paths.ASSIGNMENT}.ipynb differs"]
 
 
+def test_the_generic_checks_are_copied_for_the_release():
+    """Is source/asg01/course_checks.py mlpcourse/authoring/course_checks.py under a do-not-edit header, and released?"""
+    copy = release.course_checks_copy(paths.ROOT, paths.ASSIGNMENT)
+    header, _, body = copy.read_text().partition("\n")
+    assert header == release.GENERATED_HEADER.strip() and "python -m mlpcourse release" in header
+    assert body == release.COURSE_CHECKS.read_text()
+    assert (paths.RELEASE / copy.name).read_bytes() == copy.read_bytes()
+    assert "import mlpcourse" not in body and "from mlpcourse" not in body
+
+
+@pytest.mark.slow
+def test_an_edited_copy_of_the_generic_checks_is_stale_until_released(course):
+    """Does the check name a hand-edited source/asg01/course_checks.py, and `release` write the copy again?"""
+    copy = release.course_checks_copy(course, paths.ASSIGNMENT)
+    copy.write_text(copy.read_text().replace("ATOL = 1e-6", "ATOL = 1e-3"))
+    assert release.stale_reasons(course) == [
+        f"../../source/{paths.ASSIGNMENT}/course_checks.py is not the generated copy of "
+        "mlpcourse/authoring/course_checks.py"]
+    release.generate(course)
+    assert "ATOL = 1e-6" in copy.read_text()
+    assert release.stale_reasons(course) == []
+
+
 def test_release_holds_no_hidden_material():
     """Are hidden tests, solutions, mark schemes and hidden fixtures absent from release/?"""
     text = _release_text()

@@ -8,7 +8,9 @@ its hidden module), and then only the course's own commands and modules run:
 autograde), ``grade`` (repair, contained autograde through real nbgrader, feedback),
 ``report``, the kill matrix and the loop scan. Nothing in ``mlpcourse`` names it, and its
 test of ``square`` is called ``test_square``, not by asg01's ``test_<function>_visible``
-pattern: which cells test what comes from the description alone.
+pattern: which cells test what comes from the description alone. Its checks are the
+course's generic ones (``course_checks``, which ``release`` copies beside every master):
+it has no check module of its own.
 """
 
 import json
@@ -21,7 +23,7 @@ import nbformat
 import pytest
 
 from mlpcourse import assignment, paths, records
-from mlpcourse.authoring import notebook
+from mlpcourse.authoring import notebook, release
 from mlpcourse.grading import coursedir, demo
 from mlpcourse.quality import killmatrix, loops
 from mlpcourse.quality.catalogue.entry import equivalent, mutant
@@ -66,29 +68,18 @@ start = "release"
 '''
 
 HIDDEN_MODULE = '''
-"""Hidden checks of asg02: other shapes than the visible tests use."""
+"""Hidden checks of asg02: other shapes than the visible tests use, with the course's generic checks."""
 
 import numpy as np
 
-
-class CheckFailure(AssertionError):
-    """A failed check; the grader shows students only ``what``, a fixed ``problem``, ``case`` and ``hint``."""
-
-    PROBLEMS = ("has the wrong shape", "has wrong values")
-
-    def __init__(self, what, problem, case, hint=""):
-        super().__init__(f"{what} {problem} (case: {case})")
-        self.what, self.problem, self.case, self.hint = what, problem, case, hint
+from course_checks import call, check_array
 
 
 def check_row_means(row_means):
     """row_means on a single row and on a single column: shape (N,) and the means."""
     for case, X in [("one row of two", np.array([[1.0, 3.0]])), ("one column of three", np.array([[2.0], [4.0], [6.0]]))]:
-        got = np.asarray(row_means(X))
-        if got.shape != (X.shape[0],):
-            raise CheckFailure("row_means(X)", "has the wrong shape", case, "one mean per row: shape (N,)")
-        if not np.allclose(got, X.sum(axis=1) / X.shape[1]):
-            raise CheckFailure("row_means(X)", "has wrong values", case, "divide by the number of columns, X.shape[1]")
+        check_array(call(row_means, X, case=case), X.sum(axis=1) / X.shape[1], what="row_means(X)", case=case,
+                    hint="one mean per row, shape (N,): divide by the number of columns, X.shape[1]")
 '''
 
 
@@ -114,7 +105,8 @@ def master():
         _cell("code", "setup", """
             import numpy as np
 
-            # This assignment has no helper files (they would come from @COLAB_FILES_URL@)."""),
+            # The course's checks, released beside this notebook (in Colab, fetch @COLAB_FILES_URL@course_checks.py).
+            from course_checks import check_array"""),
         _cell("code", "square", '''
             def square(x):
                 """Element-wise square of the array x (any shape); the same shape."""
@@ -134,8 +126,8 @@ def master():
                 ### END SOLUTION''', solution=True),
         _cell("code", "test_row_means_visible", '''
             """Check row_means on a 2x3 matrix"""
-            got = row_means(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
-            assert np.allclose(got, [2.0, 5.0]), f"row_means of [[1, 2, 3], [4, 5, 6]] should be [2, 5], got {got}"''',
+            check_array(row_means(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])), np.array([2.0, 5.0]),
+                        what="row_means(X)", case="the 2x3 matrix [[1, 2, 3], [4, 5, 6]]")''',
               points=1),
         _cell("code", "test_row_means_hidden", '''
             """Hidden checks of row_means: one row, one column"""
@@ -180,6 +172,8 @@ def described(tmp_path_factory):
     """asg02's description, read from a scratch course that holds asg01 and asg02."""
     course = coursedir.make_course(tmp_path_factory.mktemp("second") / "course")
     add_second_assignment(course)
+    # As `release` does first: the kill matrix's harness runs the tests from source/asg02/.
+    release.write_course_checks(course, NAME)
     return assignment.load(course, NAME)
 
 
@@ -226,11 +220,11 @@ def test_the_reference_solution_is_the_described_cells(described):
 
 @pytest.mark.slow
 def test_release_leaves_the_hidden_parts_out(graded):
-    """Is asg02 released with its notebook only (no description), and timed for its limits?"""
+    """Is asg02 released with its notebook and the generic checks only (no description), and timed for its limits?"""
     from mlpcourse.containment import limits
 
     released = sorted(path.name for path in (graded / "release" / NAME).iterdir())
-    assert released == [f"{NAME}.ipynb"]
+    assert released == [f"{NAME}.ipynb", "course_checks.py"]
     assert "BEGIN HIDDEN TESTS" not in (graded / "release" / NAME / f"{NAME}.ipynb").read_text()
     assert limits.stale_reasons(graded, NAME) == []
     result = run_cli("release", "--check", "--course-dir", graded, "--assignment", NAME)

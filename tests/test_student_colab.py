@@ -98,10 +98,10 @@ def test_student_environment_has_no_nbgrader(student_run):
 
 @pytest.mark.slow
 def test_first_cell_fetches_the_helper_files(student_run):
-    """Did the setup cell download the loader, the checks and the public fixtures over HTTP?"""
+    """Did the setup cell download the loader, both check modules and the public fixtures over HTTP?"""
     assert sorted(student_run["requested"]) == sorted(
-        ["/asg01_checks.py", "/kannada_mnist.py", "/asg01_public_fixtures.npz"])
-    for name in ("asg01_checks.py", "kannada_mnist.py", "asg01_public_fixtures.npz"):
+        ["/course_checks.py", "/asg01_checks.py", "/kannada_mnist.py", "/asg01_public_fixtures.npz"])
+    for name in ("course_checks.py", "asg01_checks.py", "kannada_mnist.py", "asg01_public_fixtures.npz"):
         assert (student_run["work"] / name).read_bytes() == (paths.RELEASE / name).read_bytes()
 
 

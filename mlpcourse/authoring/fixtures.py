@@ -1,17 +1,25 @@
-"""Reference arrays for the notebook's tests, computed by the master's solution.
+"""Reference arrays for an assignment's tests, computed by its master's solution: the machinery.
 
-``python -m mlpcourse fixtures`` writes
+``python -m mlpcourse fixtures`` runs the assignment's fixture recipe on the master
+notebook's reference solution and writes
 
-- ``source/asg01/asg01_public_fixtures.npz``: used by the visible tests, released;
-- ``tests_assets/asg01/asg01_hidden_fixtures.npz``: used by the hidden tests at
-  grading time, never released;
-- ``tests_assets/asg01/MANIFEST.json``: sha256 of both files and of the reference
+- the public fixtures beside the master (asg01's ``source/asg01/asg01_public_fixtures.npz``):
+  used by the visible tests, released;
+- the hidden fixtures in ``tests_assets/<assignment>/`` (``asg01_hidden_fixtures.npz``):
+  used by the hidden tests at grading time, never released;
+- ``tests_assets/<assignment>/MANIFEST.json``: sha256 of both files and of the reference
   solution's source they were computed from.
 
-Inputs come from ``np.random.default_rng`` seeded per case from the case's name, so a
-new case never shifts the others. The .npz files are written byte-stable (fixed zip
-timestamps, sorted names, no pickles), so regenerating them on the same numpy gives the
-same bytes; ``--check`` compares values, so a different BLAS passes too.
+What to compute is the assignment's: the ``[fixtures]`` table of its description
+(:class:`mlpcourse.assignment.Fixtures`) names the recipe, ``source/<assignment>/<recipe>.py``
+(never released), whose ``build_public(ref, checks)`` and ``build_hidden(ref, checks)``
+collect arrays with a :class:`Builder`, and the two files. This module seeds the inputs,
+writes and reads the files, and says when they are stale.
+
+Inputs come from ``np.random.default_rng`` seeded per case from the case's name
+(:func:`case_rng`), so a new case never shifts the others. The .npz files are written
+byte-stable (fixed zip timestamps, sorted names, no pickles), so regenerating them on the
+same numpy gives the same bytes; ``--check`` compares values, so a different BLAS passes too.
 """
 
 import hashlib
@@ -22,7 +30,7 @@ import zlib
 
 import numpy as np
 
-from mlpcourse import paths, records
+from mlpcourse import assignment, records
 from mlpcourse.authoring import notebook
 
 # Values a regenerated fixture may differ by from the committed one (different BLAS
@@ -30,27 +38,25 @@ from mlpcourse.authoring import notebook
 CHECK_RTOL = 1e-10
 CHECK_ATOL = 1e-12
 
-# A correct float64 backprop agrees with centred differences to ~1e-9.
-REFERENCE_GRADIENT_LIMIT = 1e-7
 
-
-def _rng(case):
+def case_rng(case):
     """A generator seeded from the case name (stable across runs and machines)."""
     return np.random.default_rng(zlib.crc32(case.encode()))
 
 
-def _load_checks():
-    """The released check helpers (test-owned activations and loss)."""
-    import importlib.util
+class Builder:
+    """Collects named arrays for one fixture file while a recipe runs the reference.
 
-    spec = importlib.util.spec_from_file_location("asg01_checks", paths.SOURCE / "asg01_checks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    A recipe subclasses it with a method per kind of case, which calls :meth:`put`.
 
-
-class _Builder:
-    """Collects named arrays for one fixture file while running the reference."""
+    Parameters
+    ----------
+    ref : module
+        The master's reference solution (:func:`mlpcourse.authoring.notebook.reference_module`).
+    checks : module or None
+        The assignment's released check helpers (its description's ``helper_module``), for
+        what the tests own (asg01's test activations and losses).
+    """
 
     def __init__(self, ref, checks):
         self.ref = ref
@@ -58,6 +64,7 @@ class _Builder:
         self.arrays = {}
 
     def put(self, name, value):
+        """Store ``value`` as the array ``name``: refused if it would need pickle or is written twice."""
         array = np.asarray(value)
         if array.dtype == object:
             raise TypeError(f"fixture {name} would need pickle")
@@ -65,220 +72,27 @@ class _Builder:
             raise KeyError(f"fixture {name} written twice")
         self.arrays[name] = array
 
-    def activations(self, prefix, x):
-        """relu, relu', sigmoid, sigmoid' of ``x`` under ``prefix/``."""
-        self.put(f"{prefix}/x", x)
-        for name, func in (("relu", self.ref.relu), ("sigmoid", self.ref.sigmoid)):
-            self.put(f"{prefix}/{name}", func(np.array(x, dtype=np.float64)))
-            self.put(f"{prefix}/{name}_deriv", func(np.array(x, dtype=np.float64), deriv=True))
 
-    def net(self, prefix, sizes, acts, batch, dtype=np.float64):
-        """A random network and input; records its reference forward pass.
+def build_all(nb=None, described=None):
+    """Compute both fixture sets with the assignment's recipe, from its master notebook.
 
-        Returns the reference ``MLP`` after ``feed_forward(x)``.
-        """
-        rng = _rng(prefix)
-        mlp = self.ref.MLP(sizes[0])
-        for size, act in zip(sizes[1:], acts):
-            mlp.add_layer(size, self.checks.TEST_ACTIVATIONS[act])
-        # Seeded weights (He scale) rather than add_layer's global np.random.
-        mlp.parameters = [
-            {"w": rng.normal(size=(n, p)) * np.sqrt(2 / n), "b": rng.normal(scale=0.1, size=p)}
-            for n, p in zip(sizes[:-1], sizes[1:])
-        ]
-        x = rng.normal(size=(batch, sizes[0])).astype(dtype)
-        self.put(f"{prefix}/x", x)
-        self.put(f"{prefix}/acts", np.array(acts))
-        for i, layer in enumerate(mlp.parameters):
-            self.put(f"{prefix}/w{i}", layer["w"])
-            self.put(f"{prefix}/b{i}", layer["b"])
-        self.record_forward(prefix, mlp, x)
-        return mlp
-
-    def record_forward(self, prefix, mlp, x, suffix=""):
-        mlp.feed_forward(x)
-        for i, (z, a) in enumerate(zip(mlp.weighted_ins, mlp.activations)):
-            self.put(f"{prefix}/z{i}{suffix}", z)
-            self.put(f"{prefix}/a{i}{suffix}", a)
-
-    def gradients(self, prefix, sizes, acts, batch, dtype=np.float64, loss="half_squared_error"):
-        """A recorded network plus targets, a test-owned loss and the reference gradients."""
-        mlp = self.net(prefix, sizes, acts, batch, dtype)
-        x = self.arrays[f"{prefix}/x"]
-        y = _rng(prefix + "/y").normal(size=(batch, sizes[-1]))
-        self.put(f"{prefix}/y", y)
-        self.put(f"{prefix}/loss", np.array(loss))
-        loss = self.checks.TEST_LOSSES[loss]
-        grads = self.ref.mlp_gradients(mlp, loss, x, y)
-        for i, g in enumerate(grads):
-            self.put(f"{prefix}/dw{i}", g["w"])
-            self.put(f"{prefix}/db{i}", g["b"])
-        self._verify_numerically(prefix, mlp, grads, loss, x.astype(np.float64), y)
-
-    def _verify_numerically(self, prefix, mlp, grads, loss, x, y):
-        """Refuse to write reference gradients that centred differences contradict."""
-        def loss_now():
-            return loss(y, mlp.feed_forward(x))
-
-        numeric = self.checks.numerical_gradients(loss_now, mlp.parameters)
-        for i, (g, n) in enumerate(zip(grads, numeric)):
-            for key in ("w", "b"):
-                error = self.checks.relative_error(g[key], n[key])
-                if error > REFERENCE_GRADIENT_LIMIT:
-                    raise AssertionError(
-                        f"reference gradients of {prefix} layer {i} d{key} disagree with "
-                        f"centred differences (relative error {error:.2e}): fix the master notebook")
-
-    def sgd_run(self, prefix, sizes, lr, momentum, steps):
-        """Initial parameters, per-step gradients, and the reference trajectory."""
-        rng = _rng(prefix)
-        parameters = [{"w": rng.normal(size=(n, p)), "b": rng.normal(size=p)}
-                      for n, p in zip(sizes[:-1], sizes[1:])]
-        self.put(f"{prefix}/lr", lr)
-        self.put(f"{prefix}/momentum", momentum)
-        self.put(f"{prefix}/steps", steps)
-        for l, layer in enumerate(parameters):
-            self.put(f"{prefix}/w{l}", layer["w"])
-            self.put(f"{prefix}/b{l}", layer["b"])
-        optimizer = self.ref.SGD(lr=lr, momentum=momentum)
-        for s in range(steps):
-            grads = [{"w": rng.normal(size=layer["w"].shape), "b": rng.normal(size=layer["b"].shape)}
-                     for layer in parameters]
-            parameters = optimizer.step(parameters, grads)
-            for l in range(len(parameters)):
-                for key in ("w", "b"):
-                    self.put(f"{prefix}/g{key}{s}_{l}", grads[l][key])
-                    self.put(f"{prefix}/p{key}{s}_{l}", parameters[l][key])
-                    self.put(f"{prefix}/v{key}{s}_{l}", optimizer.velocity[l][key])
-
-    def softmax(self, prefix, logits):
-        self.put(f"{prefix}/logits", logits)
-        self.put(f"{prefix}/probs", self.ref.softmax(np.array(logits, dtype=np.float64)))
-
-    def cross_entropy(self, prefix, labels, logits):
-        num_classes = np.shape(logits)[1]
-        y = np.eye(num_classes)[labels]
-        y_soft = self.ref.softmax(np.asarray(logits, dtype=np.float64))
-        self.put(f"{prefix}/y", y)
-        self.put(f"{prefix}/y_soft", y_soft)
-        self.put(f"{prefix}/loss", self.ref.categorical_cross_entropy(y, y_soft))
-
-
-def _random_architecture(case, checks):
-    """Layer sizes (1 to 6 units, 1 to 4 layers), activations, batch size (1 to 5) and loss.
-
-    Seeded from ``case``: the hidden tests see many shapes (width-1 layers, batches
-    of one, square layers), so a bug that shows only for some shapes is caught.
-    """
-    rng = _rng(case + "/architecture")
-    depth = int(rng.integers(1, 5))
-    sizes = [int(size) for size in rng.integers(1, 7, size=depth + 1)]
-    acts = [str(name) for name in rng.choice(sorted(checks.TEST_ACTIVATIONS), size=depth)]
-    return sizes, acts, int(rng.integers(1, 6)), str(rng.choice(sorted(checks.TEST_LOSSES)))
-
-
-# Randomly shaped networks in the hidden tests, for feed_forward and for mlp_gradients.
-RANDOM_NETS = 4
-
-
-def _one_hot_labels(case, batch, classes):
-    return _rng(case + "/labels").integers(0, classes, size=batch)
-
-
-def build_public(ref, checks):
-    """The arrays behind the visible tests: small, readable cases."""
-    b = _Builder(ref, checks)
-    b.activations("act", _rng("act").integers(-10, 11, size=(6, 7)) / 2.0)
-    b.activations("act/big", np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0]))
-    b.activations("act/int", np.array([-3, -1, 0, 1, 3], dtype=np.int64))
-    b.net("ff/two_layer", [6, 5, 4], ["tanh", "identity"], batch=3)
-    b.softmax("softmax/random", _rng("softmax/random").normal(size=(7, 5)))
-    b.softmax("softmax/equal", np.array([[10.0] * 4, [0.0] * 4]))
-    b.softmax("softmax/large", np.array([[1000.0, 999.0, 0.0], [-1000.0, -999.0, -1000.0]]))
-    b.softmax("softmax/very_negative", np.array([[-1000.0, -1001.0, -1002.0], [-2000.0, -1999.0, -1998.0]]))
-    b.softmax("softmax/float32_overflow", np.array([[95.0, 90.0, 80.0], [0.0, 1.0, 2.0]], dtype=np.float32))
-    b.softmax("softmax/int", np.array([[10, 1, 1], [0, -1, 9], [100, -9, 9], [0, 12, 10]], dtype=np.int64))
-    b.cross_entropy("cce/small", np.array([0, 2, 0, 1]),
-                    np.array([[10, 1, 1], [0, -1, 9], [100, -9, 9], [0.1, 12, 10]], dtype=np.float64))
-    b.cross_entropy("cce/random", _one_hot_labels("cce/random", 16, 10),
-                    _rng("cce/random").normal(size=(16, 10)))
-    b.gradients("grad/two_layer", [6, 5, 3], ["tanh", "identity"], batch=4)
-    b.sgd_run("sgd/two_layer", [3, 4, 2], lr=0.1, momentum=0.9, steps=3)
-    return b.arrays
-
-
-def build_hidden(ref, checks):
-    """The arrays behind the hidden tests: edge cases the visible tests do not show."""
-    b = _Builder(ref, checks)
-    b.activations("act/vector", _rng("act/vector").integers(-6, 7, size=13) / 3.0)
-    b.activations("act/tensor", _rng("act/tensor").normal(scale=3, size=(2, 3, 4)))
-    b.activations("act/extreme", np.array([[-1e5, -1000.0, -710.0, -30.0, 0.0],
-                                           [30.0, 710.0, 1000.0, 1e5, -1e-8]]))
-    b.activations("act/float32", _rng("act/float32").normal(scale=4, size=(5, 6)).astype(np.float32))
-    b.activations("act/row", _rng("act/row").normal(size=(1, 9)))
-    b.activations("act/integers", _rng("act/integers").integers(-8, 9, size=(3, 4)))
-
-    b.net("ff/batch1", [7, 3, 2], ["tanh", "identity"], batch=1)
-    b.net("ff/one_layer", [4, 6], ["logistic"], batch=5)
-    b.net("ff/four_layer", [9, 7, 5, 6, 3], ["tanh", "softplus", "identity", "logistic"], batch=8)
-    b.net("ff/float32", [5, 3, 2], ["tanh", "identity"], batch=4, dtype=np.float32)
-    twice = b.net("ff/twice", [4, 6, 3], ["softplus", "tanh"], batch=6)
-    x2 = _rng("ff/twice/x2").normal(size=(2, 4))
-    b.put("ff/twice/x2", x2)
-    b.record_forward("ff/twice", twice, x2, suffix="_second")
-    b.net("ff/width_one", [3, 1, 4], ["tanh", "identity"], batch=4)
-    for k in range(RANDOM_NETS):
-        sizes, acts, batch, _ = _random_architecture(f"ff/random{k}", checks)
-        b.net(f"ff/random{k}", sizes, acts, batch=batch)
-
-    b.softmax("softmax/batch1", _rng("softmax/batch1").normal(size=(1, 10)))
-    b.softmax("softmax/two_class", _rng("softmax/two_class").normal(scale=3, size=(6, 2)))
-    b.softmax("softmax/scales", np.array([[1000.0, 999.0, 998.0], [0.0, -1.0, -2.0],
-                                          [-1000.0, -1000.5, -1001.0], [5e4, -5e4, 0.0]]))
-    b.softmax("softmax/float32", _rng("softmax/float32").normal(scale=2, size=(5, 4)).astype(np.float32))
-    b.softmax("softmax/wide", _rng("softmax/wide").normal(scale=5, size=(3, 50)))
-    # The batch's maximum stays low in both: a softmax that shifts only above some threshold fails.
-    b.softmax("softmax/float32_large",
-              _rng("softmax/float32_large").normal(loc=100, scale=10, size=(4, 5)).astype(np.float32))
-    b.softmax("softmax/negative_rows", _rng("softmax/negative_rows").normal(loc=-900, scale=50, size=(3, 4)))
-    b.softmax("softmax/integers", _rng("softmax/integers").integers(-20, 21, size=(5, 4)))
-
-    b.cross_entropy("cce/batch1", np.array([7]), _rng("cce/batch1").normal(size=(1, 10)))
-    b.cross_entropy("cce/large_batch", _one_hot_labels("cce/large_batch", 64, 10),
-                    _rng("cce/large_batch").normal(scale=2, size=(64, 10)))
-    b.cross_entropy("cce/two_class", _one_hot_labels("cce/two_class", 9, 2),
-                    _rng("cce/two_class").normal(size=(9, 2)))
-
-    b.gradients("grad/batch1", [5, 4, 3], ["tanh", "identity"], batch=1)
-    b.gradients("grad/one_layer_identity", [4, 3], ["identity"], batch=6)
-    b.gradients("grad/one_layer_logistic", [4, 3], ["logistic"], batch=6)
-    b.gradients("grad/four_layer", [6, 5, 4, 4, 3], ["tanh", "softplus", "tanh", "logistic"], batch=7)
-    b.gradients("grad/wide", [10, 2, 8], ["tanh", "identity"], batch=3)
-    b.gradients("grad/float32", [5, 4, 3], ["softplus", "identity"], batch=5, dtype=np.float32)
-    b.gradients("grad/log_cosh", [5, 4, 3], ["tanh", "logistic"], batch=4, loss="log_cosh_error")
-    b.gradients("grad/one_output", [4, 3, 1], ["softplus", "identity"], batch=5)
-    for k in range(RANDOM_NETS):
-        sizes, acts, batch, loss = _random_architecture(f"grad/random{k}", checks)
-        b.gradients(f"grad/random{k}", sizes, acts, batch=batch, loss=loss)
-
-    b.sgd_run("sgd/four_layer", [5, 4, 3, 3, 2], lr=0.05, momentum=0.5, steps=5)
-    b.sgd_run("sgd/plain", [3, 4, 2], lr=0.2, momentum=0.0, steps=3)
-    b.sgd_run("sgd/slow", [2, 3, 2], lr=0.01, momentum=0.99, steps=4)
-    b.sgd_run("sgd/same_shapes", [3, 3, 3, 3], lr=0.1, momentum=0.9, steps=3)
-    return b.arrays
-
-
-def build_all(nb=None):
-    """Compute both fixture sets from the master notebook.
+    ``described``: the assignment (default: the course's); ``nb``: its master (default: read).
 
     Returns
     -------
     public, hidden : dict of str -> np.ndarray
+
+    Raises
+    ------
+    mlpcourse.assignment.AssignmentError
+        The description has no ``[fixtures]`` table.
     """
-    ref = notebook.reference_module(nb)
-    checks = _load_checks()
+    described = described or assignment.load()
+    recipe = described.source_module(described.fixture_files().recipe)
+    checks = described.source_module(described.helper_module) if described.helper_module else None
+    ref = notebook.reference_module(nb, described=described)
     with np.errstate(all="raise", under="ignore"):
-        return build_public(ref, checks), build_hidden(ref, checks)
+        return recipe.build_public(ref, checks), recipe.build_hidden(ref, checks)
 
 
 def write_npz(path, arrays):
@@ -303,45 +117,53 @@ def _sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def manifest(nb=None):
-    """The manifest for the fixture files as they are on disk now."""
+def _files(described):
+    """The public and the hidden fixture file of ``described``."""
+    return described.public_fixtures, described.hidden_fixtures
+
+
+def manifest(nb, described):
+    """The manifest for the fixture files of ``described`` as they are on disk now (``nb``: its master)."""
     return {
         "generated_by": "python -m mlpcourse fixtures (do not edit)",
-        "reference_sha256": hashlib.sha256(notebook.reference_source(nb).encode()).hexdigest(),
+        "reference_sha256": hashlib.sha256(notebook.reference_source(nb, described).encode()).hexdigest(),
         "files": {
             path.name: {"sha256": _sha256(path), "arrays": len(read_npz(path))}
-            for path in (paths.PUBLIC_FIXTURES, paths.HIDDEN_FIXTURES)
+            for path in _files(described)
         },
     }
 
 
-def generate():
-    """Regenerate both fixture files and the manifest from the master notebook."""
-    nb = notebook.read()
-    public, hidden = build_all(nb)
-    paths.TESTS_ASSETS.mkdir(parents=True, exist_ok=True)
-    write_npz(paths.PUBLIC_FIXTURES, public)
-    write_npz(paths.HIDDEN_FIXTURES, hidden)
-    records.write(paths.FIXTURE_MANIFEST, manifest(nb))
+def generate(described=None):
+    """Regenerate both fixture files and the manifest of ``described`` (default: the course's assignment)."""
+    described = described or assignment.load()
+    nb = notebook.read(described.master)
+    public, hidden = build_all(nb, described)
+    described.tests_assets.mkdir(parents=True, exist_ok=True)
+    for path, arrays in zip(_files(described), (public, hidden)):
+        write_npz(path, arrays)
+    records.write(described.fixture_manifest, manifest(nb, described))
     return public, hidden
 
 
-def stale_reasons():
-    """Why the committed fixtures do not match the master notebook (empty if fresh).
+def stale_reasons(described=None):
+    """Why the committed fixtures of ``described`` (default: the course's assignment) do not
+    match its master notebook (empty if fresh).
 
     Recomputes every array and compares values (``CHECK_RTOL``/``CHECK_ATOL`` for
     floats, exact for the rest), and checks the manifest's hashes.
     """
+    described = described or assignment.load()
     reasons = []
-    nb = notebook.read()
+    nb = notebook.read(described.master)
     try:
-        recorded = json.loads(paths.FIXTURE_MANIFEST.read_text())
-        committed = {path: read_npz(path) for path in (paths.PUBLIC_FIXTURES, paths.HIDDEN_FIXTURES)}
+        recorded = json.loads(described.fixture_manifest.read_text())
+        committed = {path: read_npz(path) for path in _files(described)}
     except (OSError, ValueError) as error:
         return [f"cannot read the fixtures: {error}"]
-    if recorded != manifest(nb):
-        reasons.append("MANIFEST.json does not match the fixture files or the reference solution")
-    for path, fresh in zip((paths.PUBLIC_FIXTURES, paths.HIDDEN_FIXTURES), build_all(nb)):
+    if recorded != manifest(nb, described):
+        reasons.append(f"{described.fixture_manifest.name} does not match the fixture files or the reference solution")
+    for path, fresh in zip(_files(described), build_all(nb, described)):
         old = committed[path]
         name = path.name
         for key in sorted(set(old) ^ set(fresh)):

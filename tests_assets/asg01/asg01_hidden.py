@@ -3,8 +3,9 @@
 Never released to students: nbgrader_config.py puts this folder on the grading
 kernel's import path. The reference values come from ``asg01_hidden_fixtures.npz``
 beside this file, computed by the master notebook's solution
-(``python -m mlpcourse fixtures``). Each ``check_*`` raises
-``asg01_checks.CheckFailure`` with a student-readable message on the first problem.
+(``python -m mlpcourse fixtures``). Each ``check_*`` raises ``CheckFailure`` (the course's
+generic one, from ``course_checks``, which ``asg01_checks`` re-exports with every other
+generic check) with a student-readable message on the first problem.
 
 The tests of feed_forward, mlp_gradients and SGD use the test-owned activations and
 loss of ``asg01_checks``, never the student's relu/sigmoid/softmax, so that one bug
