@@ -8,9 +8,9 @@ written answer and a grader's comment hold an ``onerror`` image. None of it may 
 the page, which still shows each test's verdict and ben's own work.
 """
 
-import html
 from html.parser import HTMLParser
 
+import bs4
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
@@ -153,8 +153,49 @@ def test_no_payload_runs_in_feedback(page):
         "text/x-mathjax-config"]
     assert "fetch('/api/contents')" not in raw  # the JavaScript output is dropped
     # ben's answer and the grader's comment are shown as text, escaped.
-    assert f"My answer. {PAYLOAD}" in parsed.text and html.escape(PAYLOAD, quote=False) in raw
+    assert f"My answer. {PAYLOAD}" in parsed.text and PAYLOAD not in raw
     assert f"Good. {PAYLOAD}" in parsed.text
+
+
+@pytest.mark.slow
+def test_every_image_has_alt_text(page):
+    """Does every image on the page, the plots and the sanitised ``<img>`` of ben's output alike, have alt text?"""
+    raw, _, _ = page
+    images = bs4.BeautifulSoup(raw, "html.parser").select("img")
+    assert len(images) >= 3 and all(image.get("alt") is not None for image in images)
+
+
+# Pages on which an ``<img`` is a tag, or only looks like one (in an attribute value, a
+# comment, a script or style, a textarea's text).
+ALT_CASES = [
+    '<p>a</p><img src="a.png"><IMG SRC="b.png"/><img\nsrc="c.png" alt=""><img alt="d" src="d.png">',
+    '<a title="<img src=x onerror=alert(1)>">t</a><img src="e.png" title=\'a>b\'>',
+    '<!-- <img src="f.png"> --><script>var s = "<img src=g.png>";</script><style>/* <img> */</style>',
+    '<textarea><img src="h.png"></textarea>&lt;img src="i.png"&gt;<img\tsrc=j.png><img/src=k.png>',
+    '<div>\n\n  <img src="l.png">\n<img data-alt="m" src="m.png">\u00e9<img src="n.png"></div>',
+]
+
+
+def _nbconverts_pass(page):
+    """nbconvert 7.17's accessibility pass (HTMLExporter.from_notebook_node) as a tree of (tag, attrs, text)."""
+    soup = bs4.BeautifulSoup(page, features="html.parser")
+    for element in soup.select("img:not([alt])"):
+        element.attrs["alt"] = feedback.MISSING_ALT
+    return _tree(str(soup))
+
+
+def _tree(page):
+    return [(node.name, sorted(node.attrs.items()), None) if isinstance(node, bs4.Tag) else (None, None, str(node))
+            for node in bs4.BeautifulSoup(page, features="html.parser").descendants]
+
+
+@pytest.mark.parametrize("page", ALT_CASES)
+def test_alt_text_is_nbconverts_and_the_rest_is_kept(page):
+    """Does the exporter's in-place pass give the document nbconvert's re-parse gives, touching only img tags?"""
+    shown, missing = feedback.with_alt_text(page)
+    assert _tree(shown) == _nbconverts_pass(page)
+    assert missing == len(bs4.BeautifulSoup(page, features="html.parser").select("img:not([alt])"))
+    assert shown.replace(f' alt="{feedback.MISSING_ALT}"', "") == page
 
 
 @pytest.mark.slow
@@ -174,7 +215,7 @@ def test_tests_show_verdicts_and_only_visible_outputs(page):
 def test_scores_and_cells_are_nbgrader_and_release(page):
     """Are the scores the gradebook's, and the test cells the release's, in the release's order?"""
     raw, parsed, course = page
-    scores = coursedir.cell_scores(course)[STUDENT]
+    scores = coursedir.cell_scores(course, paths.ASSIGNMENT)[STUDENT]
     total = sum(score for score, _ in scores.values())
     assert f"(Score: {total:.1f} / {sum(full for _, full in scores.values()):.1f})" in raw
     release = notebook.read(course / "release" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")

@@ -18,13 +18,21 @@ the page's notebook anew, cell by cell, from what a student may see:
 
 Scores and comments are nbgrader's (its ``GetGrades`` step, which runs first, puts them
 on the graded cells); comments are sanitised markdown too.
+
+The page is written by :class:`FeedbackExporter` (``c.GenerateFeedback.exporter_class``):
+nbconvert's HTML exporter, without the whole-page re-parse that was half its cost.
 """
 
 import copy
+import html.parser
 import pathlib
 import re
 
+import jinja2
 import nbformat
+from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
@@ -150,3 +158,101 @@ class StudentFeedback(NbGraderPreprocessor):
             if path:
                 text = text.replace(path.rstrip("/") + "/", "").replace(path, "...")
         return SCRATCH_FOLDER.sub("", text)
+
+
+# nbconvert's text for an image that has none (HTMLExporter.from_notebook_node).
+MISSING_ALT = "No description has been provided for this image"
+
+
+class _ImagesWithoutAlt(html.parser.HTMLParser):
+    """Where ``<img`` tags without an ``alt`` attribute start in an HTML page (offsets, in order).
+
+    The tokenizer is the one nbconvert's own pass used (BeautifulSoup's ``html.parser``),
+    so the tags found are the tags it found: ``<img`` inside an attribute value, a comment
+    or a script is not a tag and is never touched.
+    """
+
+    def __init__(self, page):
+        super().__init__(convert_charrefs=False)
+        self.line_starts = [0] + [match.end() for match in re.finditer("\n", page)]
+        self.offsets = []
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img" and not any(name == "alt" for name, _ in attrs):
+            line, column = self.getpos()
+            self.offsets.append(self.line_starts[line - 1] + column)
+
+    handle_startendtag = handle_starttag
+
+
+def with_alt_text(page):
+    """``page`` (HTML) with :data:`MISSING_ALT` as the ``alt`` of every image that has none;
+    and how many it gave one.
+
+    The attribute goes right after the tag's name (``<img alt="..." src=...>``), so the
+    rest of the page is kept byte for byte.
+    """
+    offsets = _ImagesWithoutAlt(page).offsets
+    parts, start = [], 0
+    for offset in offsets:
+        name_end = offset + len("<img")
+        parts += [page[start:name_end], f' alt="{MISSING_ALT}"']
+        start = name_end
+    parts.append(page[start:])
+    return "".join(parts), len(offsets)
+
+
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Compiled templates kept for the process's life (a grading worker's: one page per student).
+
+    Each command builds a new exporter, and with it a new Jinja environment that would
+    compile the same templates again. Jinja keys the bytecode by the template's name and a
+    hash of its source, so a changed template is compiled anew; no student data is in it.
+    """
+
+    def __init__(self):
+        self.compiled = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED_TEMPLATES = _CompiledTemplates()
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbconvert's HTML exporter, for feedback pages, without its BeautifulSoup pass.
+
+    ``HTMLExporter.from_notebook_node`` (nbconvert 7.17.2, pinned in requirements.txt)
+    ends by parsing the whole page with BeautifulSoup and writing it out again, for
+    accessibility: images without ``alt`` get :data:`MISSING_ALT`, and the inputs and
+    outputs of a JupyterLab-template page become focusable (``tabindex``). On a feedback
+    page (nbgrader's ``feedback`` template, built on nbconvert's classic one, which has
+    no ``jp-Notebook``) only the first applies; :func:`with_alt_text` does it in place,
+    at a fraction of the cost. :meth:`from_notebook_node` is nbconvert's up to that pass.
+    """
+
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.bytecode_cache = _COMPILED_TEMPLATES
+        return environment
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        language = nb.metadata.get("language_info", {})
+        lexer = language.get("pygments_lexer", language.get("name", None))
+        self.register_filter("highlight_code",
+                             self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        resources = self._init_resources(resources)
+        self.register_filter("filter_data_type", WidgetsDataTypeFilter(
+            notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+        page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        page, missing = with_alt_text(page)
+        if missing:
+            self.log.warning("Alternative text is missing on %s image(s).", missing)
+        return page, resources
