@@ -87,7 +87,7 @@ def class_course(template_dir, destination, notebooks, count):
     """A copy of the template with ``count`` submissions, cycling through ``notebooks``."""
     course = pathlib.Path(shutil.copytree(template_dir, destination))
     for i in range(count):
-        coursedir.submit(course, f"s{i:03d}", notebooks[i % len(notebooks)])
+        coursedir.submit(course, f"s{i:03d}", notebooks[i % len(notebooks)], paths.ASSIGNMENT)
     return course
 
 
@@ -108,7 +108,7 @@ def one_submission(template_dir, nb, scratch, repeats):
     runs = []
     for i in range(repeats):
         course = class_course(template_dir, scratch / f"one{i}", [nb], 0)
-        coursedir.submit(course, "one", nb)
+        coursedir.submit(course, "one", nb, paths.ASSIGNMENT)
         start = time.perf_counter()
         coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", "one", "--force", course_dir=course)
         wall = time.perf_counter() - start
@@ -143,13 +143,14 @@ def hung_submission(template_dir, scratch):
     nb = demo.submissions(release_nb)["ada"]
     notebook.cells_by_grade_id(nb)["softmax"].source += ENDLESS_SOFTMAX
     course = class_course(template_dir, scratch / "hung", [], 0)
-    coursedir.submit(course, "hung", nb)
+    coursedir.submit(course, "hung", nb, paths.ASSIGNMENT)
     start = time.perf_counter()
     coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", "hung", "--force", course_dir=course)
     wall = time.perf_counter() - start
     run = records.read(paths.records_folder(course, paths.ASSIGNMENT, "hung") / "run.json")
-    cells = coursedir.cell_scores(course)["hung"]
-    autograded = {cell["grade_id"] for cell in cellgrades.grade_cells(course) if cell["kind"] == "auto"}
+    cells = coursedir.cell_scores(course, paths.ASSIGNMENT)["hung"]
+    autograded = {cell["grade_id"] for cell in cellgrades.grade_cells(course, assignment=paths.ASSIGNMENT)
+                  if cell["kind"] == "auto"}
     return {"wall": wall, "score": sum(score for score, _ in cells.values()), "hung": run["hung"],
             "lost": sorted(grade_id for grade_id, (score, full) in cells.items()
                            if grade_id in autograded and score < full)}
@@ -158,7 +159,7 @@ def hung_submission(template_dir, scratch):
 def throughput(template_dir, notebooks, scratch, students, workers):
     """Seconds to grade ``students`` submissions with ``classroom.grade_class`` and W workers, and where they went."""
     course = class_course(template_dir, scratch / f"class-w{workers}", notebooks, students)
-    summary = classroom.grade_class(course, workers=workers, log=lambda line: print(f"  {line}", flush=True))
+    summary = classroom.grade_class(course, workers=workers, assignment=paths.ASSIGNMENT, log=lambda line: print(f"  {line}", flush=True))
     return {"seconds": summary.seconds, "graded": len(summary.graded), "failed": len(summary.failed),
             "phases": class_phases(course, summary)}
 
@@ -237,10 +238,11 @@ def dask_throughput(template_dir, notebooks, scratch, students, workers):
 
     course = class_course(template_dir, scratch / f"dask-w{workers}", notebooks, students)
     with scaleout.local_postgres() as url:
-        scaleout.prepare_gradebook(course, url)
+        scaleout.prepare_gradebook(course, url, paths.ASSIGNMENT)
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                 Client(cluster) as client:
-            summary = scaleout.grade_class(client, course, url, env=classroom.thread_environment(workers),
+            summary = scaleout.grade_class(client, course, url, assignment=paths.ASSIGNMENT,
+                                           env=classroom.thread_environment(workers),
                                            log=lambda line: print(f"  {line}", flush=True))
     return {"seconds": summary.seconds, "graded": len(summary.graded), "failed": len(summary.failed)}
 
@@ -254,6 +256,16 @@ def _rates(runs, students):
 
 
 def table(result):
+    """The printed report of ``result`` (as ``main`` writes it to JSON), one string of lines."""
+    lines = _single_lines(result) + _class_lines(result)
+    for run in result["parallel"]:
+        if "floor" in run:
+            lines += _phase_lines(run)
+    return "\n".join(lines)
+
+
+def _single_lines(result):
+    """Lines on the single submissions: the complete one's wall time and parts, the endless softmax's (none if skipped)."""
     lines = []
     one = result["one_submission"]
     if one:
@@ -272,10 +284,15 @@ def table(result):
                      f"{hung['score']:g} points (lost: {', '.join(hung['lost'])}), "
                      f"stopped {stopped} (target < {HUNG_TARGET_SECONDS} s: "
                      f"{'met' if hung['wall'] < HUNG_TARGET_SECONDS else 'NOT met'})")
+    return lines
+
+
+def _class_lines(result):
+    """Lines of the class table: one row per run of ``grade`` and of Dask (W, seconds, rates, the floor's ratio)."""
     n = result["students"]
-    lines.append(f"class of N={n} ({', '.join(result['mix'])} in turn) on {result['cpus']} cores:")
-    lines.append(f"  {'engine':<28}{'W':>3}{'seconds':>9}{'s/sub':>7}{'per minute':>12}{'speed-up':>10}"
-                 f"{'floor s/sub':>13}{'/floor':>8}")
+    lines = [f"class of N={n} ({', '.join(result['mix'])} in turn) on {result['cpus']} cores:",
+             f"  {'engine':<28}{'W':>3}{'seconds':>9}{'s/sub':>7}{'per minute':>12}{'speed-up':>10}"
+             f"{'floor s/sub':>13}{'/floor':>8}"]
     for engine, runs, count in (("grade (SQLite, shards)", result["parallel"], n),
                                 ("Dask + PostgreSQL", result["dask"], result.get("dask_students"))):
         for run in runs:
@@ -285,18 +302,20 @@ def table(result):
                          + (f"  (N={count})" if count != n else ""))
     if result["dask_skipped"]:
         lines.append(f"  Dask: skipped ({result['dask_skipped']})")
-    for run in result["parallel"]:
-        if "floor" not in run:
-            continue
-        lines.append(f"where grade's time goes with W={run['workers']}, summed over the class "
-                     f"(seconds; the floor's beside; W x wall = {run['workers'] * run['seconds']:.1f} s "
-                     f"and {run['workers'] * run['floor']['seconds']:.1f} s):")
-        for key, label in PHASES:
-            floor_seconds = run["floor"]["phases"].get(key)
-            lines.append(f"  {label:<40}{run['phases'][key]:8.1f}"
-                         + (f"{floor_seconds:8.1f}" if floor_seconds is not None else ""))
-        lines.append(f"  {'sum':<40}{sum(run['phases'].values()):8.1f}{sum(run['floor']['phases'].values()):8.1f}")
-    return "\n".join(lines)
+    return lines
+
+
+def _phase_lines(run):
+    """Lines on where one ``grade`` run's time went (:data:`PHASES`, summed over the class), its floor's beside."""
+    lines = [f"where grade's time goes with W={run['workers']}, summed over the class "
+             f"(seconds; the floor's beside; W x wall = {run['workers'] * run['seconds']:.1f} s "
+             f"and {run['workers'] * run['floor']['seconds']:.1f} s):"]
+    for key, label in PHASES:
+        floor_seconds = run["floor"]["phases"].get(key)
+        lines.append(f"  {label:<40}{run['phases'][key]:8.1f}"
+                     + (f"{floor_seconds:8.1f}" if floor_seconds is not None else ""))
+    lines.append(f"  {'sum':<40}{sum(run['phases'].values()):8.1f}{sum(run['floor']['phases'].values()):8.1f}")
+    return lines
 
 
 def main(argv=None):

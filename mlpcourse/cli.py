@@ -78,7 +78,7 @@ def _formgrader(args):
     from mlpcourse.reports import formgrader
 
     course_dir = coursedir.course_folder(args.course_dir)
-    coursedir.require_release(course_dir)
+    coursedir.require_release(course_dir, assignment=_assignment(args, course_dir))
     formgrader.serve(course_dir, port=args.port, token=args.token)  # never returns
 
 
@@ -87,7 +87,7 @@ def _released_course(args, output):
     from mlpcourse.grading import coursedir
 
     course_dir = coursedir.course_folder(args.course_dir, writable=output is None)
-    coursedir.require_release(course_dir, args.db_url, _assignment(args, course_dir))
+    coursedir.require_release(course_dir, args.db_url, assignment=_assignment(args, course_dir))
     return course_dir
 
 
@@ -217,7 +217,7 @@ def _grade(args):
         _check_archive(args.zip)
     if args.roster:
         _check_roster(args.roster)
-    coursedir.require_release(course_dir, args.db_url, name)
+    coursedir.require_release(course_dir, args.db_url, assignment=name)
     if args.zip:
         for line in collect.summary(collect.collect(args.zip, course_dir, name, roster=args.roster,
                                                     timezone=args.timezone)):
@@ -306,6 +306,7 @@ def build_parser():
     _course_dir_option(command)
     command.add_argument("--port", type=int, default=8888, help="port on 127.0.0.1 (default: 8888)")
     command.add_argument("--token", help="access token (default: $JUPYTER_TOKEN or a random one, printed)")
+    _assignment_option(command)
     command.set_defaults(run=_formgrader)
 
     command = commands.add_parser("export-cells", help="write cell_grades.csv: one row per student, "

@@ -34,7 +34,7 @@ def graded_demo(tmp_path_factory, kannada_cache):
         result = subprocess.run(["make", "demo", f"COURSE_DIR={course}"], cwd=paths.ROOT, env=env,
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        _DEMO.update(course=course, scores=coursedir.cell_scores(course), stdout=result.stdout)
+        _DEMO.update(course=course, scores=coursedir.cell_scores(course, paths.ASSIGNMENT), stdout=result.stdout)
     return _DEMO["course"], _DEMO["scores"]
 
 
@@ -52,7 +52,7 @@ def ungraded_class(destination):
     course = coursedir.make_course(destination)
     release_dir = release.generate(course)
     for student, nb in demo.submissions(notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb")).items():
-        coursedir.submit(course, student, nb)
+        coursedir.submit(course, student, nb, paths.ASSIGNMENT)
     broken = pathlib.Path(course) / "submitted" / BROKEN_STUDENT / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb"
     broken.parent.mkdir(parents=True)
     broken.write_text(BROKEN_NOTEBOOK)

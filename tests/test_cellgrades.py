@@ -22,9 +22,9 @@ def demo_course(tmp_path_factory, kannada_cache):
 def test_export_has_every_grade_cell_of_every_student(demo_course, tmp_path):
     """Does cell_grades.csv hold, per student and grade cell, the gradebook's score?"""
     course, _ = demo_course
-    path = cellgrades.export(course, tmp_path / "cells.csv")
+    path = cellgrades.export(course, tmp_path / "cells.csv", assignment=paths.ASSIGNMENT)
     table = pd.read_csv(path, index_col="student_id")
-    scores = coursedir.cell_scores(course)
+    scores = coursedir.cell_scores(course, paths.ASSIGNMENT)
     master_order = [notebook.grade_id(c) for c in notebook.read(course / "source" / paths.ASSIGNMENT /
                                                                  f"{paths.ASSIGNMENT}.ipynb").cells]
     grade_ids = [g for g in master_order if g in scores["ada"]]
@@ -39,7 +39,8 @@ def test_export_has_every_grade_cell_of_every_student(demo_course, tmp_path):
 def test_export_totals_equal_nbgrader_export(demo_course, tmp_path):
     """Do the score columns add up to the raw_score of `nbgrader export`, and split auto/manual right?"""
     course, scores = demo_course
-    table = pd.read_csv(cellgrades.export(course, tmp_path / "cells.csv"), index_col="student_id")
+    table = pd.read_csv(cellgrades.export(course, tmp_path / "cells.csv", assignment=paths.ASSIGNMENT),
+                        index_col="student_id")
     autograded = {g for ids in assignment.load().test_groups().values() for g in ids}
     for student, raw_score in demo.exported_totals(course).items():
         cells = scores[student]
@@ -58,7 +59,8 @@ def test_student_without_submission_gets_empty_cells(demo_course, tmp_path):
     db.write_bytes((course / "gradebook.db").read_bytes())
     with Gradebook(f"sqlite:///{db}") as gradebook:
         gradebook.add_student("eve")
-    table = pd.read_csv(cellgrades.export(course, tmp_path / "cells.csv", db_url=f"sqlite:///{db}"),
+    table = pd.read_csv(cellgrades.export(course, tmp_path / "cells.csv", db_url=f"sqlite:///{db}",
+                                              assignment=paths.ASSIGNMENT),
                         index_col="student_id")
     eve = table.loc["eve"]
     assert eve.drop(list(cellgrades.TOTAL_COLUMNS)).isna().all()
@@ -73,5 +75,7 @@ def test_export_cells_command(demo_course, tmp_path):
     output = tmp_path / "cells.csv"
     result = subprocess.run([sys.executable, "-m", "mlpcourse", "export-cells", "--course-dir", str(course),
                              "--output", str(output)], capture_output=True, text=True, check=True)
-    assert f"wrote {output}: 3 students x {len(cellgrades.grade_cells(course))} grade cells" in result.stdout
-    assert output.read_text() == cellgrades.export(course, tmp_path / "again.csv").read_text()
+    cells = cellgrades.grade_cells(course, assignment=paths.ASSIGNMENT)
+    assert f"wrote {output}: 3 students x {len(cells)} grade cells" in result.stdout
+    again = cellgrades.export(course, tmp_path / "again.csv", assignment=paths.ASSIGNMENT)
+    assert output.read_text() == again.read_text()

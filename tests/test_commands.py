@@ -55,7 +55,8 @@ def test_make_fixtures_and_release_reproduce_the_committed_files(checkout):
         assert comparison.diff_files == [], folder
         assert not comparison.left_only and not comparison.right_only, folder
     # Timings are measurements: the same master and the same cells, not the same seconds.
-    committed, measured = (json.loads(limits.path(root).read_text()) for root in (paths.ROOT, checkout))
+    committed, measured = (json.loads(limits.path(root, paths.ASSIGNMENT).read_text())
+                           for root in (paths.ROOT, checkout))
     assert measured["master"] == committed["master"] and set(measured["cells"]) == set(committed["cells"])
 
 

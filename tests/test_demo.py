@@ -37,21 +37,21 @@ def test_demo_checks_the_data_before_grading(graded):
 @pytest.mark.slow
 def test_complete_submission_gets_full_autograded_marks(graded):
     """Does ada (the master's solutions in the release) get every autograded point?"""
-    scores = coursedir.cell_scores(graded[0])["ada"]
+    scores = coursedir.cell_scores(graded[0], paths.ASSIGNMENT)["ada"]
     assert {g: scores[g][0] for g in AUTOGRADED} == AUTOGRADED
 
 
 @pytest.mark.slow
 def test_untouched_release_gets_zero(graded):
     """Does cy (the release as handed out) get zero on every autograded cell?"""
-    scores = coursedir.cell_scores(graded[0])["cy"]
+    scores = coursedir.cell_scores(graded[0], paths.ASSIGNMENT)["cy"]
     assert {g: scores[g][0] for g in AUTOGRADED} == {g: 0 for g in AUTOGRADED}
 
 
 @pytest.mark.slow
 def test_partly_wrong_submission_loses_exactly_its_bugs(graded):
     """Does ben lose the softmax, SGD and training cells, and keep every other point?"""
-    scores = coursedir.cell_scores(graded[0])["ben"]
+    scores = coursedir.cell_scores(graded[0], paths.ASSIGNMENT)["ben"]
     expected = {g: (0 if g in BEN_LOSES else p) for g, p in AUTOGRADED.items()}
     assert {g: scores[g][0] for g in AUTOGRADED} == expected
 
@@ -71,7 +71,7 @@ def test_export_and_table_agree_with_the_gradebook(graded):
     """Do grades.csv and the printed table give the gradebook's totals?"""
     course_dir, stdout = graded
     totals = demo.exported_totals(course_dir)
-    scores = coursedir.cell_scores(course_dir)
+    scores = coursedir.cell_scores(course_dir, paths.ASSIGNMENT)
     for student in demo.students():
         assert totals[student] == sum(score for score, _ in scores[student].values())
     assert totals["ada"] == sum(AUTOGRADED.values())
@@ -82,7 +82,7 @@ def test_export_and_table_agree_with_the_gradebook(graded):
 def test_readme_shows_what_the_demo_prints(graded):
     """Is the table in the README's quick start the one `make demo` prints, not an older paste?"""
     course_dir, stdout = graded
-    table = demo.table(coursedir.cell_scores(course_dir))
+    table = demo.table(coursedir.cell_scores(course_dir, paths.ASSIGNMENT))
     assert table in stdout
     assert f"```\n{table}\n```" in (paths.ROOT / "README.md").read_text()
 

@@ -103,7 +103,7 @@ def the_error(result, log_prefix="["):
 
 
 def autograded_points(course, student):
-    scores = coursedir.cell_scores(course)[student]
+    scores = coursedir.cell_scores(course, paths.ASSIGNMENT)[student]
     return sum(score for grade_id, (score, _) in scores.items() if grade_id.startswith("test_"))
 
 
@@ -133,7 +133,7 @@ def _released_with_ada(clone, env):
     """The TA's start: the release in the gradebook (`python -m mlpcourse release`), ada's upload in submitted/."""
     subprocess.run([sys.executable, "-m", "mlpcourse", "release"], cwd=clone, env=env, check=True, capture_output=True)
     release_nb = notebook.read(clone / "release" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")
-    return coursedir.submit(clone, "ada", demo.submissions(release_nb)["ada"])
+    return coursedir.submit(clone, "ada", demo.submissions(release_nb)["ada"], paths.ASSIGNMENT)
 
 
 @pytest.mark.slow
@@ -178,5 +178,5 @@ def test_without_the_data_every_grading_command_stops_before_grading_anyone(clon
         line = the_error(subprocess.run(command, cwd=clone, capture_output=True, text=True, env=env))
         assert "the training split 'test' of Kannada-MNIST" in line, name
         assert not (clone / "autograded" / "ada").exists(), name
-        assert "ada" not in coursedir.cell_scores(clone), name
+        assert "ada" not in coursedir.cell_scores(clone, paths.ASSIGNMENT), name
     assert nbformat.read(str(upload), 4)  # the upload is untouched, ready for when the data is there

@@ -114,7 +114,7 @@ def _collect(entries, roster, workspace):
         roster_path = workspace / "roster.csv"
         roster_path.write_text("student_id,lms_id\n" + "".join(f"{s},{lms}\n" for lms, s in roster.items()))
     course = workspace / "course"
-    return course, collect.collect(archive, course, roster=roster_path)
+    return course, collect.collect(archive, course, ASSIGNMENT, roster=roster_path)
 
 
 def _folder(course, student):

@@ -441,11 +441,11 @@ def test_prepare_downloads_the_stand_in_and_its_holdout_only(server, shared_cach
     monkeypatch.setenv("KANNADA_MNIST_URL", server.url)
     monkeypatch.setenv("ASG01_TRAIN_SPLIT", "test")
     lines = []
-    assert dataset.prepare(COURSE, log=lines.append) == fresh_cache
+    assert dataset.prepare(COURSE, SOURCE_DIR.name, log=lines.append) == fresh_cache
     assert sorted(p.name for p in fresh_cache.iterdir()) == sorted([TEST_IMAGES, TEST_LABELS, DIG_IMAGES, DIG_LABELS])
     assert len(lines) == 4 and all(line.startswith("downloading ") for line in lines)
     served = len(server.requests)
-    dataset.prepare(COURSE, log=lines.append)  # all cached now: verified, not downloaded again
+    dataset.prepare(COURSE, SOURCE_DIR.name, log=lines.append)  # all cached now: verified, not downloaded again
     assert len(server.requests) == served and len(lines) == 4
 
 
@@ -457,7 +457,7 @@ def test_prepare_names_the_missing_training_images_and_the_settings(server, shar
     monkeypatch.setenv("KANNADA_MNIST_URL", server.url)
     monkeypatch.delenv("ASG01_TRAIN_SPLIT", raising=False)
     with pytest.raises(dataset.DataUnavailable) as info:
-        dataset.prepare(COURSE, log=lambda line: None)
+        dataset.prepare(COURSE, SOURCE_DIR.name, log=lambda line: None)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith("cannot grade: the training split 'train' of Kannada-MNIST")
@@ -477,7 +477,7 @@ def test_prepare_refuses_a_corrupt_cached_holdout(shared_cache, tmp_path, monkey
     monkeypatch.setenv("ASG01_TRAIN_SPLIT", "test")
     with pytest.raises(dataset.DataUnavailable, match=f"the holdout split 'dig' .*The cached file {cache / DIG_LABELS} "
                                                       "is not the official"):
-        dataset.prepare(COURSE, log=lambda line: None)
+        dataset.prepare(COURSE, SOURCE_DIR.name, log=lambda line: None)
 
 
 def test_autograde_hook_prepares_once_and_stops_nbgrader_when_it_cannot(server, shared_cache, fresh_cache,

@@ -20,8 +20,8 @@ def test_a_limit_is_a_multiple_of_the_reference_time_plus_a_floor():
 
 def test_committed_timings_were_measured_on_this_master():
     """Do the recorded timings belong to the master's current code (else `make check` says so)?"""
-    assert limits.stale_reasons() == []
-    timings = json.loads(limits.path().read_text())
+    assert limits.stale_reasons(paths.ROOT, paths.ASSIGNMENT) == []
+    timings = json.loads(limits.path(paths.ROOT, paths.ASSIGNMENT).read_text())
     code_cells = {cell.metadata["nbgrader"]["grade_id"] for cell in nbformat.read(paths.MASTER, as_version=4).cells
                   if cell.cell_type == "code"}
     assert set(timings["cells"]) == code_cells and timings["total"] > 0
@@ -34,9 +34,10 @@ def test_timings_go_stale_when_the_masters_code_changes(tmp_path):
     nb = nbformat.read(master, as_version=4)
     next(cell for cell in nb.cells if cell.cell_type == "code").source += "\n# changed"
     nbformat.write(nb, master)
-    assert limits.stale_reasons(course) == ["timings.json was measured on another version of the master's code"]
+    assert limits.stale_reasons(course, paths.ASSIGNMENT) == [
+        "timings.json was measured on another version of the master's code"]
     (course / "tests_assets" / paths.ASSIGNMENT / "timings.json").unlink()
-    assert limits.stale_reasons(course) == ["timings.json is missing"]
+    assert limits.stale_reasons(course, paths.ASSIGNMENT) == ["timings.json is missing"]
 
 
 @pytest.mark.slow
@@ -49,8 +50,8 @@ def test_release_measures_the_timings_again_when_the_master_changed(course):
     release = [sys.executable, "-m", "mlpcourse", "release", "--course-dir", str(course)]
     first = subprocess.run(release, capture_output=True, text=True, env=coursedir.environment())
     assert first.returncode == 0 and "timing the reference" in first.stdout, first.stdout + first.stderr
-    assert limits.stale_reasons(course) == []
-    timings = json.loads(limits.path(course).read_text())
+    assert limits.stale_reasons(course, paths.ASSIGNMENT) == []
+    timings = json.loads(limits.path(course, paths.ASSIGNMENT).read_text())
     assert timings["cells"]["train"] > 0 and timings["total"] >= sum(timings["cells"].values()) - 0.1
     again = subprocess.run(release, capture_output=True, text=True, env=coursedir.environment())
     assert again.returncode == 0 and "timing the reference" not in again.stdout

@@ -55,7 +55,7 @@ def course(demo_course, tmp_path_factory):
 def _expected(course):
     """``{student: (total, max)}`` from the gradebook, cell by cell."""
     return {student: (sum(score or 0.0 for score, _ in cells.values()), sum(m for _, m in cells.values()))
-            for student, cells in coursedir.cell_scores(course).items()}
+            for student, cells in coursedir.cell_scores(course, paths.ASSIGNMENT).items()}
 
 
 def _notebook(course, student):
@@ -158,10 +158,11 @@ EXPORTS = {
 def _collect_and_return(course, scheme, tmp_path, **options):
     """Collect ``scheme``'s archive of the class, then return; ``(result, prefixes, export)``."""
     prefixes = _archive(course, scheme, tmp_path / f"{scheme}.zip")
-    collect.collect(tmp_path / f"{scheme}.zip", course, roster=_roster(tmp_path / "roster.csv", LMS_ID[scheme]))
+    collect.collect(tmp_path / f"{scheme}.zip", course, paths.ASSIGNMENT,
+                    roster=_roster(tmp_path / "roster.csv", LMS_ID[scheme]))
     (tmp_path / "download").mkdir()
     export = EXPORTS[scheme](tmp_path / "download")
-    result = lms.return_grades(course, scheme, tmp_path / "out", export=export, **options)
+    result = lms.return_grades(course, scheme, tmp_path / "out", export=export, assignment=paths.ASSIGNMENT, **options)
     return result, prefixes, export
 
 
@@ -258,7 +259,8 @@ def test_refuses_a_graded_student_without_an_lms_id(course, tmp_path, capsys):
     """Is a graded student the LMS cannot be told about refused by name, with nothing written?"""
     _archive(course, "canvas", tmp_path / "canvas.zip", people=("ada", "ben"))
     # cy, graded, is neither in the archive nor in the roster: his Canvas id is known nowhere.
-    collect.collect(tmp_path / "canvas.zip", course, roster=_roster(tmp_path / "roster.csv", 2, ("ada", "ben")))
+    collect.collect(tmp_path / "canvas.zip", course, paths.ASSIGNMENT,
+                    roster=_roster(tmp_path / "roster.csv", 2, ("ada", "ben")))
     export = _canvas_gradebook(tmp_path / "gradebook.csv")
     status = cli.main(["return", "--course-dir", str(course), "--lms", "canvas", "--gradebook", str(export),
                        "--out", str(tmp_path / "out")])
@@ -271,10 +273,11 @@ def test_refuses_a_graded_student_without_an_lms_id(course, tmp_path, capsys):
 def test_refuses_a_worksheet_out_of_other_points(course, tmp_path):
     """Is a Moodle assignment graded out of other points than the gradebook refused, naming the fix?"""
     _archive(course, "moodle", tmp_path / "moodle.zip")
-    collect.collect(tmp_path / "moodle.zip", course, roster=_roster(tmp_path / "roster.csv", LMS_ID["moodle"]))
+    collect.collect(tmp_path / "moodle.zip", course, paths.ASSIGNMENT,
+                    roster=_roster(tmp_path / "roster.csv", LMS_ID["moodle"]))
     worksheet = _moodle_worksheet(tmp_path / "worksheet.csv", max_grade="10.00")
     with pytest.raises(coursedir.CourseError, match="maximum grade to 100 points"):
-        lms.return_grades(course, "moodle", tmp_path / "out", export=worksheet)
+        lms.return_grades(course, "moodle", tmp_path / "out", export=worksheet, assignment=paths.ASSIGNMENT)
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ def ungraded(tmp_path_factory):
 
 
 def _cell_table(course, students):
-    _, table = cellgrades.rows(course)
+    _, table = cellgrades.rows(course, assignment=paths.ASSIGNMENT)
     return {row["student_id"]: row for row in table if row["student_id"] in students}
 
 
@@ -47,8 +47,8 @@ def test_two_workers_grade_like_one_and_like_nbgrader(ungraded, demo_course, gra
     serial = graded_demo.copy_course(ungraded, tmp_path / "serial")
     twin = graded_demo.copy_course(ungraded, tmp_path / "parallel")
     lines = []
-    one = classroom.grade_class(serial, workers=1, feedback=False, log=lambda line: None)
-    two = classroom.grade_class(twin, workers=2, feedback=False, log=lines.append)
+    one = classroom.grade_class(serial, workers=1, assignment=paths.ASSIGNMENT, feedback=False, log=lambda line: None)
+    two = classroom.grade_class(twin, workers=2, assignment=paths.ASSIGNMENT, feedback=False, log=lines.append)
     students = ["ada", "ben", "cy"]
     nbgrader_scores = _cell_table(demo_course[0], students)
     assert _cell_table(serial, students) == nbgrader_scores
@@ -61,7 +61,7 @@ def test_two_workers_grade_like_one_and_like_nbgrader(ungraded, demo_course, gra
             submissions = {s.student_id: s for s in gradebook.assignment_submissions(paths.ASSIGNMENT)}
             # The pipeline records dan's unreadable upload as a submission scoring 0 everywhere.
             assert sorted(submissions) == [*students, graded_demo.BROKEN_STUDENT]
-            cells = len(cellgrades.grade_cells(course))
+            cells = len(cellgrades.grade_cells(course, assignment=paths.ASSIGNMENT))
             assert all(len(nb.grades) == cells for s in submissions.values() for nb in s.notebooks)
             assert all(g.auto_score == 0 for nb in submissions["dan"].notebooks for g in nb.grades)
         assert sorted(p.name for p in (course / "autograded").iterdir()) == students
@@ -79,7 +79,7 @@ def test_regrading_keeps_manual_scores(demo_course, grading_env, tmp_path):
         grade.manual_score = 6.0
         gradebook.db.commit()
     before = _cell_table(course, ["ada", "ben", "cy"])
-    classroom.grade_class(course, workers=1, students=["cy"], feedback=False, log=lambda line: None)
+    classroom.grade_class(course, workers=1, students=["cy"], assignment=paths.ASSIGNMENT, feedback=False, log=lambda line: None)
     after = _cell_table(course, ["ada", "ben", "cy"])
     assert after == before
     assert after["cy"]["q_nonlinear"] == 6.0 and after["cy"]["score"] == 6.0
@@ -100,7 +100,7 @@ def test_grade_command_shows_progress_and_failures(ungraded, grading_env, tmp_pa
     assert len(progress) == 2 and all(" left" in line for line in progress)
     assert any(line.startswith("[2/2]") for line in progress)
     assert any(line.startswith("[") and "cy: graded 0/65 in" in line for line in progress)
-    summary = classroom.read_log(course)
+    summary = classroom.read_log(course, paths.ASSIGNMENT)
     text = summary.text().splitlines()
     assert lines[-len(text):] == text
     assert text[0].startswith("graded 1 of 2 submissions") and text[-1] == "flagged for review: none"
@@ -112,7 +112,7 @@ def test_grade_command_shows_progress_and_failures(ungraded, grading_env, tmp_pa
                for s in ("cy", graded_demo.BROKEN_STUDENT))
     assert (course / "build" / "submissions" / paths.ASSIGNMENT / "tamper.md").exists()  # the class tamper report
     # The class report lists the failure with the same reason.
-    crashes = report.compute(course)["crashes"]
+    crashes = report.compute(course, assignment=paths.ASSIGNMENT)["crashes"]
     assert {"student_id": graded_demo.BROKEN_STUDENT, "what": "failed to grade", "detail": failure.reason} in crashes
 
 

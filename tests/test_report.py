@@ -1,7 +1,6 @@
 """The class report on the graded demo class: JSON, figures and page agree with the gradebook."""
 
 import html
-import importlib.util
 import json
 import statistics
 import subprocess
@@ -27,15 +26,12 @@ def built(demo_course, tmp_path_factory):
     """The report of the demo class: (course, scores, folder, data)."""
     course, scores = demo_course
     folder = tmp_path_factory.mktemp("report")
-    report.build(course, folder)
+    report.build(course, folder, assignment=paths.ASSIGNMENT)
     return course, scores, folder, json.loads((folder / "report.json").read_text())
 
 
 def _checks_module():
-    spec = importlib.util.spec_from_file_location("asg01_checks", paths.SOURCE / "asg01_checks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return assignment.load().source_module("asg01_checks")
 
 
 def relu(x):

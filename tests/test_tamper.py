@@ -132,10 +132,10 @@ def test_reports_are_written_and_read_back(course):
         folder = course / "submitted" / student / "asg01"
         folder.mkdir(parents=True)
         (folder / "asg01.ipynb").write_bytes(build(ctx)[1])
-        tamper.report(course, student)
-    reports = tamper.read_reports(course)
+        tamper.report(course, student, paths.ASSIGNMENT)
+    reports = tamper.read_reports(course, paths.ASSIGNMENT)
     assert reports["honest"] == [] and any("replaces np.allclose" in f for f in reports["cheat"])
-    text = tamper.class_report(course, ["cheat", "honest"])
+    text = tamper.class_report(course, ["cheat", "honest"], paths.ASSIGNMENT)
     assert "1 of 2 submissions flagged" in text and "## cheat — FLAGGED" in text and "## honest" not in text
     assert records.read(paths.records_folder(course, "asg01") / "tamper.json")["honest"]["flags"] == []
 

@@ -118,15 +118,16 @@ def test_a_hostile_submission_leaves_nothing_for_the_next_student(course):
     _, upload = cases.eq_always_true(cases.Context(release_nb, notebook.read(), port=9))
     hostile = nbformat.reads(upload.decode(), as_version=4)
     notebook.cells_by_grade_id(hostile)["relu_sigmoid"].source += '\nJudgeError = type("JudgeError", (Exception,), {})\n'
-    coursedir.submit(course, "mallory", hostile)
-    coursedir.submit(course, "honest", honest)
+    coursedir.submit(course, "mallory", hostile, paths.ASSIGNMENT)
+    coursedir.submit(course, "honest", honest, paths.ASSIGNMENT)
     with NbgraderWorker(course) as worker:
-        bad = chain.grade_submission(course, "mallory", worker=worker)
-        good = chain.grade_submission(course, "honest", worker=worker)
+        bad = chain.grade_submission(course, "mallory", paths.ASSIGNMENT, worker=worker)
+        good = chain.grade_submission(course, "honest", paths.ASSIGNMENT, worker=worker)
         assert worker.started == 1  # the same process graded both
     assert bad.status == "graded" and bad.flags and bad.score < bad.max_score
     assert bad.cells["test_relu_visible"][0] == 0
-    autograded = [c["grade_id"] for c in cellgrades.grade_cells(course) if c["kind"] == "auto"]
+    autograded = [c["grade_id"] for c in cellgrades.grade_cells(course, assignment=paths.ASSIGNMENT)
+                  if c["kind"] == "auto"]
     assert good.status == "graded" and good.flags == [] and autograded
     assert all(good.cells[cell][0] == good.cells[cell][1] > 0 for cell in autograded), good.cells  # full marks
     run = records.read(paths.records_folder(course, paths.ASSIGNMENT, "honest") / "run.json")

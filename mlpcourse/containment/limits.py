@@ -29,7 +29,7 @@ MEASURING_LIMITS = ["--ContainedExecute.timeout=900", "--ContainedExecute.test_t
                     "--ContainedExecute.total_timeout=3600", "--ContainedExecute.timings_file="]
 
 
-def path(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+def path(course_dir, assignment):
     """Where the timings of ``assignment`` live (never released)."""
     return paths.course_folder(course_dir, paths.HIDDEN_DIRECTORY, assignment) / TIMINGS
 
@@ -43,7 +43,7 @@ def master_digest(nb):
     return digest.hexdigest()
 
 
-def measure(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+def measure(course_dir, assignment):
     """Grade the complete submission in a scratch course; return ``{"cells": {grade_id: s}, "total": s}``."""
     master = notebook.read(paths.course_notebook(course_dir, paths.SOURCE_DIRECTORY, assignment))
     with tempfile.TemporaryDirectory(prefix="mlpcourse-timings-") as scratch:
@@ -58,7 +58,7 @@ def measure(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
     return {"cells": cells, "total": round(sum(cells.values()), 2)}
 
 
-def record(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+def record(course_dir, assignment):
     """Measure the reference's run and write the timings file; return its path."""
     master = notebook.read(paths.course_notebook(course_dir, paths.SOURCE_DIRECTORY, assignment))
     timings = {"generated_by": "python -m mlpcourse release (do not edit)", "master": master_digest(master),
@@ -68,7 +68,7 @@ def record(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
     return target
 
 
-def stale_reasons(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+def stale_reasons(course_dir, assignment):
     """Why the recorded timings do not fit the master (empty if they do)."""
     target = path(course_dir, assignment)
     if not target.exists():

@@ -18,19 +18,19 @@ student without a submission has empty cells and zero totals, as in ``nbgrader e
 import csv
 import pathlib
 
-from mlpcourse import gradebook, paths
+from mlpcourse import gradebook
 from mlpcourse.grading import coursedir
 
 # ``score`` is as nbgrader export gives it: the cells' sum less the late penalty, at least 0.
 TOTAL_COLUMNS = ("auto_score", "manual_score", "late_penalty", "score", "max_score")
 
 
-def grade_cells(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
+def grade_cells(course_dir, db_url=None, *, assignment):
     """The assignment's grade cells in notebook order (:func:`mlpcourse.grading.gradebook.grade_cells`)."""
     return gradebook.grade_cells(course_dir, db_url or coursedir.default_db_url(course_dir), assignment)
 
 
-def rows(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
+def rows(course_dir, db_url=None, *, assignment):
     """One dict per student: ``student_id``, a score per grade cell, then the totals.
 
     Returns
@@ -42,7 +42,7 @@ def rows(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
         or None when the student has no submission.
     """
     db_url = db_url or coursedir.default_db_url(course_dir)
-    cells = grade_cells(course_dir, db_url, assignment)
+    cells = grade_cells(course_dir, db_url, assignment=assignment)
     max_score = sum(c["max_score"] for c in cells)
     kinds = {c["grade_id"]: c["kind"] for c in cells}
     submitted = gradebook.submissions(db_url, assignment)
@@ -59,7 +59,7 @@ def rows(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
     return ["student_id", *(c["grade_id"] for c in cells), *TOTAL_COLUMNS], table
 
 
-def export(course_dir, destination=None, db_url=None, assignment=paths.ASSIGNMENT):
+def export(course_dir, destination=None, db_url=None, *, assignment):
     """Write the per-cell grades as CSV; return its path.
 
     Parameters
@@ -72,7 +72,7 @@ def export(course_dir, destination=None, db_url=None, assignment=paths.ASSIGNMEN
         The gradebook (default: ``course_dir/gradebook.db``).
     """
     destination = pathlib.Path(destination or pathlib.Path(course_dir) / "cell_grades.csv")
-    columns, table = rows(course_dir, db_url, assignment)
+    columns, table = rows(course_dir, db_url, assignment=assignment)
     with open(destination, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
         writer.writeheader()

@@ -6,7 +6,7 @@
 
 Contract of :func:`grade_submission` (for callers such as parallel workers)
 -------------------------------------------------------------------------
-``grade_submission(course_dir, student, assignment="asg01", *, db_url=None,
+``grade_submission(course_dir, student, assignment, *, db_url=None,
 feedback=True, env=None, release=None, worker=None)`` grades one submission and returns a
 :class:`SubmissionResult` (status, reason, score, per-cell scores, tamper flags). It
 
@@ -100,7 +100,7 @@ def _failure_tail(output, lines=12):
     return "\n".join(useful[-lines:])
 
 
-def release_notebook(course_dir, assignment=paths.ASSIGNMENT):
+def release_notebook(course_dir, assignment):
     """The released notebook (``nbgrader generate_assignment`` must have run)."""
     path = paths.course_folder(course_dir, paths.RELEASE_DIRECTORY, assignment) / f"{assignment}.ipynb"
     if not path.exists():
@@ -108,7 +108,7 @@ def release_notebook(course_dir, assignment=paths.ASSIGNMENT):
     return repair.read_upload(path.read_bytes())
 
 
-def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=None):
+def repair_submission(course_dir, student, assignment, release=None):
     """Write the repaired copy of a student's upload; return ``(status, reason)``.
 
     ``status`` is ``"repaired"``, ``"unreadable"`` or ``"no notebook"``; the log goes
@@ -155,7 +155,7 @@ def repair_submission(course_dir, student, assignment=paths.ASSIGNMENT, release=
     return "repaired", ""
 
 
-def zero_submission(course_dir, student, reason, assignment=paths.ASSIGNMENT, db_url=None, feedback=True):
+def zero_submission(course_dir, student, reason, assignment, db_url=None, feedback=True):
     """Record a submission that could not be graded: every grade cell scores 0; with ``feedback``, a page says why."""
     gradebook.zero(db_url or coursedir.default_db_url(course_dir), student, assignment, reason)
     sandbox.remove_tree(paths.course_folder(course_dir, paths.AUTOGRADED_DIRECTORY, assignment, student))
@@ -197,7 +197,7 @@ def _autograde(course_dir, student, assignment, db_url, worker):
                       else f"{NBGRADER_FAILED_PREFIX}\n{_failure_tail(output)}")
 
 
-def grade_submission(course_dir, student, assignment=paths.ASSIGNMENT, *, db_url=None, feedback=True, env=None,
+def grade_submission(course_dir, student, assignment, *, db_url=None, feedback=True, env=None,
                      release=None, worker=None):
     """Repair, autograde (contained), give feedback and report on one submission.
 
@@ -260,7 +260,7 @@ def _stopwatch(phases):
     return step
 
 
-def prefetch_data(course_dir, assignment=paths.ASSIGNMENT, log=print):
+def prefetch_data(course_dir, assignment, log=print):
     """Fill and verify the dataset cache before grading anyone: kernels have no network.
 
     :func:`mlpcourse.grading.dataset.prepare`: the data the assignment's description

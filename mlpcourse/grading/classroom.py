@@ -79,7 +79,7 @@ class Summary:
     outcomes: list
     workers: int
     seconds: float
-    assignment: str = paths.ASSIGNMENT
+    assignment: str
 
     @property
     def graded(self):
@@ -112,7 +112,7 @@ class Summary:
                 "outcomes": [o.to_dict() for o in self.outcomes]}
 
 
-def submitted_students(course_dir, assignment=paths.ASSIGNMENT):
+def submitted_students(course_dir, assignment):
     """Students with a ``submitted/<student>/<assignment>`` folder, sorted."""
     return sorted(p.parent.name for p in pathlib.Path(course_dir).glob(f"submitted/*/{assignment}") if p.is_dir())
 
@@ -143,12 +143,12 @@ def thread_environment(workers, cpus=None):
     return {name: os.environ.get(name, share) for name in THREAD_VARIABLES}
 
 
-def read_submission(db_url, student, assignment=paths.ASSIGNMENT):
+def read_submission(db_url, student, assignment):
     """``student``'s :class:`~mlpcourse.grading.gradebook.Submission` in a worker's gradebook (grading leaves one)."""
     return gradebook.submissions(db_url, assignment, [student])[student]
 
 
-def result_folders(student, assignment=paths.ASSIGNMENT):
+def result_folders(student, assignment):
     """What grading one submission writes besides the gradebook, relative to the course.
 
     The graded notebook, the feedback, the pipeline's records (``repair.json``,
@@ -159,7 +159,7 @@ def result_folders(student, assignment=paths.ASSIGNMENT):
             paths.RECORDS / assignment / student, paths.REPAIRED / student / assignment]
 
 
-def copy_results(source, destination, student, assignment=paths.ASSIGNMENT):
+def copy_results(source, destination, student, assignment):
     """Make ``destination``'s result folders for ``student`` those of ``source`` (absent ones removed)."""
     for folder in result_folders(student, assignment):
         target = pathlib.Path(destination) / folder
@@ -243,7 +243,7 @@ class _Worker:
         return Outcome(student, worker=self.number, **fields), record
 
 
-def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=paths.ASSIGNMENT,
+def grade_class(course_dir, workers=1, students=None, *, assignment,
                 db_url=None, feedback=True, log=print, scratch_dir=None):
     """Grade every submission of ``assignment`` with ``workers`` parallel workers.
 
@@ -275,8 +275,8 @@ def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=path
     course_dir = pathlib.Path(course_dir).resolve()
     db_url = db_url or coursedir.default_db_url(course_dir)
     students = sorted(students if students is not None else submitted_students(course_dir, assignment))
-    coursedir.require_release(course_dir, db_url, assignment)
-    autograded_cells = {c["grade_id"] for c in cellgrades.grade_cells(course_dir, db_url, assignment)
+    coursedir.require_release(course_dir, db_url, assignment=assignment)
+    autograded_cells = {c["grade_id"] for c in cellgrades.grade_cells(course_dir, db_url, assignment=assignment)
                         if c["kind"] == "auto"}
     release = chain.release_notebook(course_dir, assignment)
     chain.prefetch_data(course_dir, assignment)  # grading kernels have no network
@@ -317,11 +317,11 @@ def grade_class(course_dir=paths.ROOT, workers=1, students=None, assignment=path
                 outcomes.append(outcome)
                 log(progress_line(outcome, len(outcomes), len(students), time.perf_counter() - start))
     summary = Summary(sorted(outcomes, key=lambda o: o.student), workers, time.perf_counter() - start, assignment)
-    problems = verify(course_dir, summary, db_url, assignment)
+    problems = verify(course_dir, summary, db_url)
     if problems:
         raise RuntimeError("the gradebook does not match what the workers graded:\n" + "\n".join(problems))
     tamper.class_report(course_dir, students, assignment)
-    write_log(course_dir, summary, assignment)
+    write_log(course_dir, summary)
     log(summary.text())
     return summary
 
@@ -345,14 +345,15 @@ def _clock(seconds):
     return str(datetime.timedelta(seconds=round(seconds)))
 
 
-def verify(course_dir, summary, db_url=None, assignment=paths.ASSIGNMENT):
+def verify(course_dir, summary, db_url=None):
     """Problems found by comparing the gradebook with the workers' outcomes (empty if none).
 
     Every graded student must have a submission in the gradebook, with a grade for
     every grade cell and none other, and autograded points equal to the worker's.
     """
     db_url = db_url or coursedir.default_db_url(course_dir)
-    cells = cellgrades.grade_cells(course_dir, db_url, assignment)
+    assignment = summary.assignment
+    cells = cellgrades.grade_cells(course_dir, db_url, assignment=assignment)
     autograded = {c["grade_id"] for c in cells if c["kind"] == "auto"}
     cells = {c["grade_id"] for c in cells}
     found = gradebook.submissions(db_url, assignment)
@@ -371,12 +372,12 @@ def verify(course_dir, summary, db_url=None, assignment=paths.ASSIGNMENT):
     return problems
 
 
-def log_path(course_dir, assignment=paths.ASSIGNMENT):
+def log_path(course_dir, assignment):
     """Where ``grade_class`` writes its outcomes (read by the class report)."""
     return pathlib.Path(course_dir) / paths.BUILD_DIRECTORY / "grading" / f"{assignment}.json"
 
 
-def read_log(course_dir, assignment=paths.ASSIGNMENT):
+def read_log(course_dir, assignment):
     """The ``Summary`` of the last class grading of ``assignment``, or None if there was none."""
     path = log_path(course_dir, assignment)
     if not path.exists():
@@ -385,5 +386,5 @@ def read_log(course_dir, assignment=paths.ASSIGNMENT):
     return Summary([Outcome(**o) for o in log["outcomes"]], log["workers"], log["seconds"], log["assignment"])
 
 
-def write_log(course_dir, summary, assignment=paths.ASSIGNMENT):
-    return records.write(log_path(course_dir, assignment), summary.to_dict())
+def write_log(course_dir, summary):
+    return records.write(log_path(course_dir, summary.assignment), summary.to_dict())

@@ -212,13 +212,14 @@ def _receipt_username(text):
     return found and found["username"]
 
 
-def classify(names, assignment=paths.ASSIGNMENT, roster=None, receipts=None):
+def classify(names, assignment, roster=None, receipts=None):
     """The archive's naming scheme (None if no entry fits one) and an :class:`Upload` per name.
 
     ``names`` are the archive's file entries (``/``-separated); ``roster`` maps LMS
     ids to student ids (:func:`read_roster`); ``receipts`` maps Blackboard receipt entries
-    to their text (:func:`_receipts`). Each upload's status is ``notebook``
-    or ``not a notebook`` when it names a student, else why not.
+    to their text (:func:`_receipts`); ``assignment``'s name is never read as a plain
+    student id. Each upload's status is ``notebook`` or ``not a notebook`` when it names
+    a student, else why not.
     """
     uploads = [Upload(name) for name in names]
     for upload in uploads:
@@ -226,27 +227,36 @@ def classify(names, assignment=paths.ASSIGNMENT, roster=None, receipts=None):
             upload.status = "ignored"
     candidates = [u for u in uploads if u.status != "ignored"]
     fits = {scheme: [_fit(scheme, u.path, assignment, roster) for u in candidates] for scheme in SCHEMES}
-
-    def rank(scheme):
-        matches = [m for m in fits[scheme] if m]
-        return len(matches), -sum(m["end"] for m in matches)
-
-    scheme = max(SCHEMES, key=rank)  # the first of equals, in SCHEMES' order
-    if not rank(scheme)[0]:
+    scheme = _best_scheme(fits)
+    if scheme is None:
         return None, uploads
-    usernames = {}
-    if scheme == "blackboard":
-        matches = [m for m in fits[scheme] if m]
-        named = {m["pre"]: _receipt_username((receipts or {}).get(m["file"], "")) for m in matches
-                 if m.get("receipt")}
-        # A receipt naming a user its entry's name does not end with says nothing of where the title ends.
-        usernames = _blackboard_usernames([m["pre"] for m in matches],
-                                          {pre: user for pre, user in named.items()
-                                           if user and pre.endswith(f"_{user}")}, roster)
+    usernames = _blackboard_names(fits[scheme], receipts or {}, roster) if scheme == "blackboard" else {}
     for upload, match in zip(candidates, fits[scheme]):
         if match:
             _name(upload, scheme, match, usernames, roster)
     return scheme, uploads
+
+
+def _best_scheme(fits):
+    """The scheme that fits the most entries, the shortest LMS-written parts on a tie, the first in
+    :data:`SCHEMES` of equals; None if none fits one. ``fits``: ``{scheme: [its groups of each entry, or None]}``."""
+    def rank(scheme):
+        matches = [m for m in fits[scheme] if m]
+        return len(matches), -sum(m["end"] for m in matches)
+
+    scheme = max(SCHEMES, key=rank)
+    return scheme if rank(scheme)[0] else None
+
+
+def _blackboard_names(fits, receipts, roster):
+    """``{"<title>_<username>": username}`` (:func:`_blackboard_usernames`) for Blackboard's ``fits`` (each
+    entry's groups, None where it does not fit), the receipts (``{entry name: text}``) naming users where they can."""
+    matches = [m for m in fits if m]
+    named = {m["pre"]: _receipt_username(receipts.get(m["file"], "")) for m in matches if m.get("receipt")}
+    # A receipt naming a user its entry's name does not end with says nothing of where the title ends.
+    return _blackboard_usernames([m["pre"] for m in matches],
+                                 {pre: user for pre, user in named.items() if user and pre.endswith(f"_{user}")},
+                                 roster)
 
 
 def _name(upload, scheme, match, usernames, roster):
@@ -445,7 +455,7 @@ def _unpack(upload, allowance, depth):
     return found
 
 
-def released_name_of(filename, assignment=paths.ASSIGNMENT):
+def released_name_of(filename, assignment):
     """True if ``filename`` is the released notebook under a name tools and LMSs give it."""
     stem = filename.rsplit(".", 1)[0].strip().lower()
     stem = re.sub(r"^(copy of |copy_of_)+", "", stem)
@@ -535,7 +545,7 @@ def _write_other_files(folder, files, entry, assignment):
             (folder / _file_name(upload.filename, taken)).write_bytes(upload.data)
 
 
-def _keep(zip_path, course_dir, assignment=paths.ASSIGNMENT):
+def _keep(zip_path, course_dir, assignment):
     """Copy the archive into ``downloaded/<assignment>/archive/`` (where nbgrader keeps it); return the copy."""
     zip_path = pathlib.Path(zip_path)
     folder = pathlib.Path(course_dir) / paths.DOWNLOADED_DIRECTORY / assignment / "archive"
@@ -560,7 +570,7 @@ def _receipts(archive):
     return receipts
 
 
-def collect(zip_path, course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, roster=None, timezone="UTC"):
+def collect(zip_path, course_dir, assignment, roster=None, timezone="UTC"):
     """Lay out the uploads in ``zip_path`` as ``submitted/<student>/<assignment>/``.
 
     Parameters
@@ -569,6 +579,8 @@ def collect(zip_path, course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, roster
         The archive the LMS produced (a zip, or a tar archive).
     course_dir : path
         The nbgrader course directory.
+    assignment : str
+        The assignment the uploads are submissions of.
     roster : path, optional
         A CSV with ``student_id`` and ``lms_id`` columns.
     timezone : str
@@ -599,26 +611,36 @@ def collect(zip_path, course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, roster
     with archive:
         scheme, uploads = classify([member.name for member in archive.files], assignment, mapping,
                                    _receipts(archive))
-        students = {}  # student -> indices of their entries, in the archive's order (one pass over a tar)
-        for index, upload in enumerate(uploads):
-            if upload.student and upload.status in ("notebook", "not a notebook"):
-                students.setdefault(upload.student, []).append(index)
-        inside = {}  # index -> the files in that entry, if an archive
-        for student, indices in students.items():
-            allowance, theirs = _Allowance(), []
-            for index in indices:
-                uploads[index].entry_time = _entry_time(archive.files[index].info, zone)
-                inside[index] = _take(uploads[index], archive, archive.files[index], allowance, 0)
-                theirs += [uploads[index], *inside[index]]
-            students[student] = _lay_out(course_dir, student, assignment, theirs, timezone)
-            for upload in theirs:
-                upload.data = None
+        students, inside = _collect_students(archive, uploads, course_dir, assignment, zone, timezone)
         others = [Upload(name, status="ignored", detail="a link or device, not a file") for name in archive.others]
     files = [row for index, upload in enumerate(uploads) for row in [upload, *inside.get(index, ())]] + others
     report = {"archive": pathlib.Path(zip_path).name, "scheme": scheme, "students": dict(sorted(students.items())),
               "files": [upload.row() for upload in files]}
     records.write(paths.records_folder(course_dir, assignment) / "collect.json", report)
     return report
+
+
+def _collect_students(archive, uploads, course_dir, assignment, zone, timezone):
+    """``(students, inside)``: each student's report entry, their uploads (``archive``'s entries, classified
+    as ``uploads``) read and laid out; and ``{index: the files in that entry}`` of the entries that are archives.
+
+    ``zone`` is ``timezone``'s, in which the archive's entry times are read.
+    """
+    students = {}  # student -> indices of their entries, in the archive's order (one pass over a tar)
+    for index, upload in enumerate(uploads):
+        if upload.student and upload.status in ("notebook", "not a notebook"):
+            students.setdefault(upload.student, []).append(index)
+    inside = {}
+    for student, indices in students.items():
+        allowance, theirs = _Allowance(), []
+        for index in indices:
+            uploads[index].entry_time = _entry_time(archive.files[index].info, zone)
+            inside[index] = _take(uploads[index], archive, archive.files[index], allowance, 0)
+            theirs += [uploads[index], *inside[index]]
+        students[student] = _lay_out(course_dir, student, assignment, theirs, timezone)
+        for upload in theirs:
+            upload.data = None
+    return students, inside
 
 
 def summary(report):

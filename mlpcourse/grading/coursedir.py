@@ -77,7 +77,7 @@ def make_course(destination, source_root=paths.ROOT):
     return destination
 
 
-def submit(course_dir, student, notebook_node, assignment=paths.ASSIGNMENT):
+def submit(course_dir, student, notebook_node, assignment):
     """Place ``notebook_node`` as ``submitted/<student>/<assignment>/<assignment>.ipynb``."""
     import nbformat
 
@@ -93,7 +93,7 @@ def default_db_url(course_dir):
     return f"sqlite:///{pathlib.Path(course_dir).resolve() / 'gradebook.db'}"
 
 
-def cell_scores(course_dir, assignment=paths.ASSIGNMENT, db_url=None, students=None):
+def cell_scores(course_dir, assignment, db_url=None, students=None):
     """Scores per student and grade cell, from the gradebook (:func:`mlpcourse.grading.gradebook.submissions`).
 
     Returns
@@ -143,7 +143,7 @@ def writable_folder(folder):
     return folder
 
 
-def require_release(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
+def require_release(course_dir, db_url=None, *, assignment):
     """Check that ``assignment`` is released in ``course_dir``: its release folder and its gradebook entry.
 
     Raises
@@ -170,7 +170,7 @@ def require_release(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
         raise CourseError(f"cannot open the gradebook {db_url} ({reason}): check --db-url") from None
 
 
-def require_submissions(course_dir, students, assignment=paths.ASSIGNMENT):
+def require_submissions(course_dir, students, assignment):
     """Check that every student in ``students`` has a folder ``submitted/<student>/<assignment>/``.
 
     Raises

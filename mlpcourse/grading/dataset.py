@@ -56,7 +56,7 @@ def grading_splits():
     return Splits(train, HOLDOUT[train])
 
 
-def loader(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+def loader(course_dir, assignment):
     """The course's own data loader module, ``source/<assignment>/<loader>.py`` (its description's ``data.loader``)."""
     name = assignment_description.load(course_dir, assignment).data.loader
     path = paths.course_folder(course_dir, paths.SOURCE_DIRECTORY, assignment) / f"{name}.py"
@@ -66,7 +66,7 @@ def loader(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
     return module
 
 
-def prepare(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT, log=print):
+def prepare(course_dir, assignment, log=print):
     """Fill and verify the cache with every file of :func:`grading_splits` (nothing for an assignment without data).
 
     Files already cached are checked against their official digests; missing ones
@@ -122,6 +122,6 @@ def autograde_hook(course_dir):
     return hook
 
 
-def kernel_files(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+def kernel_files(course_dir, assignment):
     """The data files a grading kernel may read: its training split's, never the holdout's."""
     return loader(course_dir, assignment).SPLITS[grading_splits().train]

@@ -150,7 +150,7 @@ def configured_due_date(course_dir):
         raise coursedir.CourseError(f"c.DueDatePenalties.duedate {error}") from None
 
 
-def late_submissions(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
+def late_submissions(course_dir, db_url=None, *, assignment):
     """The submissions that are late, or that the LMS marked late, with the penalty nbgrader applied.
 
     The due date is the one in ``nbgrader_config.py``, else the gradebook's (parallel

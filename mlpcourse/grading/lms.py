@@ -74,7 +74,7 @@ import re
 import zipfile
 
 from mlpcourse import gradebook, paths, records
-from mlpcourse.grading import cellgrades, collect, coursedir
+from mlpcourse.grading import collect, coursedir
 
 LMSES = ("moodle", "canvas", "blackboard", "csv")
 FEEDBACK_ZIP = "feedback.zip"
@@ -85,6 +85,8 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Moodle's worksheet columns (mod/assign/lang/en/assign.php: recordid, grade, ...).
 MOODLE_ID, MOODLE_GRADE, MOODLE_MAX, MOODLE_NAME = "Identifier", "Grade", "Maximum Grade", "Full name"
 MOODLE_COMMENTS = "Feedback comments"
+MOODLE_FIX = ("pass the worksheet from the assignment's 'View all submissions' page, "
+              "Grading action 'Download grading worksheet'")
 # The folder of a participant's files in Moodle's submissions download.
 MOODLE_FOLDER = "{name}_{participant}_assignsubmission_file_"
 CANVAS_IDENTITY = ("Student", "LastName", "FirstName", "ID", "SIS User ID", "SIS Login ID", "Integration ID",
@@ -134,18 +136,26 @@ class Returned:
     notes: list = dataclasses.field(default_factory=list)
 
 
-def graded(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
-    """``{student: Grade}`` for every student with a submission in the gradebook."""
+def graded(course_dir, db_url=None, *, assignment):
+    """``{student: Grade}`` for every student with a submission in the gradebook.
+
+    The autograded and written parts add up the scores of the assignment's grade cells of
+    each kind, in notebook order, as ``cell_grades.csv`` does.
+    """
     db_url = db_url or coursedir.default_db_url(course_dir)
-    pending = {student: submission.needs_manual_grade
-               for student, submission in gradebook.submissions(db_url, assignment).items()}
-    _, table = cellgrades.rows(course_dir, db_url, assignment)
-    return {row["student_id"]: Grade(row["score"], row["max_score"], row["auto_score"], row["manual_score"],
-                                     row["late_penalty"], pending[row["student_id"]])
-            for row in table if row["student_id"] in pending}
+    cells = gradebook.grade_cells(course_dir, db_url, assignment)
+    max_score = sum(cell["max_score"] for cell in cells)
+    found = {}
+    for student, submission in gradebook.submissions(db_url, assignment).items():
+        scores = submission.grades
+        auto, manual = (sum(scores[cell["grade_id"]].score for cell in cells
+                            if cell["kind"] == kind and cell["grade_id"] in scores) for kind in ("auto", "manual"))
+        found[student] = Grade(submission.total, max_score, auto, manual, submission.late_penalty,
+                               submission.needs_manual_grade)
+    return found
 
 
-def identities(course_dir, assignment=paths.ASSIGNMENT, roster=None):
+def identities(course_dir, assignment, roster=None):
     """``{student: Identity}`` from ``collect.json``, then from the roster (``student_id``, ``lms_id``)."""
     report = records.read(paths.records_folder(course_dir, assignment) / "collect.json", {})
     found = {student: Identity(entry["lms_id"], entry.get("lms_prefix"), entry.get("scheme"))
@@ -167,7 +177,7 @@ def _roster_rows(path):
                                     "pass a CSV file with student_id and lms_id columns to --roster") from None
 
 
-def feedback_pages(course_dir, student, assignment=paths.ASSIGNMENT):
+def feedback_pages(course_dir, student, assignment):
     """The student's feedback pages: one per notebook of the release that has one."""
     folder = paths.course_folder(course_dir, paths.FEEDBACK_DIRECTORY, assignment, student)
     release = paths.course_folder(course_dir, paths.RELEASE_DIRECTORY, assignment)
@@ -291,39 +301,59 @@ def _comment(grade, pages):
 
 
 def _moodle(sheet, grades, ids, pages):
-    fix = ("pass the worksheet from the assignment's 'View all submissions' page, "
-           "Grading action 'Download grading worksheet'")
-    columns = _columns(sheet, (MOODLE_ID, MOODLE_GRADE), "Moodle's grading worksheet", fix)
-    header = [cell.strip() for cell in sheet.header]
-    maximum, name, comments = (header.index(c) if c in header else None
-                               for c in (MOODLE_MAX, MOODLE_NAME, MOODLE_COMMENTS))
-    notes = [] if comments is not None else [
-        f"the worksheet has no {MOODLE_COMMENTS!r} column: enable feedback comments in the assignment's "
-        "settings to give the comments too"]
+    """Moodle's worksheet, each graded participant's row filled in, and their pages under their folders."""
+    columns, notes = _moodle_columns(sheet)
     by_participant = {int(ids[s].lms_id): s for s in grades if ids[s].lms_id.isdigit()}
     raws, entries, found, not_submitted = [sheet.records[0][1]], {}, set(), 0
     for cells, raw in sheet.records[1:]:
-        participant = re.search(r"(\d+)\s*$", cells[columns[MOODLE_ID]]) if len(cells) == len(header) else None
+        whole = len(cells) == len(sheet.header)
+        participant = re.search(r"(\d+)\s*$", cells[columns[MOODLE_ID]]) if whole else None
         student = participant and by_participant.get(int(participant[1]))
         if not student:
-            not_submitted += len(cells) == len(header) and not cells[columns[MOODLE_GRADE]].strip()
+            not_submitted += whole and not cells[columns[MOODLE_GRADE]].strip()
             raws.append(raw)
             continue
-        grade, found = grades[student], found | {student}
-        if maximum is not None:
-            _check_maximum(cells[maximum], grade.max_score, f"{MOODLE_MAX} in {sheet.path}",
-                           f"set the assignment's maximum grade to {grade.max_score:g} points in Moodle, "
-                           "then download the worksheet again")
-        original, cells = cells, list(cells)
-        cells[columns[MOODLE_GRADE]] = _number(grade.score, cells[maximum] if maximum is not None else "")
-        if comments is not None:
-            cells[comments] = _comment(grade, pages[student])
-        raws.append(sheet.format(cells, like=(original, raw)))
-        folder = ids[student].prefix if ids[student].scheme == "moodle" else MOODLE_FOLDER.format(
-            name=(cells[name] if name is not None else student).replace("_", " "), participant=participant[1])
+        found.add(student)
+        filled = _moodle_row(sheet, columns, cells, grades[student], pages[student])
+        raws.append(sheet.format(filled, like=(cells, raw)))
+        folder = _moodle_folder(ids[student], student, participant[1], filled, columns[MOODLE_NAME])
         entries.update({f"{folder}/{page.name}": page for page in pages[student]})
-    _refuse_absent(set(grades) - found, ids, sheet.path, "participant", fix)
+    _refuse_absent(set(grades) - found, ids, sheet.path, "participant", MOODLE_FIX)
     return raws, entries, not_submitted, notes
+
+
+def _moodle_columns(sheet):
+    """``({column: index}, notes)`` of Moodle's worksheet; the optional columns' index is None where missing."""
+    columns = _columns(sheet, (MOODLE_ID, MOODLE_GRADE), "Moodle's grading worksheet", MOODLE_FIX)
+    header = [cell.strip() for cell in sheet.header]
+    columns.update({c: header.index(c) if c in header else None for c in (MOODLE_MAX, MOODLE_NAME, MOODLE_COMMENTS)})
+    notes = [] if columns[MOODLE_COMMENTS] is not None else [
+        f"the worksheet has no {MOODLE_COMMENTS!r} column: enable feedback comments in the assignment's "
+        "settings to give the comments too"]
+    return columns, notes
+
+
+def _moodle_row(sheet, columns, cells, grade, pages):
+    """A copy of a participant's worksheet ``cells`` with their grade and comment; refuses another maximum."""
+    maximum, comments = columns[MOODLE_MAX], columns[MOODLE_COMMENTS]
+    if maximum is not None:
+        _check_maximum(cells[maximum], grade.max_score, f"{MOODLE_MAX} in {sheet.path}",
+                       f"set the assignment's maximum grade to {grade.max_score:g} points in Moodle, "
+                       "then download the worksheet again")
+    filled = list(cells)
+    filled[columns[MOODLE_GRADE]] = _number(grade.score, cells[maximum] if maximum is not None else "")
+    if comments is not None:
+        filled[comments] = _comment(grade, pages)
+    return filled
+
+
+def _moodle_folder(identity, student, participant, cells, name):
+    """The participant's folder in Moodle's submissions download: the one collect read, else one built from
+    the worksheet's full name (column ``name``; None: the student id)."""
+    if identity.scheme == "moodle":
+        return identity.prefix
+    full_name = cells[name] if name is not None else student
+    return MOODLE_FOLDER.format(name=full_name.replace("_", " "), participant=participant)
 
 
 def _refuse_absent(absent, ids, path, what, fix):
@@ -338,12 +368,7 @@ def _assignment_column(sheet, pattern, identity, assignment, column):
     header = [cell.strip() for cell in sheet.header]
     candidates = {i: m for i, m in ((i, pattern.fullmatch(h)) for i, h in enumerate(header)) if m}
     if column:
-        for i, match in candidates.items():
-            if column.strip() in (header[i], match["name"]):
-                return i, match
-        if column.strip() in header and column.strip() not in identity:
-            return header.index(column.strip()), None
-        return None, None
+        return _named_column(header, candidates, identity, column.strip())
     chosen = [i for i, m in candidates.items() if assignment.casefold() in m["name"].casefold()]
     if len(chosen) == 1:
         return chosen[0], candidates[chosen[0]]
@@ -351,6 +376,17 @@ def _assignment_column(sheet, pattern, identity, assignment, column):
     raise coursedir.CourseError(f"{'several' if chosen else 'no'} columns of {sheet.path} are named like "
                                 f"{assignment} (its assignment columns: {names[:300]}): pass --column with the "
                                 "one to fill, or with a new name to create that column")
+
+
+def _named_column(header, candidates, identity, column):
+    """``(index, match)`` of the column the TA named: an assignment column (by its header or its name), else
+    any other column but an identifying one (match None), else ``(None, None)``: a new column."""
+    for i, match in candidates.items():
+        if column in (header[i], match["name"]):
+            return i, match
+    if column in header and column not in identity:
+        return header.index(column), None
+    return None, None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,26 +413,23 @@ GRADEBOOKS = {
 def _reduced(sheet, grades, ids, pages, assignment, column, lms):
     """The Canvas or Blackboard upload: identifying columns and the assignment's column."""
     book = GRADEBOOKS[lms]
-    _columns(sheet, (book.key,), book.what, book.fix)
+    key = _columns(sheet, (book.key,), book.what, book.fix)[book.key]
     header = [cell.strip() for cell in sheet.header]
-    kept = [header.index(name) for name in book.identity if name in header]
-    target, match = _assignment_column(sheet, book.pattern, book.identity, assignment, column)
     max_score = next(iter(grades.values())).max_score if grades else None
-    notes = _column_notes(lms, header, target, match, column, max_score)
-    rows = [[header[i] for i in kept] + [header[target] if target is not None else column]]
+    kept, target, heading, notes = _upload_columns(sheet, header, lms, assignment, column, max_score)
+    rows = [heading]
     by_id = {ids[s].lms_id: s for s in grades}
     found, not_submitted = set(), 0
     for cells, _ in sheet.records[1:]:
         if len(cells) != len(header):
             continue
         value = cells[target] if target is not None else ""
+        lms_id = cells[key].strip()
         if lms == "canvas" and cells[0].strip() == CANVAS_POINTS:
-            rows.append([cells[i] for i in kept] + [_points_possible(header, target, value, max_score)])
-            continue
-        lms_id = cells[header.index(book.key)].strip()
-        if not lms_id:
+            value = _points_possible(header, target, value, max_score)
+        elif not lms_id:
             continue  # Canvas's row naming hidden assignments: not a student
-        if lms_id in by_id:
+        elif lms_id in by_id:
             found.add(by_id[lms_id])
             value = _number(grades[by_id[lms_id]].score, value)
         else:
@@ -404,6 +437,16 @@ def _reduced(sheet, grades, ids, pages, assignment, column, lms):
         rows.append([cells[i] for i in kept] + [value])
     _refuse_absent(set(grades) - found, ids, sheet.path, book.id_name, book.fix)
     return [sheet.format(row) for row in rows], _pages_by_id(grades, ids, pages), not_submitted, notes
+
+
+def _upload_columns(sheet, header, lms, assignment, column, max_score):
+    """``(kept, target, heading, notes)``: the indices of the identifying columns the upload keeps and of the
+    assignment's column (None: a new one named ``column``), the upload's header row, and notes on the column."""
+    book = GRADEBOOKS[lms]
+    kept = [header.index(name) for name in book.identity if name in header]
+    target, match = _assignment_column(sheet, book.pattern, book.identity, assignment, column)
+    notes = _column_notes(lms, header, target, match, column, max_score)
+    return kept, target, [header[i] for i in kept] + [header[target] if target is not None else column], notes
 
 
 def _column_notes(lms, header, target, match, column, max_score):
@@ -467,8 +510,7 @@ def _output_folder(out):
     return out
 
 
-def return_grades(course_dir, lms, out, export=None, roster=None, column=None, db_url=None,
-                  assignment=paths.ASSIGNMENT):
+def return_grades(course_dir, lms, out, export=None, roster=None, column=None, db_url=None, *, assignment):
     """Write the grades upload and ``feedback.zip`` for ``lms`` into ``out``.
 
     Parameters
@@ -486,6 +528,8 @@ def return_grades(course_dir, lms, out, export=None, roster=None, column=None, d
         A CSV with ``student_id`` and ``lms_id``: LMS ids of students ``collect`` did not see.
     column : str, optional
         Canvas, Blackboard: the column to fill (default: the one named like the assignment).
+    assignment : str
+        The assignment whose grades are returned.
 
     Returns
     -------
@@ -498,7 +542,7 @@ def return_grades(course_dir, lms, out, export=None, roster=None, column=None, d
         LMS's file; its maximum differs from the gradebook's; ``out`` cannot be written.
     """
     course_dir = pathlib.Path(course_dir)
-    grades = graded(course_dir, db_url, assignment)
+    grades = graded(course_dir, db_url, assignment=assignment)
     ids = _returnable_identities(course_dir, lms, grades, assignment, roster)
     pages = {student: feedback_pages(course_dir, student, assignment) for student in grades}
     out = _output_folder(out)

@@ -62,7 +62,7 @@ def _files(folder):
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def grade_shard(course_inputs, db_url, submissions, assignment=paths.ASSIGNMENT, env=None, feedback=True):
+def grade_shard(course_inputs, db_url, submissions, assignment, env=None, feedback=True):
     """Grade one shard of students on a Dask worker; the gradebook is ``db_url``.
 
     Each student goes through the grading pipeline (``classroom.grade_one``) in a
@@ -100,7 +100,7 @@ def grade_shard(course_inputs, db_url, submissions, assignment=paths.ASSIGNMENT,
                 path = paths.course_folder(course, paths.SUBMITTED_DIRECTORY, assignment, student) / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(content)
-        autograded_cells = {c["grade_id"] for c in cellgrades.grade_cells(course, db_url, assignment)
+        autograded_cells = {c["grade_id"] for c in cellgrades.grade_cells(course, db_url, assignment=assignment)
                             if c["kind"] == "auto"}
         release = chain.release_notebook(course, assignment)
         nbgrader = stack.enter_context(NbgraderWorker(course, env))
@@ -124,14 +124,14 @@ def _quiet(line):
     """A log that drops its lines (the workers' cache checks print nothing)."""
 
 
-def prepare_gradebook(course_dir, db_url, assignment=paths.ASSIGNMENT):
+def prepare_gradebook(course_dir, db_url, assignment):
     """Put the assignment's cells into the gradebook at ``db_url`` (``nbgrader generate_assignment``)."""
     coursedir.nbgrader("generate_assignment", assignment, "--force", f"--CourseDirectory.db_url={db_url}",
                      course_dir=course_dir)
 
 
-def grade_class(client, course_dir, db_url, shard_count=None, students=None, assignment=paths.ASSIGNMENT,
-                env=None, feedback=True, log=print):
+def grade_class(client, course_dir, db_url, shard_count=None, students=None, *, assignment, env=None,
+                feedback=True, log=print):
     """Autograde a class on a Dask cluster, one task per shard of students.
 
     Parameters
@@ -201,11 +201,11 @@ def grade_class(client, course_dir, db_url, shard_count=None, students=None, ass
             log(classroom.progress_line(outcome, len(outcomes), len(students), time.perf_counter() - start))
     summary = classroom.Summary(sorted(outcomes, key=lambda o: o.student), len(groups), time.perf_counter() - start,
                                assignment)
-    problems = classroom.verify(course_dir, summary, db_url, assignment)
+    problems = classroom.verify(course_dir, summary, db_url)
     if problems:
         raise RuntimeError("the gradebook does not match what the tasks graded:\n" + "\n".join(problems))
     tamper.class_report(course_dir, students, assignment)
-    classroom.write_log(course_dir, summary, assignment)
+    classroom.write_log(course_dir, summary)
     log(summary.text())
     return summary
 

@@ -281,7 +281,7 @@ def run_findings(run):
     return flags, notes
 
 
-def report(course_dir, student, assignment=paths.ASSIGNMENT):
+def report(course_dir, student, assignment):
     """Build and write one student's tamper report; return it.
 
     Reads the repaired notebook (or the upload) and ``run.json``; writes
@@ -312,7 +312,7 @@ def report(course_dir, student, assignment=paths.ASSIGNMENT):
     return result
 
 
-def read_reports(course_dir, assignment=paths.ASSIGNMENT):
+def read_reports(course_dir, assignment):
     """``{student: [flag, ...]}`` (one line per flag) from the written tamper reports."""
     base = paths.records_folder(course_dir, assignment)
     result = {}
@@ -322,7 +322,7 @@ def read_reports(course_dir, assignment=paths.ASSIGNMENT):
     return result
 
 
-def class_report(course_dir, students=(), assignment=paths.ASSIGNMENT):
+def class_report(course_dir, students, assignment):
     """Write ``tamper.md`` and ``tamper.json`` for the class; return the Markdown.
 
     Lists ``students`` and every student with a report from an earlier run.

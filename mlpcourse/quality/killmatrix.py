@@ -84,41 +84,68 @@ def summarise(matrix, described=None):
     ``described`` says which cells are each function's (default: the course's assignment).
     """
     functions = (described or assignment.load()).functions
-
-    def own(row):
-        return _own(row, functions)
-
-    mutants = [row for row in matrix["entries"] if row["kind"] == catalogue.MUTANT]
-    equivalents = [row for row in matrix["entries"] if row["kind"] == catalogue.EQUIVALENT]
-    caught = [row for row in mutants if own(row) & set(row["lost"])]
-    elsewhere = [row for row in caught if set(row["lost"]) - own(row)]
-    by_visible = [row for row in caught if set(functions[row["function"]].visible) & set(row["lost"])]
-    rejected = [row for row in equivalents if row["lost"]]
+    rows = _outcomes(matrix["entries"], functions)
+    caught, elsewhere = rows["caught"], rows["elsewhere"]
+    charged_once = len(caught) - len(elsewhere)
     return {
-        "mutants": len(mutants),
+        "mutants": len(rows["mutants"]),
         "mutants_caught": len(caught),
-        "caught_by_visible_tests": len(by_visible),
-        "caught_only_by_hidden_tests": len(caught) - len(by_visible),
-        "survivors": sorted(row["id"] for row in mutants if row not in caught),
-        "equivalents": len(equivalents),
-        "equivalents_accepted": len(equivalents) - len(rejected),
-        "equivalents_rejected": sorted(row["id"] for row in rejected),
-        "charged_once": len(caught) - len(elsewhere),
-        "charged_once_share": (len(caught) - len(elsewhere)) / len(caught) if caught else 1.0,
-        "charged_elsewhere": {row["id"]: sorted(set(row["lost"]) - own(row)) for row in elsewhere},
+        "caught_by_visible_tests": len(rows["by_visible"]),
+        "caught_only_by_hidden_tests": len(caught) - len(rows["by_visible"]),
+        "survivors": sorted(row["id"] for row in rows["survivors"]),
+        "equivalents": len(rows["equivalents"]),
+        "equivalents_accepted": len(rows["equivalents"]) - len(rows["rejected"]),
+        "equivalents_rejected": sorted(row["id"] for row in rows["rejected"]),
+        "charged_once": charged_once,
+        "charged_once_share": charged_once / len(caught) if caught else 1.0,
+        "charged_elsewhere": {row["id"]: sorted(set(row["lost"]) - _own(row, functions)) for row in elsewhere},
         "points_measured": sum(matrix["grade_cells"].values()),
         "points_not_measured": sum(matrix["not_measured"].values()),
-        "by_function": {
-            function: {
-                "mutants": sum(row["function"] == function for row in mutants),
-                "caught": sum(row["function"] == function for row in caught),
-                "caught_by_visible_tests": sum(row["function"] == function for row in by_visible),
-                "equivalents": sum(row["function"] == function for row in equivalents),
-                "equivalents_accepted": sum(row["function"] == function and not row["lost"]
-                                            for row in equivalents),
-            }
-            for function in functions
-        },
+        "by_function": _by_function(rows, functions),
+    }
+
+
+def _outcomes(entries, functions):
+    """The matrix's rows grouped by what the grade cells did to them (``functions``: the description's).
+
+    Returns ``{group: [row, ...]}`` in matrix order: ``mutants`` and ``equivalents``;
+    ``caught`` (mutants losing points on their own function's cells), ``survivors``
+    (the other mutants), ``by_visible`` (caught by their own visible cell),
+    ``elsewhere`` (caught, and also losing points on other functions' cells) and
+    ``rejected`` (equivalents losing any point).
+    """
+    mutants = [row for row in entries if row["kind"] == catalogue.MUTANT]
+    equivalents = [row for row in entries if row["kind"] == catalogue.EQUIVALENT]
+    caught = [row for row in mutants if _own(row, functions) & set(row["lost"])]
+    return {
+        "mutants": mutants,
+        "equivalents": equivalents,
+        "caught": caught,
+        "survivors": [row for row in mutants if row not in caught],
+        "by_visible": [row for row in caught if set(functions[row["function"]].visible) & set(row["lost"])],
+        "elsewhere": [row for row in caught if set(row["lost"]) - _own(row, functions)],
+        "rejected": [row for row in equivalents if row["lost"]],
+    }
+
+
+def _by_function(rows, functions):
+    """The summary's counts per graded function, from :func:`_outcomes`'s ``rows``.
+
+    Returns ``{function: {"mutants", "caught", "caught_by_visible_tests", "equivalents",
+    "equivalents_accepted": count}}``, one entry per function of ``functions``.
+    """
+    def count(group, function):
+        return sum(row["function"] == function for row in rows[group])
+
+    return {
+        function: {
+            "mutants": count("mutants", function),
+            "caught": count("caught", function),
+            "caught_by_visible_tests": count("by_visible", function),
+            "equivalents": count("equivalents", function),
+            "equivalents_accepted": count("equivalents", function) - count("rejected", function),
+        }
+        for function in functions
     }
 
 
@@ -179,24 +206,27 @@ def golden_differences(matrix, golden):
     """How ``matrix`` differs from the golden one, one line per change (empty if equal)."""
     if golden is None:
         return [f"there is no golden kill matrix yet: run `{UPDATE_COMMAND}`"]
-    differences = []
-    for key in ("grade_cells", "not_measured"):
-        if matrix[key] != golden.get(key):
-            differences.append(f"{key} changed: {golden.get(key)} -> {matrix[key]}")
-    old = {row["id"]: row for row in golden.get("entries", [])}
-    new = {row["id"]: row for row in matrix["entries"]}
-    for entry_id in new.keys() - old.keys():
-        differences.append(f"new entry {entry_id}: loses {new[entry_id]['lost'] or 'nothing'}")
-    for entry_id in old.keys() - new.keys():
-        differences.append(f"entry {entry_id} is gone")
-    for entry_id in new.keys() & old.keys():
-        for field in ("kind", "function", "description", "lost"):
-            if new[entry_id][field] != old[entry_id][field]:
-                differences.append(f"{entry_id}: {field} {old[entry_id][field]!r} -> {new[entry_id][field]!r}")
+    differences = [f"{key} changed: {golden.get(key)} -> {matrix[key]}"
+                   for key in ("grade_cells", "not_measured") if matrix[key] != golden.get(key)]
+    differences += _entry_differences(golden.get("entries", []), matrix["entries"])
     if [row["id"] for row in matrix["entries"]] != [row["id"] for row in golden.get("entries", [])] \
             and not differences:
         differences.append("the entries are in another order")
     return sorted(differences)
+
+
+def _entry_differences(old_rows, new_rows):
+    """One line per entry added, gone or changed (per field) from ``old_rows`` to ``new_rows``, unsorted."""
+    old = {row["id"]: row for row in old_rows}
+    new = {row["id"]: row for row in new_rows}
+    differences = [f"new entry {entry_id}: loses {new[entry_id]['lost'] or 'nothing'}"
+                   for entry_id in new.keys() - old.keys()]
+    differences += [f"entry {entry_id} is gone" for entry_id in old.keys() - new.keys()]
+    for entry_id in new.keys() & old.keys():
+        differences += [f"{entry_id}: {field} {old[entry_id][field]!r} -> {new[entry_id][field]!r}"
+                        for field in ("kind", "function", "description", "lost")
+                        if new[entry_id][field] != old[entry_id][field]]
+    return differences
 
 
 # ---------------------------------------------------------------------------

@@ -50,7 +50,7 @@ POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-ur
 VISIBILITY_COLOURS = {"visible": "#4878a8", "hidden": "#dd8452", "": "#8c8c8c"}
 
 
-def output_dir(course_dir, assignment=paths.ASSIGNMENT):
+def output_dir(course_dir, assignment):
     """Default folder of the report (``build/`` is ignored by git)."""
     return pathlib.Path(course_dir) / paths.BUILD_DIRECTORY / "report" / assignment
 
@@ -144,7 +144,7 @@ def _incidents(course_dir, student, assignment):
     return [incident["what"] for incident in run.get("incidents", [])]
 
 
-def compute(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
+def compute(course_dir, db_url=None, *, assignment):
     """Every number of the class report, as JSON-ready data.
 
     Parameters
@@ -153,6 +153,8 @@ def compute(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
         The nbgrader course directory after autograde.
     db_url : str, optional
         The gradebook (default: ``course_dir/gradebook.db``).
+    assignment : str
+        The assignment's name (its folder in ``course_dir/source/``).
 
     Returns
     -------
@@ -166,8 +168,8 @@ def compute(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
     """
     course_dir = pathlib.Path(course_dir)
     described = assignment_description.load(course_dir, assignment)
-    cells = [c for c in cellgrades.grade_cells(course_dir, db_url, assignment) if c["kind"] == "auto"]
-    _, table = cellgrades.rows(course_dir, db_url, assignment)
+    cells = [c for c in cellgrades.grade_cells(course_dir, db_url, assignment=assignment) if c["kind"] == "auto"]
+    _, table = cellgrades.rows(course_dir, db_url, assignment=assignment)
     log = _grading_log(course_dir, assignment)
     notebooks = sorted({c["notebook"] for c in cells})
     students, crashes, failures = [], [], []
@@ -185,7 +187,7 @@ def compute(course_dir, db_url=None, assignment=paths.ASSIGNMENT):
         "failures": _failures_by_function(failures, described),
         "crashes": crashes,
         "tamper": _tamper_flags(course_dir, ids, assignment),
-        "late": late.late_submissions(course_dir, db_url, assignment),
+        "late": late.late_submissions(course_dir, db_url, assignment=assignment),
         "similarity": similarity.compute(course_dir, ids, described),
     }
 
@@ -298,19 +300,32 @@ def _grading_log(course_dir, assignment):
 
 def plot(data, folder):
     """Draw the report's figures from ``compute``'s data; return their paths."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    graded = [s for s in data["students"] if s["status"] == "graded"]
+    figures = (_scores_figure(data, graded), _item_analysis_figure(data["cells"]), _times_figure(graded))
+    for name, fig in zip(FIGURES, figures):
+        fig.savefig(folder / name, dpi=100)
+    return [folder / name for name in FIGURES]
+
+
+def _figure(height):
+    """A new 7-inch-wide matplotlib ``(Figure, Axes)`` of ``height`` inches, drawn off screen (Agg backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-    folder = pathlib.Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(7, height))
+    return fig, fig.subplots()
+
+
+def _scores_figure(data, graded):
+    """The Figure of ``scores.png``: a histogram of the ``graded`` students' autograded scores, and their mean."""
+    from matplotlib.ticker import MaxNLocator
+
     summary = data["summary"]
-    graded = [s for s in data["students"] if s["status"] == "graded"]
-
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
+    fig, ax = _figure(4)
     top = summary["max_auto_score"]
     bins = [top * i / 13 for i in range(14)]  # 13 bins: 5 points each for a 65-point assignment
     counts, _, _ = ax.hist([s["auto_score"] for s in graded], bins=bins, color="#4878a8", edgecolor="white")
@@ -321,11 +336,14 @@ def plot(data, folder):
         ax.axvline(summary["mean"], color="#c44e52", linestyle="--", label=f"mean {summary['mean']:.1f}")
         ax.legend(loc="upper center")
     fig.tight_layout()
-    fig.savefig(folder / "scores.png", dpi=100)
+    return fig
 
-    cells = data["cells"]
-    fig = Figure(figsize=(7, 0.35 * len(cells) + 1.2))
-    ax = fig.subplots()
+
+def _item_analysis_figure(cells):
+    """The Figure of ``item_analysis.png``: per test cell of ``cells`` (notebook order), the share with full marks."""
+    from matplotlib.ticker import PercentFormatter
+
+    fig, ax = _figure(0.35 * len(cells) + 1.2)
     labels = [c["grade_id"] for c in cells]
     rates = [c["pass_rate"] or 0.0 for c in cells]
     colours = [VISIBILITY_COLOURS[c["visibility"]] for c in cells]
@@ -340,10 +358,12 @@ def plot(data, folder):
     ax.set(xlabel="students with full marks on the test cell",
            title="Item analysis (blue: visible tests, orange: hidden, grey: other)")
     fig.tight_layout()
-    fig.savefig(folder / "item_analysis.png", dpi=100)
+    return fig
 
-    fig = Figure(figsize=(7, 0.35 * len(graded) + 1.6))
-    ax = fig.subplots()
+
+def _times_figure(graded):
+    """The Figure of ``times.png``: per ``graded`` student, kernel time in test cells and the rest, and wall time."""
+    fig, ax = _figure(0.35 * len(graded) + 1.6)
     names = [s["student_id"] for s in graded]
     tests = [s["test_seconds"] for s in graded]
     other = [s["other_seconds"] for s in graded]
@@ -358,8 +378,7 @@ def plot(data, folder):
     ax.set(xlabel="seconds", title="Autograde time per submission (kernel time by cell group)")
     fig.legend(fontsize=8, loc="lower center", ncol=3, frameon=False)
     fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))  # room for the legend below
-    fig.savefig(folder / "times.png", dpi=100)
-    return [folder / name for name in FIGURES]
+    return fig
 
 
 def _table(header, rows):
@@ -486,10 +505,10 @@ def _similarity_html(found):
     return parts
 
 
-def build(course_dir=paths.ROOT, folder=None, db_url=None, assignment=paths.ASSIGNMENT):
+def build(course_dir=paths.ROOT, folder=None, db_url=None, *, assignment):
     """compute -> report.json -> figures -> index.html; return the page's path."""
     folder = pathlib.Path(folder or output_dir(course_dir, assignment))
-    data = compute(course_dir, db_url, assignment)
+    data = compute(course_dir, db_url, assignment=assignment)
     records.write(folder / "report.json", data)
     plot(data, folder)
     return write_html(data, folder)

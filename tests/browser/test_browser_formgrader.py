@@ -156,7 +156,7 @@ def test_grader_scores_a_written_answer_in_formgrader(
         graded_class, jupyter_env, browser, start_server, screenshot):
     """Does a manual score and comment given in formgrader land in the gradebook and export,
     leave the autograded scores alone, survive a re-autograde, and reach feedback without the mark scheme?"""
-    before = coursedir.cell_scores(graded_class)[STUDENT]
+    before = coursedir.cell_scores(graded_class, paths.ASSIGNMENT)[STUDENT]
     before_total = demo.exported_totals(graded_class)[STUDENT]
     assert before_total == sum(score for score, _ in before.values())
 
@@ -195,7 +195,7 @@ def test_grader_scores_a_written_answer_in_formgrader(
         comment = gb.find_comment(QUESTION, paths.ASSIGNMENT, paths.ASSIGNMENT, STUDENT)
         assert (grade.manual_score, grade.score, grade.needs_manual_grade) == (SCORE, SCORE, False)
         assert comment.manual_comment == COMMENT
-    after = coursedir.cell_scores(graded_class)[STUDENT]
+    after = coursedir.cell_scores(graded_class, paths.ASSIGNMENT)[STUDENT]
     assert after == {**before, QUESTION: (SCORE, before[QUESTION][1])}
     coursedir.nbgrader("export", "--to", "grades.csv", course_dir=graded_class)
     assert demo.exported_totals(graded_class)[STUDENT] == before_total + SCORE
@@ -207,7 +207,7 @@ def test_grader_scores_a_written_answer_in_formgrader(
         comment = gb.find_comment(QUESTION, paths.ASSIGNMENT, paths.ASSIGNMENT, STUDENT)
         assert (grade.manual_score, grade.score, grade.needs_manual_grade) == (SCORE, SCORE, True)
         assert comment.manual_comment == COMMENT
-    assert coursedir.cell_scores(graded_class)[STUDENT] == after
+    assert coursedir.cell_scores(graded_class, paths.ASSIGNMENT)[STUDENT] == after
     coursedir.nbgrader("export", "--to", "grades.csv", course_dir=graded_class)
     assert demo.exported_totals(graded_class)[STUDENT] == before_total + SCORE
 

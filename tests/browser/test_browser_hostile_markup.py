@@ -88,10 +88,11 @@ def graded_course(kannada_cache, tmp_path_factory):
         env.setenv("KANNADA_MNIST_URL", "http://127.0.0.1:9/")
         course = coursedir.make_course(tmp_path_factory.mktemp("hostile-markup") / "course")
         release_dir = release.generate(course)
-        coursedir.submit(course, STUDENT, hostile_submission(notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb")))
+        release_nb = notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb")
+        coursedir.submit(course, STUDENT, hostile_submission(release_nb), paths.ASSIGNMENT)
         coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=course)
         coursedir.nbgrader("generate_feedback", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=course)
-        report.build(course, course / "build" / "report")
+        report.build(course, course / "build" / "report", assignment=paths.ASSIGNMENT)
     return course
 
 

@@ -10,6 +10,7 @@ import threading
 import pytest
 
 import graded_demo
+from mlpcourse import paths
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import cellgrades
 from mlpcourse.reports import report
@@ -24,8 +25,9 @@ def served_report(kannada_cache, tmp_path_factory, tmp_path):
     """
     course_dir, _ = graded_demo.graded_demo(tmp_path_factory, kannada_cache)
     folder = tmp_path / "report"
-    page = report.build(course_dir, folder)
-    with open(cellgrades.export(course_dir, tmp_path / "cell_grades.csv"), newline="") as handle:
+    page = report.build(course_dir, folder, assignment=paths.ASSIGNMENT)
+    exported = cellgrades.export(course_dir, tmp_path / "cell_grades.csv", assignment=paths.ASSIGNMENT)
+    with open(exported, newline="") as handle:
         rows = list(csv.DictReader(handle))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
