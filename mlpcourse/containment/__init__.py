@@ -26,8 +26,11 @@ is trusted for nothing. They talk over four channels.
 
    - ``snapshot()``, after the kernel starts: record what :func:`.inkernel.observe`
      compares with;
-   - ``arm_watchdog(s)`` and ``disarm_watchdog()``, around each cell: dump the kernel's
-     stack to its log if the cell still runs after ``s`` seconds (which function hung);
+   - ``watch_cells(limits, deadline)``, after the snapshot: from then on IPython's
+     ``pre_run_cell`` event arms a timer that dumps the kernel's stack to its log if the
+     cell still runs a second before its limit (which function hung), and
+     ``post_run_cell`` cancels it; the grader reads a dump only from the part of the log
+     written after the cell was sent;
    - ``stop_calling(f, message)``, after ``f`` had to be interrupted: later calls raise
      at once;
    - ``serve(path, token)``, after a test cell passed: open a session on the grader's

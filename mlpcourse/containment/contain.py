@@ -122,8 +122,8 @@ def stopped_message(function, seconds, index):
 def kernel_call(function, *args):
     """The code that calls ``function(*args)`` of the grader's module in the kernel.
 
-    The grader's requests over Jupyter's own channel: ``snapshot``, ``serve``,
-    ``arm_watchdog``, ``disarm_watchdog`` and ``stop_calling`` of
+    The grader's requests over Jupyter's own channel: ``snapshot``, ``watch_cells``,
+    ``serve`` and ``stop_calling`` of
     :mod:`mlpcourse.containment.inkernel` (see :mod:`mlpcourse.containment`).
     ``args`` are plain values, written as their ``repr``.
     """
@@ -345,6 +345,7 @@ class ContainedExecute(Execute):
                 self._silent(kernel_call("snapshot", list(self.course_modules)), 60)
                 self._record["startup_seconds"] = round(time.monotonic() - started, 2)
                 self._deadline = time.monotonic() + self._budget
+                self._watch_cells()
                 for index, cell in enumerate(self.nb.cells):
                     self._run_cell(index, cell)
                 self._rerun_hidden()
@@ -460,13 +461,14 @@ class ContainedExecute(Execute):
         """Run ``cell`` in the kernel within its time limit; record its status and time in ``entry``."""
         started = time.monotonic()
         limit = entry["limit"] = self._cell_limit(cell)
-        self._watchdog(limit)
+        # The kernel's watchdog (watch_cells) arms as the cell starts: only a stack dump
+        # written to its log after this point can be this cell's (the log outlives restarts).
+        self._log_before_cell = self._scratch.kernel_log_size()
         self._interrupted = False
         try:
             self.preprocess_cell(cell, self.resources, index)
             failed = _has_error(cell) or self._replies.get(index) != "ok"
             entry["status"] = "error" if failed else "ok"
-            self._watchdog(None)
         except DeadKernelError:
             self._kernel_died(index, cell, entry)
         except CellTimeoutError:
@@ -493,8 +495,7 @@ class ContainedExecute(Execute):
         """``cell`` ignored the interrupt at its time limit: kill the kernel, note the function
         it was in (from the watchdog's stack dump), then restart the kernel or stop."""
         self._kill_kernel()  # first: what the kernel writes to its log from now on is not read
-        armed_at = getattr(self, "_armed_at", None)
-        dumped = dumped_function(self._scratch.kernel_log(20_000, since=armed_at)) if armed_at is not None else None
+        dumped = dumped_function(self._scratch.kernel_log(20_000, since=self._log_before_cell))
         hung, where = dumped or (None, None)
         cell.outputs.append(_error_output(
             "CellTimeoutError", f"This cell ran longer than {limit} s and did not stop "
@@ -698,20 +699,20 @@ class ContainedExecute(Execute):
             if msg["parent_header"].get("msg_id") == self._pending_msg:
                 return msg
 
-    def _watchdog(self, seconds):
-        """Arm the kernel's stack dump a second before ``seconds`` are up (None: disarm).
-
-        Notes where the kernel's log stood once the kernel answered (None if it did not): only
-        a dump written after that can be this cell's (the log outlives restarted kernels).
-        """
-        code = kernel_call("disarm_watchdog") if seconds is None else kernel_call("arm_watchdog", max(1, seconds - 1))
-        self._armed_at = None
+    def _watch_cells(self):
+        """Have the kernel arm its watchdog as each cell starts (:func:`.inkernel.watch_cells`):
+        every code cell's limit, by its source's :func:`.inkernel.cell_key` (a source found
+        twice gets the longer limit), and the notebook's deadline. One request per kernel,
+        not two per cell (each a few milliseconds of both processes' time)."""
+        limits = {}
+        for cell in self.nb.cells:
+            if cell.cell_type == "code":
+                key = inkernel.cell_key(cell.source)
+                limits[key] = max(limits.get(key, 0), self._limit(structure.grade_id(cell)))
         try:
-            reply = self._silent(code, self.interrupt_grace)
+            self._silent(kernel_call("watch_cells", limits, self._deadline), self.interrupt_grace)
         except DeadKernelError:
-            return
-        if seconds is not None and reply is not None:
-            self._armed_at = self._scratch.kernel_log_size()
+            pass  # the first cell finds it dead
 
     def _restart_or_stop(self, reason, index):
         """After the kernel was lost at cell ``index``: restart it and carry on, or stop the notebook."""
@@ -741,6 +742,7 @@ class ContainedExecute(Execute):
             run_sync(self.async_start_new_kernel)(**self._kernel_launch)
             run_sync(self.async_start_new_kernel_client)()
             self._silent(kernel_call("snapshot", list(self.course_modules)), 60)
+            self._watch_cells()
             for index, cell in enumerate(self.nb.cells[:upto + 1]):
                 entry = entries.get(index, {})
                 lost = entry.get("timed_out") or entry.get("status") in ("kernel died", "killed after timeout")

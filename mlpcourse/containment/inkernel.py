@@ -508,24 +508,68 @@ def serve(path, token):
 # --- a function that did not return ---------------------------------------------------
 
 _watchdog = []
+# {sha256 of a cell's source: its time limit in seconds} and the notebook's deadline (time.monotonic()).
+_cell_limits = {}
+_notebook_deadline = []
+_monotonic = time.monotonic  # as imported: student code that replaces time.monotonic changes nothing here
 
 
-def arm_watchdog(seconds):
-    """Write this kernel's Python stack to its output log if the current cell is still
-    running after ``seconds`` (faulthandler's C thread: it works even when the cell
-    ignores interrupts), so that the grader knows which function did not return."""
-    import faulthandler
+def cell_key(source):
+    """The key of a cell's limit in :func:`watch_cells`' table: the sha256 of its source."""
+    import hashlib
+
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def watch_cells(limits, deadline):
+    """Arm a watchdog at the start of every cell the grader runs, from IPython's own events.
+
+    ``limits``: ``{cell_key(source): seconds}`` of the notebook's code cells; ``deadline``:
+    the notebook's end on ``time.monotonic()``'s clock, which shortens a cell's limit as
+    the grader's does. When a cell starts (``pre_run_cell``: the grader's own requests are
+    silent and never trigger it), the kernel writes its Python stack to its output log if
+    that cell is still running a second before its limit (faulthandler's C thread: it works
+    even when the cell ignores interrupts), so that the grader knows which function did not
+    return; when the cell ends (``post_run_cell``) the timer is cancelled. A cell whose
+    source is not in ``limits`` (one that student code runs itself) leaves the timer alone.
+    """
     import os
+
+    from IPython import get_ipython
 
     if not _watchdog:
         _watchdog.append(os.fdopen(os.dup(2), "w"))
-    faulthandler.dump_traceback_later(seconds, file=_watchdog[0])
+    _cell_limits.clear()
+    _cell_limits.update(limits)
+    _notebook_deadline[:] = [deadline]
+    events = get_ipython().events
+    for event, callback in _WATCHDOG_CALLBACKS:
+        if not _is_one_of(callback, events.callbacks[event]):
+            events.register(event, callback)
+    return "ok"
 
 
-def disarm_watchdog():
+def _is_one_of(value, values):
+    return any(item is value for item in values)
+
+
+def _arm_for_cell(info):
+    import faulthandler
+
+    limit = _cell_limits.get(cell_key(info.raw_cell or ""))
+    if limit is None:
+        return
+    seconds = max(1, int(min(limit, _notebook_deadline[0] - _monotonic())))
+    faulthandler.dump_traceback_later(max(1, seconds - 1), file=_watchdog[0])
+
+
+def _disarm_after_cell(result):
     import faulthandler
 
     faulthandler.cancel_dump_traceback_later()
+
+
+_WATCHDOG_CALLBACKS = (("pre_run_cell", _arm_for_cell), ("post_run_cell", _disarm_after_cell))
 
 
 def stop_calling(name, message, where=None):
@@ -726,9 +770,14 @@ def _shell_changes(shell):
             changes.append(f"IPython's {name} were changed")
     if (shell.custom_exceptions, shell.CustomTB) != _start["exceptions"]:
         changes.append("IPython's exception handling was changed (set_custom_exc)")
+    # By identity: a student's callback may define == to do anything.
+    own = [callback for _, callback in _WATCHDOG_CALLBACKS]
     for event, callbacks in shell.events.callbacks.items():
-        if any(not _callback_is_trusted(callback) for callback in callbacks):
+        if any(not _is_one_of(callback, own) and not _callback_is_trusted(callback) for callback in callbacks):
             changes.append(f"a callback was registered for IPython's {event} event")
+    if _notebook_deadline and any(not _is_one_of(callback, shell.events.callbacks.get(event, ()))
+                                  for event, callback in _WATCHDOG_CALLBACKS):
+        changes.append("the grader's cell watchdog was removed from IPython's events")
     for cls, before in _start["classes"].items():
         if any(vars(cls).get(key, _MISSING) is not value for key, value in before.items()):
             changes.append(f"a method of {cls.__module__}.{cls.__qualname__} was replaced")

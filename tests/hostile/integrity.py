@@ -28,6 +28,18 @@ def forged_pre_run_cell(ctx):
     return "asg01.ipynb", _bytes(nb)
 
 
+def watchdog_removed(ctx):
+    """A solved notebook that takes the grader's cell watchdog (its IPython event callbacks) out."""
+    nb = _with_cell(ctx.solved(), "setup", """
+        events = get_ipython().events
+        for event in ("pre_run_cell", "post_run_cell"):
+            for callback in list(events.callbacks[event]):
+                if getattr(callback, "__module__", "") == "_mlpcourse_grading":
+                    events.unregister(event, callback)
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
 def forged_partial_credit(ctx):
     """The untouched release, every cell's first output a number (nbgrader's partial credit)."""
     nb = _with_cell(_release(ctx), "setup", """
@@ -439,6 +451,8 @@ TRAINING = ("test_training",)
 CASES = (
     Case("forged_pre_run_cell", forged_pre_run_cell, zero=ALL_TESTS, flagged=True),
     Case("forged_partial_credit", forged_partial_credit, zero=ALL_TESTS, flagged=True),
+    # Honest answers: full marks; taking the grader's watchdog out is tampering, for the TA to see.
+    Case("watchdog_removed", watchdog_removed, flagged=True),
     Case("forged_displayhook_in_softmax", forged_displayhook_in_softmax, zero=(*SOFTMAX, *TRAINING)),
     Case("forged_error_swallowed", forged_error_swallowed, zero=ALL_TESTS, flagged=True),
     Case("setup_moved_to_end", setup_moved_to_end, zero=ALL_TESTS),
