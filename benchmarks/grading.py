@@ -49,6 +49,7 @@ from mlpcourse.grading import scaleout  # noqa: E402
 from mlpcourse.authoring import notebook, release
 from mlpcourse.grading import cellgrades, classroom, coursedir, demo
 
+ASSIGNMENT = "asg01"  # what this course benchmarks: its demo class, its softmax hung
 TARGET_SECONDS = 20  # the issue's target for one complete submission on 2 cores
 HUNG_TARGET_SECONDS = 180  # ... and for one whose softmax never returns
 # The worst case of a function that never returns: it ignores the interrupt and the alarm,
@@ -78,8 +79,8 @@ def _cell_seconds(cell):
 def template(folder, mix):
     """A course with the release generated, and the demo notebooks named in ``mix``."""
     course = coursedir.make_course(folder)
-    release_dir = release.generate(course)
-    notebooks = demo.submissions(notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb"))
+    release_dir = release.generate(course, ASSIGNMENT)
+    notebooks = demo.submissions(notebook.read(release_dir / f"{ASSIGNMENT}.ipynb"))
     return course, [notebooks[name] for name in mix]
 
 
@@ -87,7 +88,7 @@ def class_course(template_dir, destination, notebooks, count):
     """A copy of the template with ``count`` submissions, cycling through ``notebooks``."""
     course = pathlib.Path(shutil.copytree(template_dir, destination))
     for i in range(count):
-        coursedir.submit(course, f"s{i:03d}", notebooks[i % len(notebooks)], paths.ASSIGNMENT)
+        coursedir.submit(course, f"s{i:03d}", notebooks[i % len(notebooks)], ASSIGNMENT)
     return course
 
 
@@ -108,11 +109,11 @@ def one_submission(template_dir, nb, scratch, repeats):
     runs = []
     for i in range(repeats):
         course = class_course(template_dir, scratch / f"one{i}", [nb], 0)
-        coursedir.submit(course, "one", nb, paths.ASSIGNMENT)
+        coursedir.submit(course, "one", nb, ASSIGNMENT)
         start = time.perf_counter()
-        coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", "one", "--force", course_dir=course)
+        coursedir.nbgrader("autograde", ASSIGNMENT, "--student", "one", "--force", course_dir=course)
         wall = time.perf_counter() - start
-        graded = notebook.read(course / "autograded" / "one" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")
+        graded = notebook.read(course / "autograded" / "one" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
         tests = training = other = 0.0
         for cell in graded.cells:
             if cell.cell_type != "code":
@@ -139,17 +140,17 @@ def one_submission(template_dir, nb, scratch, repeats):
 def hung_submission(template_dir, scratch):
     """One autograde of the complete submission with an endless softmax: wall time, score, the
     autograded cells that lost points (``lost``), what was stopped."""
-    release_nb = notebook.read(template_dir / "release" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")
+    release_nb = notebook.read(template_dir / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     nb = demo.submissions(release_nb)["ada"]
     notebook.cells_by_grade_id(nb)["softmax"].source += ENDLESS_SOFTMAX
     course = class_course(template_dir, scratch / "hung", [], 0)
-    coursedir.submit(course, "hung", nb, paths.ASSIGNMENT)
+    coursedir.submit(course, "hung", nb, ASSIGNMENT)
     start = time.perf_counter()
-    coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", "hung", "--force", course_dir=course)
+    coursedir.nbgrader("autograde", ASSIGNMENT, "--student", "hung", "--force", course_dir=course)
     wall = time.perf_counter() - start
-    run = records.read(paths.records_folder(course, paths.ASSIGNMENT, "hung") / "run.json")
-    cells = coursedir.cell_scores(course, paths.ASSIGNMENT)["hung"]
-    autograded = {cell["grade_id"] for cell in cellgrades.grade_cells(course, assignment=paths.ASSIGNMENT)
+    run = records.read(paths.records_folder(course, ASSIGNMENT, "hung") / "run.json")
+    cells = coursedir.cell_scores(course, ASSIGNMENT)["hung"]
+    autograded = {cell["grade_id"] for cell in cellgrades.grade_cells(course, assignment=ASSIGNMENT)
                   if cell["kind"] == "auto"}
     return {"wall": wall, "score": sum(score for score, _ in cells.values()), "hung": run["hung"],
             "lost": sorted(grade_id for grade_id, (score, full) in cells.items()
@@ -159,7 +160,7 @@ def hung_submission(template_dir, scratch):
 def throughput(template_dir, notebooks, scratch, students, workers):
     """Seconds to grade ``students`` submissions with ``classroom.grade_class`` and W workers, and where they went."""
     course = class_course(template_dir, scratch / f"class-w{workers}", notebooks, students)
-    summary = classroom.grade_class(course, workers=workers, assignment=paths.ASSIGNMENT, log=lambda line: print(f"  {line}", flush=True))
+    summary = classroom.grade_class(course, workers=workers, assignment=ASSIGNMENT, log=lambda line: print(f"  {line}", flush=True))
     return {"seconds": summary.seconds, "graded": len(summary.graded), "failed": len(summary.failed),
             "phases": class_phases(course, summary)}
 
@@ -182,7 +183,7 @@ def class_phases(course, summary):
     totals = {key: 0.0 for key, _ in PHASES}
     for outcome in summary.outcomes:
         steps = getattr(outcome, "phases", {}) or {}  # (an older classroom gives no steps)
-        run = records.read(paths.records_folder(course, paths.ASSIGNMENT, outcome.student) / "run.json") or {}
+        run = records.read(paths.records_folder(course, ASSIGNMENT, outcome.student) / "run.json") or {}
         cells = sum(entry.get("seconds", 0.0) for entry in run.get("cells", []))
         reruns = sum(entry.get("rerun_seconds", 0.0) for entry in run.get("cells", []))
         contained = run.get("seconds", 0.0)
@@ -210,9 +211,9 @@ def floor(notebooks, template_dir, scratch, students, workers):
     env = coursedir.environment({**classroom.thread_environment(workers), "NBGRADER_EXECUTION": "autograde",
                                  "KANNADA_MNIST_DIR": os.environ.get("KANNADA_MNIST_DIR", ""),
                                  "PYTHONPATH": os.pathsep.join(
-                                     [str(template_dir / "tests_assets" / paths.ASSIGNMENT),
+                                     [str(template_dir / "tests_assets" / ASSIGNMENT),
                                       os.environ.get("PYTHONPATH", "")])})
-    release_dir = template_dir / "release" / paths.ASSIGNMENT
+    release_dir = template_dir / "release" / ASSIGNMENT
 
     def run(i):
         folder = pathlib.Path(shutil.copytree(release_dir, scratch / f"floor-w{workers}" / f"s{i:03d}"))
@@ -238,10 +239,10 @@ def dask_throughput(template_dir, notebooks, scratch, students, workers):
 
     course = class_course(template_dir, scratch / f"dask-w{workers}", notebooks, students)
     with scaleout.local_postgres() as url:
-        scaleout.prepare_gradebook(course, url, paths.ASSIGNMENT)
+        scaleout.prepare_gradebook(course, url, ASSIGNMENT)
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                 Client(cluster) as client:
-            summary = scaleout.grade_class(client, course, url, assignment=paths.ASSIGNMENT,
+            summary = scaleout.grade_class(client, course, url, assignment=ASSIGNMENT,
                                            env=classroom.thread_environment(workers),
                                            log=lambda line: print(f"  {line}", flush=True))
     return {"seconds": summary.seconds, "graded": len(summary.graded), "failed": len(summary.failed)}

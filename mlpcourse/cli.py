@@ -32,13 +32,17 @@ def _report_staleness(reasons, prefix, subject, target):
 
 
 def _fixtures(args):
+    from mlpcourse import assignment
     from mlpcourse.authoring import fixtures
+    from mlpcourse.grading import coursedir
 
+    course_dir = coursedir.course_folder(args.course_dir)
+    described = assignment.load(course_dir, args.assignment)
     if args.check:
-        return _report_staleness(fixtures.stale_reasons(), "", "the fixtures are", "fixtures")
-    public, hidden = fixtures.generate()
-    print(f"wrote {len(public)} public arrays to {paths.PUBLIC_FIXTURES.relative_to(paths.ROOT)}")
-    print(f"wrote {len(hidden)} hidden arrays to {paths.HIDDEN_FIXTURES.relative_to(paths.ROOT)}")
+        return _report_staleness(fixtures.stale_reasons(described), "", "the fixtures are", "fixtures")
+    public, hidden = fixtures.generate(described)
+    print(f"wrote {len(public)} public arrays to {described.public_fixtures.relative_to(course_dir)}")
+    print(f"wrote {len(hidden)} hidden arrays to {described.hidden_fixtures.relative_to(course_dir)}")
     return 0
 
 
@@ -287,7 +291,9 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     command = commands.add_parser("fixtures", help="regenerate the test fixtures from the master notebook")
+    _course_dir_option(command)
     command.add_argument("--check", action="store_true", help="only check that they are fresh")
+    _assignment_option(command)
     command.set_defaults(run=_fixtures)
 
     command = commands.add_parser("release", help="regenerate release/ with nbgrader generate_assignment "

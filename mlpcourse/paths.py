@@ -7,7 +7,6 @@ directory (``nbgrader_config.py`` sits there).
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-ASSIGNMENT = "asg01"
 
 # A course directory has a folder per step of nbgrader's (the defaults of its
 # CourseDirectory.*_directory): <step>/<assignment>/ for the instructor's steps,
@@ -30,14 +29,14 @@ RECORDS = pathlib.Path(BUILD_DIRECTORY) / "submissions"
 REPAIRED = pathlib.Path(BUILD_DIRECTORY) / "repaired"
 
 
-def course_folder(course_dir, step, assignment=ASSIGNMENT, student=None):
+def course_folder(course_dir, step, assignment, student=None):
     """``<course_dir>/<step>/[<student>/]<assignment>``: the assignment's folder at ``step``
     (one of the ``*_DIRECTORY`` names above)."""
     parts = (step, assignment) if student is None else (step, student, assignment)
     return pathlib.Path(course_dir).joinpath(*parts)
 
 
-def course_notebook(course_dir, step, assignment=ASSIGNMENT, student=None):
+def course_notebook(course_dir, step, assignment, student=None):
     """The assignment's notebook (``<assignment>.ipynb``) in :func:`course_folder`."""
     return course_folder(course_dir, step, assignment, student) / f"{assignment}.ipynb"
 
@@ -47,17 +46,3 @@ def records_folder(course_dir, assignment, student=None):
     base = pathlib.Path(course_dir) / RECORDS / assignment
     return base / student if student else base
 
-
-SOURCE = course_folder(ROOT, SOURCE_DIRECTORY)
-MASTER = course_notebook(ROOT, SOURCE_DIRECTORY)
-PUBLIC_FIXTURES = SOURCE / "asg01_public_fixtures.npz"
-
-RELEASE = course_folder(ROOT, RELEASE_DIRECTORY)
-RELEASE_NOTEBOOK = course_notebook(ROOT, RELEASE_DIRECTORY)
-
-TESTS_ASSETS = course_folder(ROOT, HIDDEN_DIRECTORY)
-HIDDEN_FIXTURES = TESTS_ASSETS / "asg01_hidden_fixtures.npz"
-FIXTURE_MANIFEST = TESTS_ASSETS / "MANIFEST.json"
-
-# The Kannada-MNIST files are never committed: see source/asg01/kannada_mnist.py.
-DATA_CACHE_ENV = "KANNADA_MNIST_DIR"

@@ -5,13 +5,13 @@ import pathlib
 
 import pytest
 
-from mlpcourse import paths
+import asg01
 from mlpcourse.grading import coursedir
 
 
 def data_dir():
     """The Kannada-MNIST cache named by KANNADA_MNIST_DIR, or None."""
-    value = os.environ.get(paths.DATA_CACHE_ENV)
+    value = os.environ.get(asg01.DATA_CACHE_ENV)
     return pathlib.Path(value) if value else None
 
 
@@ -23,7 +23,7 @@ def kannada_cache():
     """
     folder = data_dir()
     if folder is None or not (folder / "X_kannada_MNIST_test-idx3-ubyte.gz").exists():
-        pytest.skip(f"set {paths.DATA_CACHE_ENV} to a folder holding the Kannada-MNIST files "
+        pytest.skip(f"set {asg01.DATA_CACHE_ENV} to a folder holding the Kannada-MNIST files "
                     "(.ci/run uses ../shared/kannada-mnist)")
     return folder
 
@@ -35,7 +35,7 @@ def grading_env(kannada_cache, monkeypatch):
     The 60k training images are not available offline, so the notebook trains on
     the official 10k test digits (ASG01_TRAIN_SPLIT=test), labelled as a stand-in.
     """
-    monkeypatch.setenv(paths.DATA_CACHE_ENV, str(kannada_cache))
+    monkeypatch.setenv(asg01.DATA_CACHE_ENV, str(kannada_cache))
     monkeypatch.setenv("ASG01_TRAIN_SPLIT", "test")
     monkeypatch.setenv("KANNADA_MNIST_URL", "http://127.0.0.1:9/")  # never the internet
     return dict(os.environ)

@@ -10,6 +10,7 @@ import pathlib
 import shutil
 import subprocess
 
+import asg01
 from mlpcourse import paths
 from mlpcourse.authoring import notebook, release
 from mlpcourse.grading import coursedir, demo
@@ -29,12 +30,12 @@ def graded_demo(tmp_path_factory, kannada_cache):
     """
     if not _DEMO:
         course = tmp_path_factory.mktemp("graded-demo") / "course"
-        env = {**os.environ, paths.DATA_CACHE_ENV: str(kannada_cache), "ASG01_TRAIN_SPLIT": "test",
+        env = {**os.environ, asg01.DATA_CACHE_ENV: str(kannada_cache), "ASG01_TRAIN_SPLIT": "test",
                "KANNADA_MNIST_URL": "http://127.0.0.1:9/"}  # never the internet
         result = subprocess.run(["make", "demo", f"COURSE_DIR={course}"], cwd=paths.ROOT, env=env,
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        _DEMO.update(course=course, scores=coursedir.cell_scores(course, paths.ASSIGNMENT), stdout=result.stdout)
+        _DEMO.update(course=course, scores=coursedir.cell_scores(course, asg01.NAME), stdout=result.stdout)
     return _DEMO["course"], _DEMO["scores"]
 
 
@@ -50,10 +51,10 @@ def ungraded_class(destination):
     Its gradebook holds the assignment (``nbgrader generate_assignment``) and no grades.
     """
     course = coursedir.make_course(destination)
-    release_dir = release.generate(course)
-    for student, nb in demo.submissions(notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb")).items():
-        coursedir.submit(course, student, nb, paths.ASSIGNMENT)
-    broken = pathlib.Path(course) / "submitted" / BROKEN_STUDENT / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb"
+    release_dir = release.generate(course, asg01.NAME)
+    for student, nb in demo.submissions(notebook.read(release_dir / f"{asg01.NAME}.ipynb")).items():
+        coursedir.submit(course, student, nb, asg01.NAME)
+    broken = pathlib.Path(course) / "submitted" / BROKEN_STUDENT / asg01.NAME / f"{asg01.NAME}.ipynb"
     broken.parent.mkdir(parents=True)
     broken.write_text(BROKEN_NOTEBOOK)
     return pathlib.Path(course)

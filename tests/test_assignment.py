@@ -4,71 +4,72 @@ import shutil
 
 import pytest
 
-from mlpcourse import assignment, paths
+import asg01
+from mlpcourse import assignment
 from mlpcourse.authoring import notebook
 
 
 @pytest.fixture(scope="module")
-def asg01():
+def described():
     return assignment.load()
 
 
 @pytest.fixture(scope="module")
 def master_cells():
-    return notebook.cells_by_grade_id(notebook.read(paths.MASTER))
+    return notebook.cells_by_grade_id(notebook.read(asg01.MASTER))
 
 
 def test_the_course_has_one_assignment_which_is_the_default():
     """Is asg01 the course's only described assignment, hence the one commands use by default?"""
-    assert assignment.names() == [paths.ASSIGNMENT] and assignment.default_name() == paths.ASSIGNMENT
-    assert assignment.load().master == paths.MASTER and assignment.load().tests_assets == paths.TESTS_ASSETS
+    assert assignment.names() == [asg01.NAME] and assignment.default_name() == asg01.NAME
+    assert assignment.load().master == asg01.MASTER and assignment.load().tests_assets == asg01.TESTS_ASSETS
 
 
-def test_every_autograded_cell_is_described_once(asg01, master_cells):
+def test_every_autograded_cell_is_described_once(described, master_cells):
     """Is every autograded test cell of the master a test of exactly one graded function, or an other test?"""
     autograded = {grade_id for grade_id, cell in master_cells.items()
                   if cell.cell_type == "code" and cell.metadata.nbgrader.get("grade")}
-    described = [grade_id for function in asg01.functions.values() for grade_id in function.tests]
-    described += list(asg01.other_tests)
-    assert sorted(described) == sorted(autograded)
+    tested = [grade_id for function in described.functions.values() for grade_id in function.tests]
+    tested += list(described.other_tests)
+    assert sorted(tested) == sorted(autograded)
 
 
-def test_the_described_cells_are_the_masters(asg01, master_cells):
+def test_the_described_cells_are_the_masters(described, master_cells):
     """Is each function's cell a solution cell that defines it, and are the reference cells in notebook order?"""
-    for function in asg01.functions.values():
+    for function in described.functions.values():
         cell = master_cells[function.cell]
         assert notebook.is_solution(cell), function.key
         assert f"def {function.definition.split('.')[-1]}(" in cell.source, function.key
         assert all(grade_id.startswith(f"test_{function.key}_") for grade_id in function.tests), function.key
     order = list(master_cells)
-    assert [order.index(name) for name in asg01.reference_cells] == sorted(order.index(name) for name in
-                                                                         asg01.reference_cells)
-    assert set(asg01.graded_cells) <= set(asg01.reference_cells)
-    assert asg01.data.first_cell in master_cells
+    assert [order.index(name) for name in described.reference_cells] == sorted(order.index(name) for name in
+                                                                         described.reference_cells)
+    assert set(described.graded_cells) <= set(described.reference_cells)
+    assert described.data.first_cell in master_cells
 
 
-def test_the_demo_class_names_real_cells(asg01, master_cells):
+def test_the_demo_class_names_real_cells(described, master_cells):
     """Do the demo submissions replace or blank only solution cells of the master?"""
-    for submission in asg01.demo:
+    for submission in described.demo:
         for grade_id in (*submission.cells, *submission.unwritten):
             assert notebook.is_solution(master_cells[grade_id]), (submission.student, grade_id)
 
 
-def test_the_description_and_the_fixture_recipe_are_not_released(asg01):
+def test_the_description_and_the_fixture_recipe_are_not_released(described):
     """Are assignment.toml and the fixture recipe left out of release/ (nbgrader's CourseDirectory.ignore)?"""
-    assert asg01.unreleased_files == (assignment.DESCRIPTION, "asg01_fixtures.py")
-    for name in asg01.unreleased_files:
-        assert (asg01.source / name).exists() and not (paths.RELEASE / name).exists(), name
+    assert described.unreleased_files == (assignment.DESCRIPTION, "asg01_fixtures.py")
+    for name in described.unreleased_files:
+        assert (described.source / name).exists() and not (asg01.RELEASE / name).exists(), name
 
 
-def test_the_fixture_files_are_where_the_description_and_the_checks_say(asg01):
+def test_the_fixture_files_are_where_the_description_and_the_checks_say(described):
     """Are the fixture files the description names the ones asg01_checks and asg01_hidden read?"""
-    assert asg01.public_fixtures.exists() and asg01.public_fixtures.parent == asg01.source
-    assert asg01.hidden_fixtures.exists() and asg01.hidden_fixtures.parent == asg01.tests_assets
-    assert asg01.fixture_manifest == asg01.tests_assets / "MANIFEST.json"
-    assert f'PUBLIC_FIXTURES = "{asg01.public_fixtures.name}"' in (asg01.source / "asg01_checks.py").read_text()
-    hidden = (asg01.tests_assets / f"{asg01.hidden_module}.py").read_text()
-    assert f'with_name("{asg01.hidden_fixtures.name}")' in hidden
+    assert described.public_fixtures.exists() and described.public_fixtures.parent == described.source
+    assert described.hidden_fixtures.exists() and described.hidden_fixtures.parent == described.tests_assets
+    assert described.fixture_manifest == described.tests_assets / "MANIFEST.json"
+    assert f'PUBLIC_FIXTURES = "{described.public_fixtures.name}"' in (described.source / "asg01_checks.py").read_text()
+    hidden = (described.tests_assets / f"{described.hidden_module}.py").read_text()
+    assert f'with_name("{described.hidden_fixtures.name}")' in hidden
 
 
 def test_an_assignment_without_fixtures_says_so_in_one_line(tmp_path):
@@ -80,9 +81,9 @@ def test_an_assignment_without_fixtures_says_so_in_one_line(tmp_path):
         described.public_fixtures
 
 
-def test_the_generic_checks_are_a_guarded_course_module(asg01):
+def test_the_generic_checks_are_a_guarded_course_module(described):
     """Do the modules whose replacement is tampering include the generic checks, with asg01's own?"""
-    assert asg01.course_modules == (assignment.COURSE_CHECKS, "asg01_checks", "kannada_mnist", "asg01_hidden")
+    assert described.course_modules == (assignment.COURSE_CHECKS, "asg01_checks", "kannada_mnist", "asg01_hidden")
 
 
 def _course(tmp_path, text=None, name="asg09"):

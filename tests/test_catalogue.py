@@ -12,6 +12,7 @@ import io
 import numpy as np
 import pytest
 
+import asg01
 from mlpcourse import assignment
 from mlpcourse.authoring import notebook
 from mlpcourse.quality import catalogue
@@ -128,7 +129,7 @@ def test_gradient_check_prints_one_aligned_row_per_tensor(ref, checks):
 
 def test_notebook_runs_the_gradient_check_on_the_students_backprop():
     """Does the notebook's gradient_check_demo cell run asg01_checks.gradient_check on the student's mlp_gradients?"""
-    source = notebook.cells_by_grade_id(notebook.read())["gradient_check_demo"].source
+    source = notebook.cells_by_grade_id(notebook.read(asg01.MASTER))["gradient_check_demo"].source
     assert "asg01_checks.gradient_check(" in source and "mlp_gradients" in source
 
 

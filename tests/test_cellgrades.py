@@ -8,7 +8,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 import graded_demo
-from mlpcourse import assignment, paths
+import asg01
+from mlpcourse import assignment
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import cellgrades, coursedir, demo
 
@@ -22,11 +23,11 @@ def demo_course(tmp_path_factory, kannada_cache):
 def test_export_has_every_grade_cell_of_every_student(demo_course, tmp_path):
     """Does cell_grades.csv hold, per student and grade cell, the gradebook's score?"""
     course, _ = demo_course
-    path = cellgrades.export(course, tmp_path / "cells.csv", assignment=paths.ASSIGNMENT)
+    path = cellgrades.export(course, tmp_path / "cells.csv", assignment=asg01.NAME)
     table = pd.read_csv(path, index_col="student_id")
-    scores = coursedir.cell_scores(course, paths.ASSIGNMENT)
-    master_order = [notebook.grade_id(c) for c in notebook.read(course / "source" / paths.ASSIGNMENT /
-                                                                 f"{paths.ASSIGNMENT}.ipynb").cells]
+    scores = coursedir.cell_scores(course, asg01.NAME)
+    master_order = [notebook.grade_id(c) for c in notebook.read(course / "source" / asg01.NAME /
+                                                                 f"{asg01.NAME}.ipynb").cells]
     grade_ids = [g for g in master_order if g in scores["ada"]]
     assert list(table.columns) == [*grade_ids, *cellgrades.TOTAL_COLUMNS]
     assert sorted(table.index) == sorted(scores)
@@ -39,7 +40,7 @@ def test_export_has_every_grade_cell_of_every_student(demo_course, tmp_path):
 def test_export_totals_equal_nbgrader_export(demo_course, tmp_path):
     """Do the score columns add up to the raw_score of `nbgrader export`, and split auto/manual right?"""
     course, scores = demo_course
-    table = pd.read_csv(cellgrades.export(course, tmp_path / "cells.csv", assignment=paths.ASSIGNMENT),
+    table = pd.read_csv(cellgrades.export(course, tmp_path / "cells.csv", assignment=asg01.NAME),
                         index_col="student_id")
     autograded = {g for ids in assignment.load().test_groups().values() for g in ids}
     for student, raw_score in demo.exported_totals(course).items():
@@ -60,7 +61,7 @@ def test_student_without_submission_gets_empty_cells(demo_course, tmp_path):
     with Gradebook(f"sqlite:///{db}") as gradebook:
         gradebook.add_student("eve")
     table = pd.read_csv(cellgrades.export(course, tmp_path / "cells.csv", db_url=f"sqlite:///{db}",
-                                              assignment=paths.ASSIGNMENT),
+                                              assignment=asg01.NAME),
                         index_col="student_id")
     eve = table.loc["eve"]
     assert eve.drop(list(cellgrades.TOTAL_COLUMNS)).isna().all()
@@ -75,7 +76,7 @@ def test_export_cells_command(demo_course, tmp_path):
     output = tmp_path / "cells.csv"
     result = subprocess.run([sys.executable, "-m", "mlpcourse", "export-cells", "--course-dir", str(course),
                              "--output", str(output)], capture_output=True, text=True, check=True)
-    cells = cellgrades.grade_cells(course, assignment=paths.ASSIGNMENT)
+    cells = cellgrades.grade_cells(course, assignment=asg01.NAME)
     assert f"wrote {output}: 3 students x {len(cells)} grade cells" in result.stdout
-    again = cellgrades.export(course, tmp_path / "again.csv", assignment=paths.ASSIGNMENT)
+    again = cellgrades.export(course, tmp_path / "again.csv", assignment=asg01.NAME)
     assert output.read_text() == again.read_text()

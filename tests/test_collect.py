@@ -12,6 +12,7 @@ import zipfile
 import nbformat
 import pytest
 
+import asg01
 from mlpcourse import paths, records
 from mlpcourse.authoring import release
 from mlpcourse.grading import chain, classroom, collect, coursedir
@@ -34,7 +35,7 @@ FORGED = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_ce
 ])
 def test_naming_schemes(path, student, scheme, filename):
     """Is each supported LMS naming scheme read as the right student and file?"""
-    found, (upload,) = collect.classify([path], paths.ASSIGNMENT)
+    found, (upload,) = collect.classify([path], asg01.NAME)
     assert found == scheme
     assert (upload.student, upload.scheme, upload.filename, upload.status) == (student, scheme, filename, "notebook")
 
@@ -49,7 +50,7 @@ def test_naming_schemes(path, student, scheme, filename):
 ])
 def test_files_that_are_not_collected_say_why(names, status):
     """Are junk files, receipts, names without a student and non-notebooks told apart?"""
-    assert collect.classify(names, paths.ASSIGNMENT)[1][0].status == status
+    assert collect.classify(names, asg01.NAME)[1][0].status == status
 
 
 # Each LMS's archive: two honest students (ids 100 and 200), then the attacker's uploads (id 300),
@@ -77,7 +78,7 @@ def _archive_names(scheme, attacker_files=ATTACKER_FILES):
 def test_names_a_student_chose_never_name_another(scheme, alone):
     """Whatever the attacker names their files, are they all theirs, in every LMS's archive, even alone in it?"""
     names = _archive_names(scheme)[2 if alone else 0:]
-    found, uploads = collect.classify(names, paths.ASSIGNMENT)
+    found, uploads = collect.classify(names, asg01.NAME)
     assert found == scheme
     owners = {u.path: u.student for u in uploads}
     assert [owners[name] for name in names] == (["100", "200"] * (not alone)) + ["300"] * (len(ATTACKER_FILES) + 1)
@@ -89,7 +90,7 @@ def test_names_a_student_chose_never_name_another(scheme, alone):
                                     "Ada_100_assignsubmission_file_asg01.ipynb"], ids=["as blackboard", "as moodle"])
 def test_forged_names_alone_in_the_archive_stay_their_uploaders(prefix, forged):
     """When the archive holds only an upload named as another LMS's entry (both schemes fit), is it the uploader's?"""
-    _, (upload,) = collect.classify([prefix + forged], paths.ASSIGNMENT)
+    _, (upload,) = collect.classify([prefix + forged], asg01.NAME)
     assert upload.student == "300"
 
 
@@ -107,7 +108,7 @@ def test_forged_names_alone_in_the_archive_stay_their_uploaders(prefix, forged):
 ])
 def test_entries_outside_the_scheme_go_to_nobody(entries, expected):
     """Are entries that do not fit the archive's one scheme reported as unrecognised, not collected?"""
-    _, uploads = collect.classify(entries, paths.ASSIGNMENT)
+    _, uploads = collect.classify(entries, asg01.NAME)
     assert [u.student for u in uploads] == expected
     assert all(u.status == "unrecognised name" for u in uploads if u.student is None)
 
@@ -134,14 +135,14 @@ def test_blackboard_usernames_come_from_the_receipts(title, users):
     """Are Blackboard usernames with underscores read whole, even when all share a start or the title has '_',
     from the receipts' "Name: First Last (username)"?"""
     names, receipts = _blackboard_entries(title, users)
-    _, uploads = collect.classify(names, paths.ASSIGNMENT, receipts=receipts)
+    _, uploads = collect.classify(names, asg01.NAME, receipts=receipts)
     assert [u.student for u in uploads if u.status == "notebook"] == users
 
 
 def test_blackboard_usernames_without_receipts_are_read_when_only_one_cut_fits():
     """Without receipts, is the one '_' every name shares the title's end, and '..' refused?"""
     names = [f"Assignment 1_{user}_attempt_2024-03-01-10-00-00_asg01.ipynb" for user in ("ada_l", "bob", "..")]
-    _, uploads = collect.classify(names, paths.ASSIGNMENT)
+    _, uploads = collect.classify(names, asg01.NAME)
     assert [u.student for u in uploads] == ["ada_l", "bob", None]
     assert "cannot be a student id" in uploads[2].detail
 
@@ -152,9 +153,9 @@ def test_blackboard_usernames_that_could_be_cut_two_ways_are_refused_or_read_fro
     naming the fix, and a roster of the usernames enough to read them?"""
     names = [f"Assignment 1_{user}_attempt_2024-03-01-10-00-00_asg01.ipynb" for user in users]
     with pytest.raises(coursedir.CourseError, match="receipts.*--roster") as refused:
-        collect.classify(names, paths.ASSIGNMENT)
+        collect.classify(names, asg01.NAME)
     assert "\n" not in str(refused.value)
-    _, uploads = collect.classify(names, paths.ASSIGNMENT, roster={user: f"s{n}" for n, user in enumerate(users)})
+    _, uploads = collect.classify(names, asg01.NAME, roster={user: f"s{n}" for n, user in enumerate(users)})
     assert [u.lms_id for u in uploads] == users
 
 
@@ -163,14 +164,14 @@ def test_blackboard_receipts_are_read_from_the_archive(tmp_path):
     names, receipts = _blackboard_entries("Assignment 1", ["st_1001", "st_1002"])
     path = tmp_path / "bb.zip"
     path.write_bytes(_zip({name: receipts.get(name, "").encode() or NOTEBOOK for name in names}))
-    report = collect.collect(path, tmp_path / "course", paths.ASSIGNMENT)
+    report = collect.collect(path, tmp_path / "course", asg01.NAME)
     assert set(report["students"]) == {"st_1001", "st_1002"}
 
 
 def test_roster_ids_that_cannot_be_folders_are_refused():
     """Is a roster mapping an LMS id to '..' or a path refused rather than written outside submitted/?"""
     _, uploads = collect.classify(["a_1_1_asg01.ipynb", "b_2_2_asg01.ipynb", "c_3_3_asg01.ipynb"],
-                                  paths.ASSIGNMENT, roster={"1": "..", "2": "x/../../y", "3": "s3"})
+                                  asg01.NAME, roster={"1": "..", "2": "x/../../y", "3": "s3"})
     assert [u.student for u in uploads] == [None, None, "s3"]
 
 
@@ -181,7 +182,7 @@ def test_roster_ids_that_cannot_be_folders_are_refused():
 ])
 def test_released_name_variants(name, expected):
     """Are the names Colab, browsers and LMSs give a copy of the notebook recognised?"""
-    assert collect.released_name_of(name, paths.ASSIGNMENT) is expected
+    assert collect.released_name_of(name, asg01.NAME) is expected
 
 
 def _zip(files, symlinks=()):
@@ -251,7 +252,7 @@ def test_collect_lays_out_every_upload(tmp_path, canvas_archive):
     """Does collect write each student's own notebook byte for byte as asg01.ipynb and account for every file?"""
     path, files = canvas_archive
     course = tmp_path / "course"
-    report = collect.collect(path, course, paths.ASSIGNMENT)
+    report = collect.collect(path, course, asg01.NAME)
     assert report["scheme"] == "canvas"
     assert set(report["students"]) == {"100", "200", "300", "400", "500", "600", "900"}
     for student, key in [("100", _canvas(100, "Copy of asg01.ipynb")), ("200", _canvas(200, "asg01 (1).ipynb")),
@@ -276,7 +277,7 @@ def test_one_students_uploads_never_reach_another(tmp_path, canvas_archive):
     """Do the attacker's names and nested folders leave student 100 as uploaded and create no student 700?"""
     path, _ = canvas_archive
     course = tmp_path / "course"
-    report = collect.collect(path, course, paths.ASSIGNMENT)
+    report = collect.collect(path, course, asg01.NAME)
     assert "700" not in report["students"]
     assert (course / "submitted" / "100" / "asg01" / "asg01.ipynb").read_bytes() == NOTEBOOK
     attacker = report["students"]["900"]
@@ -296,12 +297,12 @@ def test_a_broken_upload_costs_its_student_a_reason(tmp_path, canvas_archive):
     """Does a 'zip' that is not one leave its student a folder saying why, which grading reads as the reason?"""
     path, _ = canvas_archive
     course = tmp_path / "course"
-    report = collect.collect(path, course, paths.ASSIGNMENT)
+    report = collect.collect(path, course, asg01.NAME)
     problems = report["students"]["600"]["problems"]
     assert problems[0] == "no notebook among the uploads: asg01.zip"
     assert "asg01.zip: not a zip or tar archive" in problems
     assert (course / "submitted" / "600" / "asg01" / "asg01.zip").read_bytes() == b"this is not a zip"
-    status, reason = chain.repair_submission(course, "600", paths.ASSIGNMENT)
+    status, reason = chain.repair_submission(course, "600", asg01.NAME)
     assert status == "no notebook" and "asg01.zip: not a zip or tar archive" in reason
 
 
@@ -309,10 +310,10 @@ def test_collecting_again_starts_clean(tmp_path, canvas_archive):
     """After an archive with broken uploads, does the next archive collect on its own, unaffected?"""
     path, _ = canvas_archive
     course = tmp_path / "course"
-    collect.collect(path, course, paths.ASSIGNMENT)
+    collect.collect(path, course, asg01.NAME)
     second = tmp_path / "second.zip"
     second.write_bytes(_zip({_canvas(600, "asg01.ipynb"): NOTEBOOK}))
-    report = collect.collect(second, course, paths.ASSIGNMENT)
+    report = collect.collect(second, course, asg01.NAME)
     assert set(report["students"]) == {"600"} and [f["path"] for f in report["files"]] == [_canvas(600, "asg01.ipynb")]
     assert sorted(p.name for p in (course / "submitted" / "600" / "asg01").iterdir()) == ["asg01.ipynb",
                                                                                      collect.TIMESTAMP]
@@ -331,7 +332,7 @@ def test_blackboard_attempts(tmp_path):
     path = tmp_path / "bb.zip"
     path.write_bytes(_zip(files))
     course = tmp_path / "course"
-    report = collect.collect(path, course, paths.ASSIGNMENT)
+    report = collect.collect(path, course, asg01.NAME)
     assert report["scheme"] == "blackboard" and set(report["students"]) == {"cbabbage", "alovelace", "ghopper"}
     assert "latest attempt" in report["students"]["cbabbage"]["problems"][0]
     folder = course / "submitted" / "cbabbage" / "asg01"
@@ -356,7 +357,7 @@ def test_archives_are_read_within_limits(tmp_path, monkeypatch, limit, value, up
     monkeypatch.setattr(collect, limit, value)
     path = tmp_path / "limits.zip"
     path.write_bytes(_zip({_canvas(100, "upload.zip"): upload, _canvas(200, "asg01.ipynb"): NOTEBOOK}))
-    report = collect.collect(path, tmp_path / "course", paths.ASSIGNMENT)
+    report = collect.collect(path, tmp_path / "course", asg01.NAME)
     assert any(why in f["detail"] for f in report["files"] if f["status"] == "refused"), report["files"]
     assert report["students"]["200"]["notebook"] == _canvas(200, "asg01.ipynb")
 
@@ -366,7 +367,7 @@ def test_roster_maps_lms_ids_to_student_ids(tmp_path, canvas_archive):
     path, _ = canvas_archive
     roster = tmp_path / "roster.csv"
     roster.write_text("student_id,lms_id\nada,100\nbyron,200\neve,900\n")
-    report = collect.collect(path, tmp_path / "course", paths.ASSIGNMENT, roster=roster)
+    report = collect.collect(path, tmp_path / "course", asg01.NAME, roster=roster)
     assert set(report["students"]) == {"ada", "byron", "eve"}
     unknown = [f for f in report["files"] if f["status"] == "unknown student"]
     assert {f["detail"].split()[0] for f in unknown} == {"300", "400", "500", "600"}
@@ -377,7 +378,7 @@ def test_an_archive_that_is_not_one_is_a_course_error(tmp_path):
     path = tmp_path / "uploads.zip"
     path.write_bytes(b"not an archive")
     with pytest.raises(coursedir.CourseError, match="download the submissions from the LMS again"):
-        collect.collect(path, tmp_path / "course", paths.ASSIGNMENT)
+        collect.collect(path, tmp_path / "course", asg01.NAME)
 
 
 def test_collect_command_prints_problems(tmp_path, canvas_archive):
@@ -393,7 +394,7 @@ def test_collect_command_prints_problems(tmp_path, canvas_archive):
 @pytest.mark.slow
 def test_a_grading_crash_costs_its_student_only(course, monkeypatch):
     """When grading one student raises, does the class go on, with that student at 0 and a feedback page?"""
-    release.generate(course)
+    release.generate(course, asg01.NAME)
     for student in ("boom", "calm"):
         (course / "submitted" / student / "asg01").mkdir(parents=True)
     original = chain.grade_submission
@@ -404,11 +405,11 @@ def test_a_grading_crash_costs_its_student_only(course, monkeypatch):
         return original(course_dir, student, *args, **kwargs)
 
     monkeypatch.setattr(chain, "grade_submission", grade)
-    summary = classroom.grade_class(course, workers=2, assignment=paths.ASSIGNMENT, log=lambda line: None)
+    summary = classroom.grade_class(course, workers=2, assignment=asg01.NAME, log=lambda line: None)
     assert {o.student: o.graded for o in summary.outcomes} == {"boom": False, "calm": False}
     boom = next(o for o in summary.outcomes if o.student == "boom")
     assert boom.reason.startswith("KeyError") and boom.max_score > 0 and boom.score == 0
-    assert all(score == 0 for score, _ in coursedir.cell_scores(course, paths.ASSIGNMENT)["boom"].values())
+    assert all(score == 0 for score, _ in coursedir.cell_scores(course, asg01.NAME)["boom"].values())
     page = (course / "feedback" / "boom" / "asg01" / "asg01.html").read_text()
     assert "the grader failed on this upload (KeyError)" in page and str(course) not in page
 
@@ -419,11 +420,11 @@ def test_nbgraders_log_reaches_the_ta_not_the_student(course, monkeypatch):
     from mlpcourse.authoring import notebook
     from mlpcourse.grading import coursedir, demo
 
-    release_nb = notebook.read(release.generate(course) / "asg01.ipynb")
-    coursedir.submit(course, "ada", demo.submissions(release_nb)["ada"], paths.ASSIGNMENT)
+    release_nb = notebook.read(release.generate(course, asg01.NAME) / "asg01.ipynb")
+    coursedir.submit(course, "ada", demo.submissions(release_nb)["ada"], asg01.NAME)
     tail = f"{chain.NBGRADER_FAILED_PREFIX}\nValueError: KERNEL-SAID-THIS"
     monkeypatch.setattr(chain, "_autograde", lambda *args: ("failed", tail))
-    result = chain.grade_submission(course, "ada", paths.ASSIGNMENT)
+    result = chain.grade_submission(course, "ada", asg01.NAME)
     assert result.status == "failed" and "KERNEL-SAID-THIS" in result.reason
     page = (course / "feedback" / "ada" / "asg01" / "asg01.html").read_text()
     assert "KERNEL-SAID-THIS" not in page and chain.NBGRADER_FAILED in page

@@ -12,6 +12,7 @@ import zipfile
 
 import pytest
 
+import asg01
 from mlpcourse import paths
 from mlpcourse.authoring import release
 from mlpcourse.containment import limits
@@ -55,7 +56,7 @@ def test_make_fixtures_and_release_reproduce_the_committed_files(checkout):
         assert comparison.diff_files == [], folder
         assert not comparison.left_only and not comparison.right_only, folder
     # Timings are measurements: the same master and the same cells, not the same seconds.
-    committed, measured = (json.loads(limits.path(root, paths.ASSIGNMENT).read_text())
+    committed, measured = (json.loads(limits.path(root, asg01.NAME).read_text())
                            for root in (paths.ROOT, checkout))
     assert measured["master"] == committed["master"] and set(measured["cells"]) == set(committed["cells"])
 
@@ -119,8 +120,8 @@ def unreleased(tmp_path_factory):
 def released(tmp_path_factory):
     """A course folder with asg01 released (nbgrader generate_assignment) and ada's submission."""
     course = coursedir.make_course(tmp_path_factory.mktemp("released") / "course")
-    release.generate(course)
-    (course / "submitted" / "ada" / paths.ASSIGNMENT).mkdir(parents=True)
+    release.generate(course, asg01.NAME)
+    (course / "submitted" / "ada" / asg01.NAME).mkdir(parents=True)
     return course
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
+import asg01
 from mlpcourse import paths
 from mlpcourse.authoring import notebook
 from mlpcourse.containment import contain, inkernel, judge, sandbox
@@ -118,7 +119,7 @@ def test_kernel_cannot_delete_or_replace_released_files(kernel):
 def test_course_folder_and_hidden_tests_are_out_of_sight(kernel):
     """Are the course folder's sources, hidden tests and gradebook absent from the kernel's file system?"""
     k, _ = kernel
-    probes = [paths.MASTER, paths.HIDDEN_FIXTURES, paths.TESTS_ASSETS, paths.ROOT / "gradebook.db",
+    probes = [asg01.MASTER, asg01.HIDDEN_FIXTURES, asg01.TESTS_ASSETS, paths.ROOT / "gradebook.db",
               pathlib.Path.home() / ".bash_history"]
     out, _ = k.run("import os\n" + "\n".join(f"print(os.path.exists({str(p)!r}))" for p in probes))
     assert out.split() == ["False"] * len(probes)
@@ -219,9 +220,9 @@ def _hidden_checks():
     import importlib.util
     import sys
 
-    sys.path[:0] = [str(paths.SOURCE), str(paths.TESTS_ASSETS)]
+    sys.path[:0] = [str(asg01.SOURCE), str(asg01.TESTS_ASSETS)]
     try:
-        spec = importlib.util.spec_from_file_location("asg01_hidden", paths.TESTS_ASSETS / "asg01_hidden.py")
+        spec = importlib.util.spec_from_file_location("asg01_hidden", asg01.TESTS_ASSETS / "asg01_hidden.py")
         hidden = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(hidden)
     finally:
@@ -284,7 +285,7 @@ def test_a_failure_of_untrusted_origin_gets_the_generic_line():
     """Does an exception whose class the kernel named (not the course's CheckFailure) say nothing of its own?"""
     forged = judge.remote_exception("CheckFailure", "expected 1.5, got HIDDEN")
     forged.problem, forged.what = "has wrong values", "HIDDEN-INPUT"
-    trusted = judge.TrustedCode([str(paths.SOURCE), str(paths.TESTS_ASSETS)], [])
+    trusted = judge.TrustedCode([str(asg01.SOURCE), str(asg01.TESTS_ASSETS)], [])
     assert not trusted.is_trusted_failure(forged)
     assert trusted.is_trusted_failure(trusted.module("asg01_checks").CheckFailure("x"))
     assert judge.hidden_message(forged) == judge.HIDDEN_UNEXPECTED

@@ -4,12 +4,13 @@ import nbformat
 import pytest
 
 import graded_demo
+import asg01
 from mlpcourse import paths
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import coursedir, demo
 
 GRADE_CELLS = {notebook.grade_id(c): c.metadata.nbgrader.points
-               for c in notebook.read(paths.MASTER).cells
+               for c in notebook.read(asg01.MASTER).cells
                if c.metadata.get("nbgrader", {}).get("grade")}
 AUTOGRADED = {g: p for g, p in GRADE_CELLS.items() if g.startswith("test_")}
 
@@ -37,21 +38,21 @@ def test_demo_checks_the_data_before_grading(graded):
 @pytest.mark.slow
 def test_complete_submission_gets_full_autograded_marks(graded):
     """Does ada (the master's solutions in the release) get every autograded point?"""
-    scores = coursedir.cell_scores(graded[0], paths.ASSIGNMENT)["ada"]
+    scores = coursedir.cell_scores(graded[0], asg01.NAME)["ada"]
     assert {g: scores[g][0] for g in AUTOGRADED} == AUTOGRADED
 
 
 @pytest.mark.slow
 def test_untouched_release_gets_zero(graded):
     """Does cy (the release as handed out) get zero on every autograded cell?"""
-    scores = coursedir.cell_scores(graded[0], paths.ASSIGNMENT)["cy"]
+    scores = coursedir.cell_scores(graded[0], asg01.NAME)["cy"]
     assert {g: scores[g][0] for g in AUTOGRADED} == {g: 0 for g in AUTOGRADED}
 
 
 @pytest.mark.slow
 def test_partly_wrong_submission_loses_exactly_its_bugs(graded):
     """Does ben lose the softmax, SGD and training cells, and keep every other point?"""
-    scores = coursedir.cell_scores(graded[0], paths.ASSIGNMENT)["ben"]
+    scores = coursedir.cell_scores(graded[0], asg01.NAME)["ben"]
     expected = {g: (0 if g in BEN_LOSES else p) for g, p in AUTOGRADED.items()}
     assert {g: scores[g][0] for g in AUTOGRADED} == expected
 
@@ -62,7 +63,7 @@ def test_written_answers_wait_for_a_grader(graded):
     course_dir = graded[0]
     with coursedir.Gradebook(coursedir.default_db_url(course_dir)) as gradebook:
         for name in ("q_nonlinear", "q_he_init", "q_gd", "q_bias_variance"):
-            grade = gradebook.find_grade(name, paths.ASSIGNMENT, paths.ASSIGNMENT, "ada")
+            grade = gradebook.find_grade(name, asg01.NAME, asg01.NAME, "ada")
             assert grade.needs_manual_grade and grade.max_score == GRADE_CELLS[name]
 
 
@@ -71,7 +72,7 @@ def test_export_and_table_agree_with_the_gradebook(graded):
     """Do grades.csv and the printed table give the gradebook's totals?"""
     course_dir, stdout = graded
     totals = demo.exported_totals(course_dir)
-    scores = coursedir.cell_scores(course_dir, paths.ASSIGNMENT)
+    scores = coursedir.cell_scores(course_dir, asg01.NAME)
     for student in demo.students():
         assert totals[student] == sum(score for score, _ in scores[student].values())
     assert totals["ada"] == sum(AUTOGRADED.values())
@@ -82,7 +83,7 @@ def test_export_and_table_agree_with_the_gradebook(graded):
 def test_readme_shows_what_the_demo_prints(graded):
     """Is the table in the README's quick start the one `make demo` prints, not an older paste?"""
     course_dir, stdout = graded
-    table = demo.table(coursedir.cell_scores(course_dir, paths.ASSIGNMENT))
+    table = demo.table(coursedir.cell_scores(course_dir, asg01.NAME))
     assert table in stdout
     assert f"```\n{table}\n```" in (paths.ROOT / "README.md").read_text()
 
@@ -91,18 +92,18 @@ def test_readme_shows_what_the_demo_prints(graded):
 def test_feedback_explains_the_failure_to_the_student(graded):
     """Does ben's feedback show the visible softmax test's message (function, case, error, hint)?"""
     course_dir = graded[0]
-    html = (course_dir / "feedback" / "ben" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").read_text()
+    html = (course_dir / "feedback" / "ben" / asg01.NAME / f"{asg01.NAME}.html").read_text()
     for needle in ("softmax(y_hat) has wrong values", "case: 7x5 random normal logits",
                    "the worst is at index", "hint: exponentiate"):
         assert needle in html, needle
     for student in demo.students():
-        assert (course_dir / "feedback" / student / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").exists()
+        assert (course_dir / "feedback" / student / asg01.NAME / f"{asg01.NAME}.html").exists()
 
 
 @pytest.mark.slow
 def test_training_cell_reaches_its_threshold_under_autograde(graded):
     """Does the shortened grading-mode training of ada clear the 85% bar with room to spare?"""
-    nb = nbformat.read(str(graded[0] / "autograded" / "ada" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb"), 4)
+    nb = nbformat.read(str(graded[0] / "autograded" / "ada" / asg01.NAME / f"{asg01.NAME}.ipynb"), 4)
     cell = notebook.cells_by_grade_id(nb)["test_training"]
     line = next(o.text for o in cell.outputs if o.output_type == "stream")
     accuracy = float(line.split(":")[1].strip().split("%")[0]) / 100

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+import asg01
 from mlpcourse import paths
 from mlpcourse.authoring import notebook
 
@@ -119,11 +120,11 @@ def name_problems(piece):
             found.append(f"{path}: no such test")
     found += [f"{name}: cannot be imported" for name in DOTTED.findall(piece) if not resolves(name)]
     for module, name in RELEASED_NAME.findall(piece):
-        tree = ast.parse((paths.MASTER.parent / f"{module}.py").read_text())
+        tree = ast.parse((asg01.MASTER.parent / f"{module}.py").read_text())
         defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))} | {
             t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
         if name not in defined:
-            found.append(f"{module}.{name}: not defined in source/{paths.ASSIGNMENT}/{module}.py")
+            found.append(f"{module}.{name}: not defined in source/{asg01.NAME}/{module}.py")
     return found
 
 
@@ -188,7 +189,7 @@ def test_the_check_finds_what_does_not_exist(tmp_path):
         "mlpcourse/nothing.py: no such file or folder",
         "tests/test_docs.py::test_nothing: no such test",
         "mlpcourse.grading.nothing: cannot be imported",
-        f"asg01_checks.nothing: not defined in source/{paths.ASSIGNMENT}/asg01_checks.py",
+        f"asg01_checks.nothing: not defined in source/{asg01.NAME}/asg01_checks.py",
     ]
 
 
@@ -205,6 +206,6 @@ def test_the_points_table_gives_the_master_notebooks_points():
     table = table[:table.index("\n\n", table.index("| part |"))]
     documented = {grade_id: float(points) for grade_id, points in re.findall(r"`(\w+)` (\d+)", table)}
     master = {grade_id: float(cell.metadata.nbgrader["points"])
-              for grade_id, cell in notebook.cells_by_grade_id(notebook.read()).items()
+              for grade_id, cell in notebook.cells_by_grade_id(notebook.read(asg01.MASTER)).items()
               if cell.metadata.nbgrader.get("points")}
     assert documented == master

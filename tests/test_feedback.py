@@ -16,6 +16,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 import graded_demo
+import asg01
 from mlpcourse import paths, records
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import coursedir
@@ -35,7 +36,7 @@ VERDICTS = {
 def _hidden_regions():
     """The lines of every hidden-test region of the master (what the gradebook restores)."""
     lines = []
-    for cell in notebook.read(paths.MASTER).cells:
+    for cell in notebook.read(asg01.MASTER).cells:
         inside = False
         for line in cell.source.splitlines():
             if "BEGIN HIDDEN TESTS" in line:
@@ -49,7 +50,7 @@ def _hidden_regions():
 
 def _mark_schemes():
     schemes = []
-    for cell in notebook.read(paths.MASTER).cells:
+    for cell in notebook.read(asg01.MASTER).cells:
         if "BEGIN MARK SCHEME" in cell.source:
             inside = cell.source.split("BEGIN MARK SCHEME", 1)[1].split("END MARK SCHEME", 1)[0]
             schemes += [line.strip("> *").strip() for line in inside.splitlines() if len(line.strip()) > 30]
@@ -84,7 +85,7 @@ class _Page(HTMLParser):
 
 def _plant(course):
     """Make ben's autograded notebook, run record and comments as hostile as they could be."""
-    path = course / "autograded" / STUDENT / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb"
+    path = course / "autograded" / STUDENT / asg01.NAME / f"{asg01.NAME}.ipynb"
     nb = notebook.read(path)
     cells = notebook.cells_by_grade_id(nb)
     for grade_id, cell in cells.items():
@@ -103,7 +104,7 @@ def _plant(course):
     nb.cells.insert(nb.cells.index(cells["q_nonlinear"]) + 1, extra)
     nbformat.write(nb, str(path))
 
-    run_path = paths.records_folder(course, paths.ASSIGNMENT, STUDENT) / "run.json"
+    run_path = paths.records_folder(course, asg01.NAME, STUDENT) / "run.json"
     run = records.read(run_path)
     for entry in run["cells"]:
         entry.pop("verdict", None)
@@ -113,7 +114,7 @@ def _plant(course):
     records.write(run_path, run)
 
     with Gradebook(coursedir.default_db_url(course)) as gradebook:
-        comment = gradebook.find_comment("q_nonlinear", paths.ASSIGNMENT, paths.ASSIGNMENT, STUDENT)
+        comment = gradebook.find_comment("q_nonlinear", asg01.NAME, asg01.NAME, STUDENT)
         comment.manual_comment = f"Good. {PAYLOAD}"
         gradebook.db.commit()
 
@@ -124,8 +125,8 @@ def page(kannada_cache, tmp_path_factory):
     demo_course, _ = graded_demo.graded_demo(tmp_path_factory, kannada_cache)
     course = graded_demo.copy_course(demo_course, tmp_path_factory.mktemp("feedback") / "course")
     _plant(course)
-    coursedir.nbgrader("generate_feedback", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=course)
-    raw = (course / "feedback" / STUDENT / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").read_text()
+    coursedir.nbgrader("generate_feedback", asg01.NAME, "--student", STUDENT, "--force", course_dir=course)
+    raw = (course / "feedback" / STUDENT / asg01.NAME / f"{asg01.NAME}.html").read_text()
     return raw, _Page(raw), course
 
 
@@ -133,7 +134,7 @@ def page(kannada_cache, tmp_path_factory):
 def test_no_mark_scheme_or_hidden_test_reaches_feedback(page):
     """Are mark schemes, hidden-test source and the hidden fixtures' path absent, though the graded copy has them?"""
     raw, parsed, course = page
-    graded = (course / "autograded" / STUDENT / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb").read_text()
+    graded = (course / "autograded" / STUDENT / asg01.NAME / f"{asg01.NAME}.ipynb").read_text()
     hidden, schemes = _hidden_regions(), _mark_schemes()
     assert hidden and schemes and all(line in graded for line in hidden[:3])  # the planted source is there
     for text in hidden + schemes:
@@ -215,10 +216,10 @@ def test_tests_show_verdicts_and_only_visible_outputs(page):
 def test_scores_and_cells_are_nbgrader_and_release(page):
     """Are the scores the gradebook's, and the test cells the release's, in the release's order?"""
     raw, parsed, course = page
-    scores = coursedir.cell_scores(course, paths.ASSIGNMENT)[STUDENT]
+    scores = coursedir.cell_scores(course, asg01.NAME)[STUDENT]
     total = sum(score for score, _ in scores.values())
     assert f"(Score: {total:.1f} / {sum(full for _, full in scores.values()):.1f})" in raw
-    release = notebook.read(course / "release" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")
+    release = notebook.read(course / "release" / asg01.NAME / f"{asg01.NAME}.ipynb")
     docstrings = [cell.source.splitlines()[0] for cell in release.cells
                   if notebook.grade_id(cell) and notebook.grade_id(cell).startswith("test_")]
     positions = [parsed.text.find(" ".join(line.split())) for line in docstrings]

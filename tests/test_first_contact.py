@@ -22,7 +22,7 @@ import zipfile
 import nbformat
 import pytest
 
-from mlpcourse import paths
+import asg01
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import coursedir, demo
 from test_commands import fresh_clone
@@ -70,7 +70,7 @@ def newcomer(tmp_path, url, activated):
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     env = {name: value for name, value in os.environ.items()
-           if name not in (paths.DATA_CACHE_ENV, "VIRTUAL_ENV") and not name.startswith("JUPYTER")}
+           if name not in (asg01.DATA_CACHE_ENV, "VIRTUAL_ENV") and not name.startswith("JUPYTER")}
     path = f"{VENV / 'bin'}:/usr/bin:/bin" if activated else "/usr/bin:/bin"
     return {**env, **STAND_IN, "HOME": str(home), "KANNADA_MNIST_URL": url, "no_proxy": "127.0.0.1",
             "PATH": path, "PYTHONPATH": str(tmp_path / "clone")}
@@ -103,7 +103,7 @@ def the_error(result, log_prefix="["):
 
 
 def autograded_points(course, student):
-    scores = coursedir.cell_scores(course, paths.ASSIGNMENT)[student]
+    scores = coursedir.cell_scores(course, asg01.NAME)[student]
     return sum(score for grade_id, (score, _) in scores.items() if grade_id.startswith("test_"))
 
 
@@ -132,8 +132,8 @@ def test_make_demo_without_the_data_stops_before_grading_with_one_line(clone, no
 def _released_with_ada(clone, env):
     """The TA's start: the release in the gradebook (`python -m mlpcourse release`), ada's upload in submitted/."""
     subprocess.run([sys.executable, "-m", "mlpcourse", "release"], cwd=clone, env=env, check=True, capture_output=True)
-    release_nb = notebook.read(clone / "release" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")
-    return coursedir.submit(clone, "ada", demo.submissions(release_nb)["ada"], paths.ASSIGNMENT)
+    release_nb = notebook.read(clone / "release" / asg01.NAME / f"{asg01.NAME}.ipynb")
+    return coursedir.submit(clone, "ada", demo.submissions(release_nb)["ada"], asg01.NAME)
 
 
 @pytest.mark.slow
@@ -141,7 +141,7 @@ def test_plain_nbgrader_autograde_fetches_the_data_first(clone, data_server, tmp
     """Does plain `nbgrader autograde asg01` from the course folder fill the cache first, and give ada full marks?"""
     env = newcomer(tmp_path, data_server, activated=True)
     _released_with_ada(clone, env)
-    result = subprocess.run(["nbgrader", "autograde", paths.ASSIGNMENT], cwd=clone, capture_output=True, text=True,
+    result = subprocess.run(["nbgrader", "autograde", asg01.NAME], cwd=clone, capture_output=True, text=True,
                             env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert cache_files(tmp_path) == STAND_IN_FILES
@@ -169,7 +169,7 @@ def test_without_the_data_every_grading_command_stops_before_grading_anyone(clon
     env = newcomer(tmp_path, nothing_served, activated=True)
     upload = _released_with_ada(clone, env)
     commands = {
-        "nbgrader": ["nbgrader", "autograde", paths.ASSIGNMENT],
+        "nbgrader": ["nbgrader", "autograde", asg01.NAME],
         "grade": [sys.executable, "-m", "mlpcourse", "grade"],
         "grade --scheduler": [sys.executable, "-m", "mlpcourse", "grade", "--scheduler", "tcp://127.0.0.1:9",
                               "--db-url", coursedir.default_db_url(clone)],
@@ -178,5 +178,5 @@ def test_without_the_data_every_grading_command_stops_before_grading_anyone(clon
         line = the_error(subprocess.run(command, cwd=clone, capture_output=True, text=True, env=env))
         assert "the training split 'test' of Kannada-MNIST" in line, name
         assert not (clone / "autograded" / "ada").exists(), name
-        assert "ada" not in coursedir.cell_scores(clone, paths.ASSIGNMENT), name
+        assert "ada" not in coursedir.cell_scores(clone, asg01.NAME), name
     assert nbformat.read(str(upload), 4)  # the upload is untouched, ready for when the data is there

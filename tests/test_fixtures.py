@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import asg01
 from mlpcourse import assignment, paths
 from mlpcourse.authoring import fixtures, notebook
 
@@ -57,7 +58,7 @@ def test_public_and_hidden_fixtures_share_no_case():
 def _course_copy(tmp_path):
     """asg01 in a scratch course: its source folder and its tests_assets folder, copied."""
     for step in (paths.SOURCE_DIRECTORY, paths.HIDDEN_DIRECTORY):
-        shutil.copytree(paths.course_folder(paths.ROOT, step), paths.course_folder(tmp_path, step))
+        shutil.copytree(paths.course_folder(paths.ROOT, step, ASG01.name), paths.course_folder(tmp_path, step, ASG01.name))
     return assignment.load(tmp_path, ASG01.name)
 
 
@@ -88,7 +89,7 @@ def test_the_recipe_named_by_the_description_builds_the_fixtures(tmp_path):
 
 def test_wrong_reference_gradients_are_refused():
     """Does fixture generation refuse a master whose backprop disagrees with centred differences?"""
-    nb = notebook.read()
+    nb = notebook.read(asg01.MASTER)
     cell = notebook.cells_by_grade_id(nb)["mlp_gradients"]
     cell.source = cell.source.replace("'b': np.sum(delta, axis=0)", "'b': np.sum(delta, axis=0) * 2")
     with pytest.raises(AssertionError, match="centred differences"):

@@ -9,7 +9,8 @@ import json
 import nbformat
 import pytest
 
-from mlpcourse import assignment, paths
+import asg01
+from mlpcourse import assignment
 from mlpcourse.authoring import notebook
 from mlpcourse.quality import catalogue, harness
 from mlpcourse.quality.catalogue.entry import equivalent, mutant
@@ -46,7 +47,7 @@ def _scores(result):
 
 def test_fast_path_stops_before_the_data_section():
     """Does the fast path run every code cell up to the data section and score the cells before it?"""
-    nb = notebook.read()
+    nb = notebook.read(asg01.MASTER)
     ids = [notebook.grade_id(cell) for cell in nb.cells if cell.cell_type == "code"]
     cells = harness.fast_path_cells(nb)
     assert [cell.grade_id for cell in cells] == ids[:ids.index(assignment.load().data.first_cell)]
@@ -144,8 +145,8 @@ def test_fast_path_agrees_with_nbgrader_autograde(course):
         if entry.kind == catalogue.EQUIVALENT:
             assert real[entry.id]["test_training"] == 5, f"{entry.id} lost its training points"
     # The notebook's asides ran in the real kernel: the tiny batch was learnt by heart.
-    graded = nbformat.read(str(course / "autograded" / "sgd_inplace_returns" / paths.ASSIGNMENT
-                               / f"{paths.ASSIGNMENT}.ipynb"), as_version=4)
+    graded = nbformat.read(str(course / "autograded" / "sgd_inplace_returns" / asg01.NAME
+                               / f"{asg01.NAME}.ipynb"), as_version=4)
     outputs = {notebook.grade_id(cell): "".join(o.get("text", "") for o in cell.get("outputs", []))
                for cell in graded.cells if cell.cell_type == "code"}
     assert "times faster" in outputs["vectorise_timing"]

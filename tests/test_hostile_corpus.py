@@ -19,6 +19,7 @@ import zipfile
 
 import pytest
 
+import asg01
 from mlpcourse import paths, records
 from mlpcourse.authoring import notebook, release
 from mlpcourse.grading import chain, classroom, coursedir, tamper
@@ -114,9 +115,9 @@ def batch(tmp_path_factory, kannada_cache):
         course = coursedir.make_course(root / "course")
         with open(course / "nbgrader_config.py", "a") as config:
             config.write(TEST_LIMITS)
-        release_dir = release.generate(course)
+        release_dir = release.generate(course, asg01.NAME)
         server = _CountingServer()
-        ctx = corpus.Context(notebook.read(release_dir / "asg01.ipynb"), notebook.read(), server.port)
+        ctx = corpus.Context(notebook.read(release_dir / "asg01.ipynb"), notebook.read(asg01.MASTER), server.port)
         uploads = {case.name: case.build(ctx) for case in corpus.CASES}
         attacks = [case for case in corpus.CASES if isinstance(case, ingest.Attack)]
         zip_path, roster = lms_zip(uploads, root / "submissions.zip",
@@ -127,15 +128,15 @@ def batch(tmp_path_factory, kannada_cache):
         code = pipeline_main(["grade", "--course-dir", str(course), "--zip", str(zip_path), "--roster", str(roster),
                               "--workers", "2"], lines)
         seconds = time.monotonic() - started
-        summary = classroom.read_log(course, paths.ASSIGNMENT)  # before the regrades below overwrite it
+        summary = classroom.read_log(course, asg01.NAME)  # before the regrades below overwrite it
         submitted = _tree_hashes(course / "submitted")
-        graded = coursedir.cell_scores(course, paths.ASSIGNMENT)
+        graded = coursedir.cell_scores(course, asg01.NAME)
         scores = {case.name: graded.get(case.name, {}) for case in corpus.CASES}
         students = [argument for name in REGRADED for argument in ("--student", name)]
         pipeline_main(["grade", "--course-dir", str(course), *students], lines)
-        regraded = {name: coursedir.cell_scores(course, paths.ASSIGNMENT, students=[name]).get(name, {})
+        regraded = {name: coursedir.cell_scores(course, asg01.NAME, students=[name]).get(name, {})
                     for name in REGRADED}
-        alone = chain.grade_submission(course, REGRADED_ALONE, paths.ASSIGNMENT)
+        alone = chain.grade_submission(course, REGRADED_ALONE, asg01.NAME)
         regraded[REGRADED_ALONE] = alone.cells
         yield {"course": course, "code": code, "lines": lines, "seconds": seconds, "server": server, "summary": summary,
                "scores": scores, "regraded": regraded, "definition": definition, "submitted": submitted,
@@ -272,7 +273,7 @@ def test_feedback_never_shows_hidden_tests(batch):
 @pytest.mark.slow
 def test_tamper_report_lists_exactly_the_flagged_cases(batch):
     """Does the class tamper report flag the hostile cases that tamper, and no honest one?"""
-    flagged = {student for student, flags in tamper.read_reports(batch["course"], paths.ASSIGNMENT).items() if flags}
+    flagged = {student for student, flags in tamper.read_reports(batch["course"], asg01.NAME).items() if flags}
     assert flagged == {case.name for case in corpus.CASES if case.flagged}
     # The grade command's summary names the same submissions, and its progress lines count their flags.
     summary = batch["summary"]
@@ -300,7 +301,7 @@ def test_class_report_lists_functions_that_did_not_return(batch):
     """Does the class report list each submission that hit a time limit, with the function and the time?"""
     from mlpcourse.reports import report
 
-    crashes = report.compute(batch["course"], assignment=paths.ASSIGNMENT)["crashes"]
+    crashes = report.compute(batch["course"], assignment=asg01.NAME)["crashes"]
     for student, function in HUNG.items():
         rows = [row["detail"] for row in crashes if row["student_id"] == student]
         assert any(re.search(rf"{re.escape(function)} did not return within \d+ s", row) for row in rows), rows

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import asg01
 from mlpcourse import paths, records
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import collect, repair
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
 # Deterministic examples (CI reruns the same ones); no example database in the repository.
 FUZZ = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-ASSIGNMENT = paths.ASSIGNMENT
+ASSIGNMENT = asg01.NAME
 
 # ---------------------------------------------------------------------------------------------
 # The collector
@@ -164,8 +165,8 @@ def test_collector_never_raises_on_any_entry_names(entries):
 # ---------------------------------------------------------------------------------------------
 # The notebook reader and the repair
 
-RELEASE = notebook.read(paths.RELEASE_NOTEBOOK)
-SOLVED = json.loads(nbformat.writes(corpus.Context(RELEASE, notebook.read(), port=9).solved()))
+RELEASE = notebook.read(asg01.RELEASE_NOTEBOOK)
+SOLVED = json.loads(nbformat.writes(corpus.Context(RELEASE, notebook.read(asg01.MASTER), port=9).solved()))
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
                     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children,
                                                                                       max_size=4), max_leaves=20)

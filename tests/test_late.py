@@ -14,6 +14,7 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 from traitlets import TraitError
 
+import asg01
 from mlpcourse import paths, records
 from mlpcourse.authoring import notebook, release
 from mlpcourse.grading import cellgrades, classroom, collect, coursedir, demo, late
@@ -51,7 +52,7 @@ def test_canvas_entry_times_and_late_marker(tmp_path):
         ("babbagecharles_LATE_4412_99121_Copy of asg01.ipynb", NOTEBOOK, (2026, 6, 6, 23, 0, 0)),
         ("hopperg_LATE_4413_99122_notes.pdf", b"%PDF-1.4", (2026, 3, 7, 9, 0, 0)),
     ]))
-    report_ = collect.collect(path, tmp_path / "course", paths.ASSIGNMENT, timezone=LONDON)
+    report_ = collect.collect(path, tmp_path / "course", asg01.NAME, timezone=LONDON)
     course = tmp_path / "course"
     assert _timestamp(course, "4411") == "2026-03-05 16:58:00 Europe/London"
     assert _utc(_timestamp(course, "4411")) == datetime.datetime(2026, 3, 5, 16, 58)  # GMT: London is UTC
@@ -74,7 +75,7 @@ def test_blackboard_attempt_time_wins_over_the_entry_time(tmp_path):
          (2026, 3, 9, 12, 0, 0)),
         ("Assignment 1_cbabbage_attempt_2026-03-04-10-00-00_asg01.ipynb", NOTEBOOK, (2026, 3, 9, 12, 0, 0)),
     ]))
-    collect.collect(path, tmp_path / "course", paths.ASSIGNMENT)
+    collect.collect(path, tmp_path / "course", asg01.NAME)
     assert _timestamp(tmp_path / "course", "alovelace") == "2026-03-05 18:30:00 UTC"
     assert _timestamp(tmp_path / "course", "cbabbage") == "2026-03-04 10:00:00 UTC"
 
@@ -88,7 +89,7 @@ def test_moodle_upload_times_and_nested_archives(tmp_path):
         ("Ada Lovelace_1201_assignsubmission_file_/asg01.ipynb", NOTEBOOK, (2026, 3, 5, 12, 0, 0)),
         ("Grace Hopper_1202_assignsubmission_file_/submission.zip", inner, (2026, 3, 6, 9, 15, 30)),
     ]))
-    collect.collect(path, tmp_path / "course", paths.ASSIGNMENT, timezone=LONDON)
+    collect.collect(path, tmp_path / "course", asg01.NAME, timezone=LONDON)
     assert _timestamp(tmp_path / "course", "1201") == "2026-03-05 12:00:00 Europe/London"
     assert _timestamp(tmp_path / "course", "1202") == "2026-03-06 09:15:30 Europe/London"
 
@@ -103,19 +104,19 @@ def test_tar_archives_and_entries_without_a_time(tmp_path):
         info.size, info.mtime = len(NOTEBOOK), when.timestamp()
         archive.addfile(info, io.BytesIO(NOTEBOOK))
     (tmp_path / "class.tar.gz").write_bytes(buffer.getvalue())
-    collect.collect(tmp_path / "class.tar.gz", tmp_path / "course", paths.ASSIGNMENT, timezone=LONDON)
+    collect.collect(tmp_path / "class.tar.gz", tmp_path / "course", asg01.NAME, timezone=LONDON)
     written = _timestamp(tmp_path / "course", "s1234567")
     assert written == "2026-07-01 13:00:00 Europe/London" and _utc(written) == when.replace(tzinfo=None)
 
     (tmp_path / "untimed.zip").write_bytes(_zip([("s7654321/asg01.ipynb", NOTEBOOK, collect.ZIP_NO_TIME)]))
-    collect.collect(tmp_path / "untimed.zip", tmp_path / "course2", paths.ASSIGNMENT)
+    collect.collect(tmp_path / "untimed.zip", tmp_path / "course2", asg01.NAME)
     assert not (tmp_path / "course2" / "submitted" / "s7654321" / "asg01" / collect.TIMESTAMP).exists()
 
 
 def test_an_unknown_time_zone_is_one_line_naming_the_fix(tmp_path):
     (tmp_path / "a.zip").write_bytes(_zip([("s1234567/asg01.ipynb", NOTEBOOK, (2026, 3, 5, 12, 0, 0))]))
     with pytest.raises(coursedir.CourseError, match="--timezone Europe/London"):
-        collect.collect(tmp_path / "a.zip", tmp_path / "course", paths.ASSIGNMENT, timezone="Mars/Olympus_Mons")
+        collect.collect(tmp_path / "a.zip", tmp_path / "course", asg01.NAME, timezone="Mars/Olympus_Mons")
 
 
 def test_collect_command_takes_the_time_zone(tmp_path):
@@ -185,7 +186,7 @@ def test_the_late_list_refuses_a_due_date_without_a_known_zone(tmp_path, monkeyp
     monkeypatch.setenv("PATH", coursedir.search_path())  # the gradebook's alembic, were it opened
     (tmp_path / "nbgrader_config.py").write_text(f"c = get_config()\nc.DueDatePenalties.duedate = {duedate!r}\n")
     with pytest.raises(coursedir.CourseError, match=r"Europe/London.*\+01:00") as refused:
-        late.late_submissions(tmp_path, f"sqlite:///{tmp_path / 'gradebook.db'}", assignment=paths.ASSIGNMENT)
+        late.late_submissions(tmp_path, f"sqlite:///{tmp_path / 'gradebook.db'}", assignment=asg01.NAME)
     assert "\n" not in str(refused.value)
 
 
@@ -211,7 +212,7 @@ def test_the_course_config_sets_the_plugin_through_nbgraders_mechanism():
 def test_a_late_canvas_submission_is_penalised_by_nbgrader(course):
     """Collected from a Canvas zip and graded through real nbgrader (parallel workers' gradebooks), does the late
     submission get the rule's penalty in the course's gradebook, the on-time one none, and the report list it?"""
-    release_nb = notebook.read(release.generate(course) / "asg01.ipynb")
+    release_nb = notebook.read(release.generate(course, asg01.NAME) / "asg01.ipynb")
     solved = nbformat.writes(demo.submissions(release_nb)["ada"]).encode()
     with open(course / "nbgrader_config.py", "a") as config:
         config.write(f"\nc.DueDatePenalties.duedate = {DUE!r}\n")
@@ -220,8 +221,8 @@ def test_a_late_canvas_submission_is_penalised_by_nbgrader(course):
         ("lovelaceada_4411_99120_asg01.ipynb", solved, (2026, 3, 5, 16, 59, 0)),
         ("babbagecharles_LATE_4412_99121_asg01.ipynb", solved, (2026, 3, 6, 23, 0, 0)),  # 30 hours late
     ]))
-    collect.collect(archive, course, paths.ASSIGNMENT, timezone=LONDON)
-    summary = classroom.grade_class(course, workers=1, assignment=paths.ASSIGNMENT, log=lambda line: None)
+    collect.collect(archive, course, asg01.NAME, timezone=LONDON)
+    summary = classroom.grade_class(course, workers=1, assignment=asg01.NAME, log=lambda line: None)
     assert all(outcome.graded for outcome in summary.outcomes), summary.outcomes
 
     due = datetime.datetime(2026, 3, 5, 17, tzinfo=zoneinfo.ZoneInfo(LONDON))
@@ -234,15 +235,15 @@ def test_a_late_canvas_submission_is_penalised_by_nbgrader(course):
         penalty, score, on_time_score = late_one.late_submission_penalty, late_one.score, on_time.score
 
     # What the report and `return` give the LMS is nbgrader export's score: the total less the penalty.
-    totals = {row["student_id"]: row for row in cellgrades.rows(course, assignment=paths.ASSIGNMENT)[1]}
+    totals = {row["student_id"]: row for row in cellgrades.rows(course, assignment=asg01.NAME)[1]}
     assert totals["4412"]["late_penalty"] == penalty and totals["4412"]["score"] == pytest.approx(score - penalty)
     assert totals["4411"]["late_penalty"] == 0 and totals["4411"]["score"] == on_time_score
 
-    found = late.late_submissions(course, assignment=paths.ASSIGNMENT)
+    found = late.late_submissions(course, assignment=asg01.NAME)
     assert found["duedate"] == due.astimezone(datetime.UTC).replace(tzinfo=None).isoformat()
     assert found["submissions"] == [{"student_id": "4412", "submitted_at": "2026-03-06T23:00:00",
                                      "seconds_late": 30 * 3600.0, "penalty": penalty, "score": score - penalty,
                                      "marked_late": True}]
-    page = report.write_html(report.compute(course, assignment=paths.ASSIGNMENT), course).read_text()
+    page = report.write_html(report.compute(course, assignment=asg01.NAME), course).read_text()
     assert (f"<td>4412</td><td>2026-03-06T23:00:00 UTC</td><td>30.0 h</td><td>{penalty:g}</td>"
             f"<td>{score - penalty:g}</td><td>marked late</td>") in page

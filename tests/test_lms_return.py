@@ -17,7 +17,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 import graded_demo
-from mlpcourse import cli, paths
+import asg01
+from mlpcourse import cli
 from mlpcourse.grading import collect, coursedir, lms
 
 # student -> (full name, Moodle participant id, Canvas user id, Blackboard username); dora has no upload.
@@ -44,7 +45,7 @@ def course(demo_course, tmp_path_factory):
     """A copy of the graded demo in which ada's written answers are graded (ben's are not)."""
     copy = graded_demo.copy_course(demo_course[0], tmp_path_factory.mktemp("lms") / "course")
     with Gradebook(coursedir.default_db_url(copy)) as gradebook:
-        for nb in gradebook.find_submission(paths.ASSIGNMENT, "ada").notebooks:
+        for nb in gradebook.find_submission(asg01.NAME, "ada").notebooks:
             for grade in nb.grades:
                 if grade.needs_manual_grade:  # as the formgrader saves a manual grade
                     grade.manual_score, grade.needs_manual_grade = ADA_MANUAL, False
@@ -55,11 +56,11 @@ def course(demo_course, tmp_path_factory):
 def _expected(course):
     """``{student: (total, max)}`` from the gradebook, cell by cell."""
     return {student: (sum(score or 0.0 for score, _ in cells.values()), sum(m for _, m in cells.values()))
-            for student, cells in coursedir.cell_scores(course, paths.ASSIGNMENT).items()}
+            for student, cells in coursedir.cell_scores(course, asg01.NAME).items()}
 
 
 def _notebook(course, student):
-    return (course / "submitted" / student / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb").read_bytes()
+    return (course / "submitted" / student / asg01.NAME / f"{asg01.NAME}.ipynb").read_bytes()
 
 
 OLD_ATTEMPT = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("first = 1")])).encode()
@@ -74,16 +75,16 @@ def _archive(course, scheme, path, people=UPLOADED):
 
         for student in people:
             name, participant, user_id, username = PEOPLE[student]
-            uploads = [(f"{paths.ASSIGNMENT}.ipynb", _notebook(course, student), 2)]
+            uploads = [(f"{asg01.NAME}.ipynb", _notebook(course, student), 2)]
             if student == "ben":  # a resubmission: his first attempt, a day earlier
-                uploads.insert(0, (f"Copy of {paths.ASSIGNMENT}.ipynb", OLD_ATTEMPT, 1))
+                uploads.insert(0, (f"Copy of {asg01.NAME}.ipynb", OLD_ATTEMPT, 1))
             for n, (filename, data, day) in enumerate(uploads):
                 if scheme == "moodle":  # mod/assign/locallib.php: underscores in names become spaces
                     prefix = f"{name.replace('_', ' ')}_{participant}_assignsubmission_file_"
                     add(f"{prefix}/{filename}", data, day)
                 elif scheme == "canvas":
                     prefix = f"{re.sub(r'[^a-z]', '', name.lower())}_{user_id}_{9000 + n}_"
-                    add(prefix + (filename if n == 0 else f"{paths.ASSIGNMENT}-{n}.ipynb"), data, day)
+                    add(prefix + (filename if n == 0 else f"{asg01.NAME}-{n}.ipynb"), data, day)
                 else:
                     prefix = f"Assignment 1_{username}_attempt_2026-03-0{day}-10-00-00"
                     add(f"{prefix}_{filename}", data, day)
@@ -115,7 +116,7 @@ def _moodle_worksheet(path, max_grade="100.00"):
 
 
 CANVAS_HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Quiz 1 (48200)",
-                 f"{paths.ASSIGNMENT}: MLP from scratch (48213)", "Current Score", "Unposted Current Score",
+                 f"{asg01.NAME}: MLP from scratch (48213)", "Current Score", "Unposted Current Score",
                  "Final Score", "Unposted Final Score"]
 
 
@@ -158,16 +159,16 @@ EXPORTS = {
 def _collect_and_return(course, scheme, tmp_path, **options):
     """Collect ``scheme``'s archive of the class, then return; ``(result, prefixes, export)``."""
     prefixes = _archive(course, scheme, tmp_path / f"{scheme}.zip")
-    collect.collect(tmp_path / f"{scheme}.zip", course, paths.ASSIGNMENT,
+    collect.collect(tmp_path / f"{scheme}.zip", course, asg01.NAME,
                     roster=_roster(tmp_path / "roster.csv", LMS_ID[scheme]))
     (tmp_path / "download").mkdir()
     export = EXPORTS[scheme](tmp_path / "download")
-    result = lms.return_grades(course, scheme, tmp_path / "out", export=export, assignment=paths.ASSIGNMENT, **options)
+    result = lms.return_grades(course, scheme, tmp_path / "out", export=export, assignment=asg01.NAME, **options)
     return result, prefixes, export
 
 
 def _page(course, student):
-    return (course / "feedback" / student / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").read_bytes()
+    return (course / "feedback" / student / asg01.NAME / f"{asg01.NAME}.html").read_bytes()
 
 
 def _check_pages(course, archive, owner_of):
@@ -222,7 +223,7 @@ def test_canvas_gradebook_import(course, tmp_path):
     expected = _expected(course)
     assert result.grades.read_bytes().startswith(codecs.BOM_UTF8)  # as exported
     rows = list(csv.reader(io.StringIO(result.grades.read_bytes().decode("utf-8-sig"))))
-    column = f"{paths.ASSIGNMENT}: MLP from scratch (48213)"
+    column = f"{asg01.NAME}: MLP from scratch (48213)"
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column]
     assert rows[1] == ["    Points Possible", "", "", "", "", "100.00"]
     by_id = {ids[2]: s for s, ids in PEOPLE.items()}
@@ -259,7 +260,7 @@ def test_refuses_a_graded_student_without_an_lms_id(course, tmp_path, capsys):
     """Is a graded student the LMS cannot be told about refused by name, with nothing written?"""
     _archive(course, "canvas", tmp_path / "canvas.zip", people=("ada", "ben"))
     # cy, graded, is neither in the archive nor in the roster: his Canvas id is known nowhere.
-    collect.collect(tmp_path / "canvas.zip", course, paths.ASSIGNMENT,
+    collect.collect(tmp_path / "canvas.zip", course, asg01.NAME,
                     roster=_roster(tmp_path / "roster.csv", 2, ("ada", "ben")))
     export = _canvas_gradebook(tmp_path / "gradebook.csv")
     status = cli.main(["return", "--course-dir", str(course), "--lms", "canvas", "--gradebook", str(export),
@@ -273,11 +274,11 @@ def test_refuses_a_graded_student_without_an_lms_id(course, tmp_path, capsys):
 def test_refuses_a_worksheet_out_of_other_points(course, tmp_path):
     """Is a Moodle assignment graded out of other points than the gradebook refused, naming the fix?"""
     _archive(course, "moodle", tmp_path / "moodle.zip")
-    collect.collect(tmp_path / "moodle.zip", course, paths.ASSIGNMENT,
+    collect.collect(tmp_path / "moodle.zip", course, asg01.NAME,
                     roster=_roster(tmp_path / "roster.csv", LMS_ID["moodle"]))
     worksheet = _moodle_worksheet(tmp_path / "worksheet.csv", max_grade="10.00")
     with pytest.raises(coursedir.CourseError, match="maximum grade to 100 points"):
-        lms.return_grades(course, "moodle", tmp_path / "out", export=worksheet, assignment=paths.ASSIGNMENT)
+        lms.return_grades(course, "moodle", tmp_path / "out", export=worksheet, assignment=asg01.NAME)
 
 
 @pytest.mark.slow

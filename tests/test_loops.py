@@ -7,7 +7,7 @@ import textwrap
 import nbformat
 import pytest
 
-from mlpcourse import paths
+import asg01
 from mlpcourse.authoring import notebook
 from mlpcourse.quality import catalogue, harness, loops
 
@@ -21,7 +21,7 @@ def test_scan_flags_exactly_the_entries_that_loop_over_the_data(entry):
 
 def test_reference_solution_has_no_data_loops():
     """Does the master's solution (which loops over layers) come out clean?"""
-    assert loops.scan_notebook(notebook.read()) == []
+    assert loops.scan_notebook(notebook.read(asg01.MASTER)) == []
 
 
 @pytest.mark.parametrize("source, flagged", [
@@ -45,7 +45,7 @@ def test_scan_tells_data_loops_from_layer_loops(source, flagged):
 
 def test_loops_command_reports_a_submission(tmp_path):
     """Does `python -m mlpcourse loops` name the cell, function and line of each loop, and pass a vectorised one?"""
-    release_nb = notebook.read(paths.RELEASE_NOTEBOOK)
+    release_nb = notebook.read(asg01.RELEASE_NOTEBOOK)
     looping = harness.submission(release_nb, catalogue.by_id()["softmax_row_loop"])
     clean = notebook.solved(release_nb)
     for name, nb in (("looping.ipynb", looping), ("clean.ipynb", clean)):

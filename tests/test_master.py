@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
+import asg01
 from mlpcourse import paths
 from mlpcourse.authoring import notebook
 from mlpcourse.containment import judge
@@ -149,7 +150,7 @@ def student_view(tmp_path_factory):
     (the second as ``gd_demo_again``). An ``execute_result`` shows as ``[echo] ...``."""
     work = tmp_path_factory.mktemp("student")
     for name in ("course_checks.py", "asg01_checks.py", "kannada_mnist.py", "asg01_public_fixtures.npz"):
-        shutil.copy(paths.SOURCE / name, work / name)
+        shutil.copy(asg01.SOURCE / name, work / name)
     cells, ids = [], []
     for cell in harness.fast_path_cells():
         source = re.sub(rf"### {judge.HIDDEN_BEGIN}.*?### END HIDDEN TESTS\n?", "", cell.source, flags=re.S)
@@ -180,7 +181,7 @@ def test_visible_sigmoid_test_catches_a_nan_derivative_at_minus_1000(graded):
 
 def test_notebook_says_where_sigmoid_really_gives_nan():
     """Does the prose say what holds: the plain sigmoid gives 0.0 at -1000, the exp-ratio derivative nan?"""
-    prose = notebook.cells_by_grade_id(notebook.read())["intro_relu_sigmoid"].source
+    prose = notebook.cells_by_grade_id(notebook.read(asg01.MASTER))["intro_relu_sigmoid"].source
     assert "must be `0.0`, not\n`nan`" not in prose
     assert "`sigmoid(x)` and `sigmoid(x, deriv=True)` must be finite" in prose
     with np.errstate(over="ignore", invalid="ignore"):
@@ -318,7 +319,7 @@ def test_gradient_check_demo_echoes_nothing_after_its_table(student_view):
 
 def test_training_test_can_tell_that_training_never_finished(ref, checks):
     """Does the training cell leave training_finished False when a function raises, and the helper say so?"""
-    source = notebook.cells_by_grade_id(notebook.read())["train"].source
+    source = notebook.cells_by_grade_id(notebook.read(asg01.MASTER))["train"].source
     rng = np.random.default_rng(0)
     namespace = dict(vars(ref), GRADING=False, epochs=1, batch_size=8, sgd_lr=0.1, sgd_momentum=0.9, lr_decay=0.7,
                      x_train=rng.normal(size=(16, 4)), y_train=np.eye(2)[rng.integers(0, 2, 16)],
@@ -350,7 +351,7 @@ def test_training_test_can_tell_that_training_never_finished(ref, checks):
                                            (-2.3, "too far from ln 10"), (float("nan"), "too far from ln 10")])
 def test_sanity_check_says_how_far_is_far(loss, verdict):
     """Does the initial-loss check give its accepted range and a verdict (fine for 2.4 and 2.95, not for a bug's loss)?"""
-    source = notebook.cells_by_grade_id(notebook.read())["sanity_initial_loss"].source
+    source = notebook.cells_by_grade_id(notebook.read(asg01.MASTER))["sanity_initial_loss"].source
     out = io.StringIO()
     namespace = {"np": np, "softmax_categorical_cross_entropy": lambda y, y_hat: loss,
                  "mlp": type("Net", (), {"feed_forward": lambda self, x: x})(),
@@ -376,10 +377,10 @@ def test_gd_demo_is_seeded_and_shows_the_overshoot(student_view):
 
 def test_integer_inputs_are_stated_and_tested():
     """Do the relu/sigmoid and softmax prose state integer inputs, and the visible tests feed them integer arrays?"""
-    cells = notebook.cells_by_grade_id(notebook.read())
+    cells = notebook.cells_by_grade_id(notebook.read(asg01.MASTER))
     assert "The input may hold floats or (signed) integers" in cells["intro_relu_sigmoid"].source
     assert "The logits may be floats (float64 or float32) or (signed) integers" in cells["intro_softmax"].source
-    public = np.load(paths.PUBLIC_FIXTURES)
+    public = np.load(asg01.PUBLIC_FIXTURES)
     for grade_id, key in [("test_relu_visible", "act/int/x"), ("test_sigmoid_visible", "act/int/x"),
                           ("test_softmax_visible", "softmax/int/logits")]:
         assert f'"{key.rsplit("/", 1)[0]}"' in cells[grade_id].source, grade_id

@@ -7,7 +7,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 import graded_demo
-from mlpcourse import paths
+import asg01
 from mlpcourse.grading import cellgrades, classroom, coursedir
 from mlpcourse.reports import report
 
@@ -24,7 +24,7 @@ def ungraded(tmp_path_factory):
 
 
 def _cell_table(course, students):
-    _, table = cellgrades.rows(course, assignment=paths.ASSIGNMENT)
+    _, table = cellgrades.rows(course, assignment=asg01.NAME)
     return {row["student_id"]: row for row in table if row["student_id"] in students}
 
 
@@ -47,8 +47,8 @@ def test_two_workers_grade_like_one_and_like_nbgrader(ungraded, demo_course, gra
     serial = graded_demo.copy_course(ungraded, tmp_path / "serial")
     twin = graded_demo.copy_course(ungraded, tmp_path / "parallel")
     lines = []
-    one = classroom.grade_class(serial, workers=1, assignment=paths.ASSIGNMENT, feedback=False, log=lambda line: None)
-    two = classroom.grade_class(twin, workers=2, assignment=paths.ASSIGNMENT, feedback=False, log=lines.append)
+    one = classroom.grade_class(serial, workers=1, assignment=asg01.NAME, feedback=False, log=lambda line: None)
+    two = classroom.grade_class(twin, workers=2, assignment=asg01.NAME, feedback=False, log=lines.append)
     students = ["ada", "ben", "cy"]
     nbgrader_scores = _cell_table(demo_course[0], students)
     assert _cell_table(serial, students) == nbgrader_scores
@@ -58,10 +58,10 @@ def test_two_workers_grade_like_one_and_like_nbgrader(ungraded, demo_course, gra
         assert [o.student for o in summary.failed] == [graded_demo.BROKEN_STUDENT]
         assert classroom.verify(course, summary) == []
         with Gradebook(coursedir.default_db_url(course)) as gradebook:
-            submissions = {s.student_id: s for s in gradebook.assignment_submissions(paths.ASSIGNMENT)}
+            submissions = {s.student_id: s for s in gradebook.assignment_submissions(asg01.NAME)}
             # The pipeline records dan's unreadable upload as a submission scoring 0 everywhere.
             assert sorted(submissions) == [*students, graded_demo.BROKEN_STUDENT]
-            cells = len(cellgrades.grade_cells(course, assignment=paths.ASSIGNMENT))
+            cells = len(cellgrades.grade_cells(course, assignment=asg01.NAME))
             assert all(len(nb.grades) == cells for s in submissions.values() for nb in s.notebooks)
             assert all(g.auto_score == 0 for nb in submissions["dan"].notebooks for g in nb.grades)
         assert sorted(p.name for p in (course / "autograded").iterdir()) == students
@@ -75,16 +75,16 @@ def test_regrading_keeps_manual_scores(demo_course, grading_env, tmp_path):
     """When a graded student is graded again in parallel, does a grader's manual score survive?"""
     course = graded_demo.copy_course(demo_course[0], tmp_path / "course")
     with Gradebook(coursedir.default_db_url(course)) as gradebook:
-        grade = gradebook.find_grade("q_nonlinear", paths.ASSIGNMENT, paths.ASSIGNMENT, "cy")
+        grade = gradebook.find_grade("q_nonlinear", asg01.NAME, asg01.NAME, "cy")
         grade.manual_score = 6.0
         gradebook.db.commit()
     before = _cell_table(course, ["ada", "ben", "cy"])
-    classroom.grade_class(course, workers=1, students=["cy"], assignment=paths.ASSIGNMENT, feedback=False, log=lambda line: None)
+    classroom.grade_class(course, workers=1, students=["cy"], assignment=asg01.NAME, feedback=False, log=lambda line: None)
     after = _cell_table(course, ["ada", "ben", "cy"])
     assert after == before
     assert after["cy"]["q_nonlinear"] == 6.0 and after["cy"]["score"] == 6.0
     with Gradebook(coursedir.default_db_url(course)) as gradebook:
-        assert gradebook.find_grade("q_nonlinear", paths.ASSIGNMENT, paths.ASSIGNMENT, "cy").needs_manual_grade
+        assert gradebook.find_grade("q_nonlinear", asg01.NAME, asg01.NAME, "cy").needs_manual_grade
 
 
 @pytest.mark.slow
@@ -100,19 +100,19 @@ def test_grade_command_shows_progress_and_failures(ungraded, grading_env, tmp_pa
     assert len(progress) == 2 and all(" left" in line for line in progress)
     assert any(line.startswith("[2/2]") for line in progress)
     assert any(line.startswith("[") and "cy: graded 0/65 in" in line for line in progress)
-    summary = classroom.read_log(course, paths.ASSIGNMENT)
+    summary = classroom.read_log(course, asg01.NAME)
     text = summary.text().splitlines()
     assert lines[-len(text):] == text
     assert text[0].startswith("graded 1 of 2 submissions") and text[-1] == "flagged for review: none"
     failure = summary.failed[0]
     assert failure.student == graded_demo.BROKEN_STUDENT
-    assert failure.reason.startswith(f"unreadable: {paths.ASSIGNMENT}.ipynb: the file is not valid JSON")
+    assert failure.reason.startswith(f"unreadable: {asg01.NAME}.ipynb: the file is not valid JSON")
     # Both get feedback: cy's graded notebook, dan's page saying why there is no grade.
-    assert all((course / "feedback" / s / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").exists()
+    assert all((course / "feedback" / s / asg01.NAME / f"{asg01.NAME}.html").exists()
                for s in ("cy", graded_demo.BROKEN_STUDENT))
-    assert (course / "build" / "submissions" / paths.ASSIGNMENT / "tamper.md").exists()  # the class tamper report
+    assert (course / "build" / "submissions" / asg01.NAME / "tamper.md").exists()  # the class tamper report
     # The class report lists the failure with the same reason.
-    crashes = report.compute(course, assignment=paths.ASSIGNMENT)["crashes"]
+    crashes = report.compute(course, assignment=asg01.NAME)["crashes"]
     assert {"student_id": graded_demo.BROKEN_STUDENT, "what": "failed to grade", "detail": failure.reason} in crashes
 
 

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+import asg01
 from mlpcourse import paths, records
 from mlpcourse.authoring import notebook, release
 from mlpcourse.containment import limits
@@ -37,11 +38,11 @@ def test_plain_autograde_scores_verdicts_in_the_release_structure(tmp_path, kann
     monkeypatch.setenv("KANNADA_MNIST_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("ASG01_TRAIN_SPLIT", "test")
     course = coursedir.make_course(tmp_path / "course")
-    ctx = kit.Context(notebook.read(release.generate(course) / "asg01.ipynb"), notebook.read(), port=9)
+    ctx = kit.Context(notebook.read(release.generate(course, asg01.NAME) / "asg01.ipynb"), notebook.read(asg01.MASTER), port=9)
     for student, build in STUDENTS.items():
-        coursedir.submit(course, student, nbformat.reads(build(ctx)[1].decode(), as_version=4), paths.ASSIGNMENT)
+        coursedir.submit(course, student, nbformat.reads(build(ctx)[1].decode(), as_version=4), asg01.NAME)
     coursedir.nbgrader("autograde", "asg01", course_dir=course)
-    scores = coursedir.cell_scores(course, paths.ASSIGNMENT)
+    scores = coursedir.cell_scores(course, asg01.NAME)
     tests = {student: {g: s for g, (s, _) in cells.items() if g.startswith("test_")} for student, cells in scores.items()}
     full = {g: m for g, (_, m) in scores["honest"].items() if g.startswith("test_")}
     assert tests["honest"] == full
@@ -49,5 +50,5 @@ def test_plain_autograde_scores_verdicts_in_the_release_structure(tmp_path, kann
     assert tests["shadower"] == {**full, "test_training": 0.0}
     # The limits the run used are the ones derived from the reference's recorded timings.
     run = records.read(paths.records_folder(course, "asg01", "honest") / "run.json")
-    cells, total = limits.derive(json.loads(limits.path(course, paths.ASSIGNMENT).read_text()), 20, 30)
+    cells, total = limits.derive(json.loads(limits.path(course, asg01.NAME).read_text()), 20, 30)
     assert run["limits"] == {"cells": cells, "total": min(total, 1800)}

@@ -11,6 +11,7 @@ import warnings
 import nbformat
 import pytest
 
+import asg01
 from mlpcourse import paths
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import chain, repair
@@ -21,7 +22,7 @@ from hostile import cases as corpus  # noqa: E402
 
 @pytest.fixture(scope="module")
 def ctx():
-    return corpus.Context(notebook.read(paths.RELEASE_NOTEBOOK), notebook.read(), port=9)
+    return corpus.Context(notebook.read(asg01.RELEASE_NOTEBOOK), notebook.read(asg01.MASTER), port=9)
 
 
 def _repaired(data, ctx):
@@ -176,7 +177,7 @@ def test_repair_never_writes_to_submitted(tmp_path, ctx):
     (folder / "asg01.ipynb").write_bytes(data)
     (folder / "notes.txt").write_text("extra upload")
     before = hashlib.sha256(data).hexdigest()
-    status, _ = chain.repair_submission(course, "ada", paths.ASSIGNMENT, release=ctx.release)
+    status, _ = chain.repair_submission(course, "ada", asg01.NAME, release=ctx.release)
     assert status == "repaired"
     assert hashlib.sha256((folder / "asg01.ipynb").read_bytes()).hexdigest() == before
     assert (course / paths.REPAIRED / "ada" / "asg01" / "asg01.ipynb").exists()
@@ -228,5 +229,5 @@ def test_repair_step_turns_a_repair_bug_into_the_students_reason(tmp_path, ctx, 
     folder.mkdir(parents=True)
     (folder / "asg01.ipynb").write_bytes(nbformat.writes(ctx.solved()).encode())
     monkeypatch.setattr(repair, "repair", lambda submission, release: {}["a bug"])
-    status, reason = chain.repair_submission(tmp_path, "ada", paths.ASSIGNMENT, release=ctx.release)
+    status, reason = chain.repair_submission(tmp_path, "ada", asg01.NAME, release=ctx.release)
     assert status == "unreadable" and reason == "asg01.ipynb: the notebook could not be repaired (KeyError); tell your TA"

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import graded_demo
+import asg01
 from mlpcourse import assignment, paths
 from mlpcourse.grading import coursedir, demo
 from mlpcourse.reports import report
@@ -26,7 +27,7 @@ def built(demo_course, tmp_path_factory):
     """The report of the demo class: (course, scores, folder, data)."""
     course, scores = demo_course
     folder = tmp_path_factory.mktemp("report")
-    report.build(course, folder, assignment=paths.ASSIGNMENT)
+    report.build(course, folder, assignment=asg01.NAME)
     return course, scores, folder, json.loads((folder / "report.json").read_text())
 
 

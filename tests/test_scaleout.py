@@ -9,7 +9,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 import graded_demo
-from mlpcourse import paths
+import asg01
 from mlpcourse.grading import cellgrades, classroom, coursedir, scaleout
 
 
@@ -61,7 +61,7 @@ def test_a_worker_without_the_data_stops_the_class_before_anyone_is_graded(gradi
 
     course = graded_demo.ungraded_class(tmp_path / "course")
     (tmp_path / "empty").mkdir()
-    no_data = {**os.environ, paths.DATA_CACHE_ENV: str(tmp_path / "empty"), "KANNADA_MNIST_URL": "http://127.0.0.1:9/"}
+    no_data = {**os.environ, asg01.DATA_CACHE_ENV: str(tmp_path / "empty"), "KANNADA_MNIST_URL": "http://127.0.0.1:9/"}
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
@@ -71,11 +71,11 @@ def test_a_worker_without_the_data_stops_the_class_before_anyone_is_graded(gradi
             client.wait_for_workers(2, timeout=60)
             with pytest.raises(dataset.DataUnavailable, match="Kannada-MNIST"):
                 scaleout.grade_class(client, course, coursedir.default_db_url(course), shard_count=2,
-                                     assignment=paths.ASSIGNMENT, log=lambda line: None)
+                                     assignment=asg01.NAME, log=lambda line: None)
         finally:
             worker.terminate()
             worker.wait(timeout=30)
-    assert not (course / "autograded").exists() and coursedir.cell_scores(course, paths.ASSIGNMENT) == {}
+    assert not (course / "autograded").exists() and coursedir.cell_scores(course, asg01.NAME) == {}
 
 
 @pytest.mark.slow
@@ -85,14 +85,14 @@ def test_grade_on_dask_writes_postgres_like_nbgrader(postgres_url, demo_course, 
 
     course = graded_demo.ungraded_class(tmp_path / "course")
     # nbgrader generate_assignment --CourseDirectory.db_url=URL
-    scaleout.prepare_gradebook(course, postgres_url, paths.ASSIGNMENT)
+    scaleout.prepare_gradebook(course, postgres_url, asg01.NAME)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         result = subprocess.run([sys.executable, "-m", "mlpcourse", "grade", "--course-dir", str(course),
                                  "--scheduler", cluster.scheduler_address, "--db-url", postgres_url,
                                  "--kernel-threads", "1", "--no-feedback"],
                                 capture_output=True, text=True, env=coursedir.environment())
     assert result.returncode == 1, result.stderr  # dan could not be graded
-    summary = classroom.read_log(course, paths.ASSIGNMENT)
+    summary = classroom.read_log(course, asg01.NAME)
     students = ["ada", "ben", "cy"]
     assert [o.student for o in summary.graded] == students
     assert [o.student for o in summary.failed] == [graded_demo.BROKEN_STUDENT]
@@ -102,16 +102,16 @@ def test_grade_on_dask_writes_postgres_like_nbgrader(postgres_url, demo_course, 
     assert len([line for line in result.stdout.splitlines() if line.startswith("[")]) == 4
     assert classroom.verify(course, summary, postgres_url) == []
     with Gradebook(postgres_url) as gradebook:
-        submissions = sorted(s.student_id for s in gradebook.assignment_submissions(paths.ASSIGNMENT))
+        submissions = sorted(s.student_id for s in gradebook.assignment_submissions(asg01.NAME))
         assert submissions == [*students, graded_demo.BROKEN_STUDENT]  # dan: recorded, scoring 0
-    _, in_postgres = cellgrades.rows(course, db_url=postgres_url, assignment=paths.ASSIGNMENT)
-    _, by_nbgrader = cellgrades.rows(demo_course[0], assignment=paths.ASSIGNMENT)
+    _, in_postgres = cellgrades.rows(course, db_url=postgres_url, assignment=asg01.NAME)
+    _, by_nbgrader = cellgrades.rows(demo_course[0], assignment=asg01.NAME)
     assert [r for r in in_postgres if r["student_id"] in students] == by_nbgrader
     assert sorted(p.name for p in (course / "autograded").iterdir()) == students
     for command in (["export-cells", "--output", str(tmp_path / "cells.csv")],
                     ["report", "--output-dir", str(tmp_path / "report")]):
         subprocess.run([sys.executable, "-m", "mlpcourse", *command, "--course-dir", str(course),
                         "--db-url", postgres_url], check=True, capture_output=True, env=coursedir.environment())
-    again = cellgrades.export(course, tmp_path / "again.csv", db_url=postgres_url, assignment=paths.ASSIGNMENT)
+    again = cellgrades.export(course, tmp_path / "again.csv", db_url=postgres_url, assignment=asg01.NAME)
     assert (tmp_path / "cells.csv").read_text() == again.read_text()
     assert json.loads((tmp_path / "report" / "report.json").read_text())["summary"]["graded"] == 3

@@ -9,7 +9,8 @@ import tokenize
 import nbformat
 import pytest
 
-from mlpcourse import assignment, paths
+import asg01
+from mlpcourse import assignment
 from mlpcourse.authoring import notebook
 from mlpcourse.quality import catalogue
 from mlpcourse.reports import similarity
@@ -20,12 +21,12 @@ GRADED_CELLS = DESCRIBED.graded_cells
 
 @pytest.fixture(scope="module")
 def release_nb():
-    return notebook.read(paths.RELEASE_NOTEBOOK)
+    return notebook.read(asg01.RELEASE_NOTEBOOK)
 
 
 def _code(nb):
     """``nb``'s code as compared."""
-    code, cut = similarity.compared_code(similarity.student_code(nb, notebook.read(paths.RELEASE_NOTEBOOK)))
+    code, cut = similarity.compared_code(similarity.student_code(nb, notebook.read(asg01.RELEASE_NOTEBOOK)))
     assert not cut
     return code
 

@@ -4,7 +4,7 @@ import copy
 
 import nbformat
 
-from mlpcourse import paths
+import asg01
 from mlpcourse.authoring import notebook
 from mlpcourse.containment import structure
 
@@ -15,7 +15,7 @@ def _ids(cells):
 
 def test_moved_locked_cells_go_back_to_their_release_place():
     """Does a setup cell moved to the end, and a test moved above its function, run where the release puts them?"""
-    release = notebook.read(paths.RELEASE_NOTEBOOK)
+    release = notebook.read(asg01.RELEASE_NOTEBOOK)
     cells = copy.deepcopy(release.cells)
     setup = cells.pop(_ids(cells).index("setup"))
     cells.append(setup)
@@ -28,7 +28,7 @@ def test_moved_locked_cells_go_back_to_their_release_place():
 
 def test_the_students_own_cells_follow_the_cell_they_followed():
     """Does a scratch cell stay after the release cell it followed, and a leading one stay first?"""
-    release = notebook.read(paths.RELEASE_NOTEBOOK)
+    release = notebook.read(asg01.RELEASE_NOTEBOOK)
     cells = copy.deepcopy(release.cells)
     cells.insert(_ids(cells).index("relu_sigmoid") + 1, nbformat.v4.new_code_cell("scratch = 1"))
     cells.insert(0, nbformat.v4.new_code_cell("def check_array(*args, **kwargs):\n    pass"))
@@ -39,7 +39,7 @@ def test_the_students_own_cells_follow_the_cell_they_followed():
 
 def test_missing_and_copied_cells():
     """Is a deleted test put back with the gradebook's source, and a second cell with its grade id demoted?"""
-    release = notebook.read(paths.RELEASE_NOTEBOOK)
+    release = notebook.read(asg01.RELEASE_NOTEBOOK)
     cells = copy.deepcopy(release.cells)
     del cells[_ids(cells).index("test_sigmoid_hidden")]
     copied = copy.deepcopy(cells[_ids(cells).index("test_relu_visible")])
@@ -53,7 +53,7 @@ def test_missing_and_copied_cells():
 
 def test_malformed_nbgrader_metadata_is_no_grade_id():
     """Does a cell whose nbgrader metadata is not a dict count as the student's own cell?"""
-    release = notebook.read(paths.RELEASE_NOTEBOOK)
+    release = notebook.read(asg01.RELEASE_NOTEBOOK)
     odd = nbformat.v4.new_code_cell("x = 1")
     odd.metadata["nbgrader"] = "test_relu_visible"
     restored, _ = structure.restore([odd, *copy.deepcopy(release.cells)], release.cells, {})

@@ -16,6 +16,7 @@ import venv
 
 import pytest
 
+import asg01
 from mlpcourse import paths
 from mlpcourse.authoring import notebook
 
@@ -63,11 +64,11 @@ def student_run(tmp_path_factory, kannada_cache):
                    check=True, capture_output=True)
     work = root / "colab"
     work.mkdir()
-    solved = notebook.solved(notebook.read(paths.RELEASE_NOTEBOOK))
-    path = work / f"{paths.ASSIGNMENT}.ipynb"
+    solved = notebook.solved(notebook.read(asg01.RELEASE_NOTEBOOK))
+    path = work / f"{asg01.NAME}.ipynb"
     path.write_text(json.dumps(solved))
 
-    handler = functools.partial(_RecordingHandler, directory=str(paths.RELEASE))
+    handler = functools.partial(_RecordingHandler, directory=str(asg01.RELEASE))
     _RecordingHandler.requested = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -102,7 +103,7 @@ def test_first_cell_fetches_the_helper_files(student_run):
     assert sorted(student_run["requested"]) == sorted(
         ["/course_checks.py", "/asg01_checks.py", "/kannada_mnist.py", "/asg01_public_fixtures.npz"])
     for name in ("course_checks.py", "asg01_checks.py", "kannada_mnist.py", "asg01_public_fixtures.npz"):
-        assert (student_run["work"] / name).read_bytes() == (paths.RELEASE / name).read_bytes()
+        assert (student_run["work"] / name).read_bytes() == (asg01.RELEASE / name).read_bytes()
 
 
 @pytest.mark.slow

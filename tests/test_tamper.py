@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+import asg01
 from mlpcourse import assignment, paths, records
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import demo, tamper
@@ -94,7 +95,7 @@ def test_honest_code_is_never_flagged():
 @pytest.mark.parametrize("name", ["reference", "demo_ben", "untouched_release"])
 def test_honest_notebooks_are_never_flagged(name):
     """Do the reference solution, the demo's partly wrong student and the untouched release raise no flag?"""
-    release = notebook.read(paths.RELEASE_NOTEBOOK)
+    release = notebook.read(asg01.RELEASE_NOTEBOOK)
     nb = {"reference": notebook.solved(release), "demo_ben": demo.submissions(release)["ben"],
           "untouched_release": release}[name]
     flags, _ = tamper.static_findings(nb)
@@ -103,7 +104,7 @@ def test_honest_notebooks_are_never_flagged(name):
 
 def test_given_and_test_cells_are_not_scanned():
     """Is code in locked cells (the instructor's) left out of the scan?"""
-    release = notebook.read(paths.RELEASE_NOTEBOOK)
+    release = notebook.read(asg01.RELEASE_NOTEBOOK)
     nb = notebook.solved(release)
     notebook.cells_by_grade_id(nb)["setup"].source += "\nimport ctypes"
     assert tamper.static_findings(nb) == ([], [])
@@ -126,16 +127,16 @@ def test_run_findings_flag_changes_and_inconsistent_tests():
 
 def test_reports_are_written_and_read_back(course):
     """Does report() write tamper.json that read_reports() and the class report list?"""
-    release = notebook.read(paths.RELEASE_NOTEBOOK)
-    ctx = corpus.Context(release, notebook.read(), port=9)
+    release = notebook.read(asg01.RELEASE_NOTEBOOK)
+    ctx = corpus.Context(release, notebook.read(asg01.MASTER), port=9)
     for student, build in (("honest", corpus.fast_control), ("cheat", corpus.allclose_patched)):
         folder = course / "submitted" / student / "asg01"
         folder.mkdir(parents=True)
         (folder / "asg01.ipynb").write_bytes(build(ctx)[1])
-        tamper.report(course, student, paths.ASSIGNMENT)
-    reports = tamper.read_reports(course, paths.ASSIGNMENT)
+        tamper.report(course, student, asg01.NAME)
+    reports = tamper.read_reports(course, asg01.NAME)
     assert reports["honest"] == [] and any("replaces np.allclose" in f for f in reports["cheat"])
-    text = tamper.class_report(course, ["cheat", "honest"], paths.ASSIGNMENT)
+    text = tamper.class_report(course, ["cheat", "honest"], asg01.NAME)
     assert "1 of 2 submissions flagged" in text and "## cheat — FLAGGED" in text and "## honest" not in text
     assert records.read(paths.records_folder(course, "asg01") / "tamper.json")["honest"]["flags"] == []
 

@@ -8,6 +8,7 @@ import sys
 import nbformat
 import pytest
 
+import asg01
 from mlpcourse import paths, records
 from mlpcourse.authoring import notebook, release
 from mlpcourse.grading import cellgrades, chain, coursedir, demo
@@ -112,25 +113,25 @@ def test_the_worker_starts_under_the_courses_cap(probe_course):
 def test_a_hostile_submission_leaves_nothing_for_the_next_student(course):
     """Graded in the same process right after a hostile submission, does an honest one get full marks,
     and its own records only?"""
-    release_nb = notebook.read(release.generate(course) / f"{paths.ASSIGNMENT}.ipynb")
+    release_nb = notebook.read(release.generate(course, asg01.NAME) / f"{asg01.NAME}.ipynb")
     honest = demo.submissions(release_nb)["ada"]
     # The corpus's objects that claim to equal anything, and a class named like the grader's own exceptions.
-    _, upload = cases.eq_always_true(cases.Context(release_nb, notebook.read(), port=9))
+    _, upload = cases.eq_always_true(cases.Context(release_nb, notebook.read(asg01.MASTER), port=9))
     hostile = nbformat.reads(upload.decode(), as_version=4)
     notebook.cells_by_grade_id(hostile)["relu_sigmoid"].source += '\nJudgeError = type("JudgeError", (Exception,), {})\n'
-    coursedir.submit(course, "mallory", hostile, paths.ASSIGNMENT)
-    coursedir.submit(course, "honest", honest, paths.ASSIGNMENT)
+    coursedir.submit(course, "mallory", hostile, asg01.NAME)
+    coursedir.submit(course, "honest", honest, asg01.NAME)
     with NbgraderWorker(course) as worker:
-        bad = chain.grade_submission(course, "mallory", paths.ASSIGNMENT, worker=worker)
-        good = chain.grade_submission(course, "honest", paths.ASSIGNMENT, worker=worker)
+        bad = chain.grade_submission(course, "mallory", asg01.NAME, worker=worker)
+        good = chain.grade_submission(course, "honest", asg01.NAME, worker=worker)
         assert worker.started == 1  # the same process graded both
     assert bad.status == "graded" and bad.flags and bad.score < bad.max_score
     assert bad.cells["test_relu_visible"][0] == 0
-    autograded = [c["grade_id"] for c in cellgrades.grade_cells(course, assignment=paths.ASSIGNMENT)
+    autograded = [c["grade_id"] for c in cellgrades.grade_cells(course, assignment=asg01.NAME)
                   if c["kind"] == "auto"]
     assert good.status == "graded" and good.flags == [] and autograded
     assert all(good.cells[cell][0] == good.cells[cell][1] > 0 for cell in autograded), good.cells  # full marks
-    run = records.read(paths.records_folder(course, paths.ASSIGNMENT, "honest") / "run.json")
+    run = records.read(paths.records_folder(course, asg01.NAME, "honest") / "run.json")
     assert run["student"] == "honest" and run["observations"] == [] and run["incidents"] == []
     assert all(entry.get("verdict") in (None, "passed") for entry in run["cells"])
-    assert (course / "feedback" / "honest" / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").exists()
+    assert (course / "feedback" / "honest" / asg01.NAME / f"{asg01.NAME}.html").exists()

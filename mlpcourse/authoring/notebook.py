@@ -9,10 +9,10 @@ import types
 
 import nbformat
 
-from mlpcourse import assignment, paths
+from mlpcourse import assignment
 
 
-def read(path=paths.MASTER):
+def read(path):
     """The notebook at ``path`` as an ``nbformat.NotebookNode`` (version 4)."""
     return nbformat.read(str(path), as_version=4)
 
@@ -69,9 +69,9 @@ def solved(release_nb, master_nb=None):
     release_nb : NotebookNode
         A released (student) notebook.
     master_nb : NotebookNode, optional
-        The master; read from ``source/`` when omitted.
+        The master; when omitted, the master of the course's only assignment.
     """
-    master = cells_by_grade_id(master_nb or read())
+    master = cells_by_grade_id(master_nb or read(assignment.load().master))
     result = nbformat.from_dict(release_nb)
     for cell in result.cells:
         if is_solution(cell):

@@ -85,14 +85,14 @@ def course_checks_copy(course_dir, assignment):
     return paths.course_folder(course_dir, paths.SOURCE_DIRECTORY, assignment) / COURSE_CHECKS.name
 
 
-def write_course_checks(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+def write_course_checks(course_dir, assignment):
     """Write the generated copy of the course's generic checks into ``source/<assignment>/``; return its path."""
     path = course_checks_copy(course_dir, assignment)
     path.write_text(GENERATED_HEADER + COURSE_CHECKS.read_text())
     return path
 
 
-def generate(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+def generate(course_dir, assignment):
     """Copy the generic checks into ``source/<assignment>/``, then run ``nbgrader generate_assignment``
     for ``assignment`` in ``course_dir``; return its release folder."""
     write_course_checks(course_dir, assignment)
@@ -109,7 +109,7 @@ def _tree(folder):
     return sorted(p.relative_to(folder) for p in pathlib.Path(folder).rglob("*") if p.is_file())
 
 
-def stale_reasons(course_dir=paths.ROOT, assignment=paths.ASSIGNMENT):
+def stale_reasons(course_dir, assignment):
     """Files in which the committed release differs from a fresh generation, relative to
     ``release/<assignment>/``; first the copy of the generic checks in ``source/``, if it is stale.
 

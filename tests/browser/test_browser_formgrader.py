@@ -12,6 +12,7 @@ from nbconvert import HTMLExporter
 from nbgrader.api import Gradebook
 
 import graded_demo
+import asg01
 from mlpcourse import paths
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import coursedir, demo
@@ -52,12 +53,12 @@ def html_words(page):
 
 def autograded_notebook(course_dir, student):
     """``student``'s notebook as ``nbgrader autograde`` left it: what formgrader shows graders."""
-    return notebook.read(course_dir / "autograded" / student / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")
+    return notebook.read(course_dir / "autograded" / student / asg01.NAME / f"{asg01.NAME}.ipynb")
 
 
 def feedback_page(course_dir, student):
     """The HTML feedback of ``student``, as written by ``nbgrader generate_feedback``."""
-    return (course_dir / "feedback" / student / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html").read_text()
+    return (course_dir / "feedback" / student / asg01.NAME / f"{asg01.NAME}.html").read_text()
 
 
 def gradebook(course_dir):
@@ -83,7 +84,7 @@ def test_formgrader_server_listens_on_loopback_with_a_token(tmp_path):
 
 def test_mark_schemes_sit_in_locked_prompt_cells():
     """Is each written question's mark scheme in its locked prompt cell, which autograde restores?"""
-    master = notebook.read()
+    master = notebook.read(asg01.MASTER)
     cells = notebook.cells_by_grade_id(master)
     schemes = mark_schemes(master)
     assert sorted(schemes) == sorted(f"{q}_prompt" for q in WRITTEN_QUESTIONS)
@@ -95,16 +96,16 @@ def test_mark_schemes_sit_in_locked_prompt_cells():
 
 def test_release_has_no_mark_scheme():
     """Is every mark scheme absent from the committed student release?"""
-    released = words("\n\n".join(cell.source for cell in notebook.read(paths.RELEASE_NOTEBOOK).cells))
-    for grade_id, text in mark_schemes(notebook.read()).items():
+    released = words("\n\n".join(cell.source for cell in notebook.read(asg01.RELEASE_NOTEBOOK).cells))
+    for grade_id, text in mark_schemes(notebook.read(asg01.MASTER)).items():
         assert words(text) not in released, grade_id
-    assert BEGIN_MARK_SCHEME not in paths.RELEASE_NOTEBOOK.read_text()
+    assert BEGIN_MARK_SCHEME not in asg01.RELEASE_NOTEBOOK.read_text()
 
 
 @pytest.mark.slow
 def test_mark_schemes_reach_graders_but_not_feedback(graded_class):
     """Are the mark schemes in every autograded notebook (graders) and in no feedback page (students)?"""
-    schemes = {grade_id: words(text) for grade_id, text in mark_schemes(notebook.read()).items()}
+    schemes = {grade_id: words(text) for grade_id, text in mark_schemes(notebook.read(asg01.MASTER)).items()}
     for student in demo.students():
         autograded = autograded_notebook(graded_class, student)
         restored = {grade_id: words(text) for grade_id, text in mark_schemes(autograded).items()}
@@ -128,8 +129,8 @@ def open_submission(page, base_url, token, student):
     page.get_by_role("menuitem", name="Formgrader").click()
     iframe = page.frame_locator("iframe").first
     iframe.get_by_role("link", name="Manual Grading").click()
-    iframe.get_by_role("link", name=paths.ASSIGNMENT).first.click()  # the assignment
-    iframe.get_by_role("link", name=paths.ASSIGNMENT).last.click()  # its notebook
+    iframe.get_by_role("link", name=asg01.NAME).first.click()  # the assignment
+    iframe.get_by_role("link", name=asg01.NAME).last.click()  # its notebook
     iframe.get_by_role("link", name=f"Submission #{len(demo.students())}").wait_for()
     iframe.get_by_role("button", name="Show All Names").click()
     iframe.get_by_role("link", name=student, exact=True).click()
@@ -156,7 +157,7 @@ def test_grader_scores_a_written_answer_in_formgrader(
         graded_class, jupyter_env, browser, start_server, screenshot):
     """Does a manual score and comment given in formgrader land in the gradebook and export,
     leave the autograded scores alone, survive a re-autograde, and reach feedback without the mark scheme?"""
-    before = coursedir.cell_scores(graded_class, paths.ASSIGNMENT)[STUDENT]
+    before = coursedir.cell_scores(graded_class, asg01.NAME)[STUDENT]
     before_total = demo.exported_totals(graded_class)[STUDENT]
     assert before_total == sum(score for score, _ in before.values())
 
@@ -172,7 +173,7 @@ def test_grader_scores_a_written_answer_in_formgrader(
 
     # The grader sees the mark scheme of every written question, in its question cell.
     shown = words(frame.locator("body").inner_text())
-    for grade_id, text in mark_schemes(notebook.read()).items():
+    for grade_id, text in mark_schemes(notebook.read(asg01.MASTER)).items():
         assert words(text) in shown, grade_id
     scheme = frame.locator("blockquote", has_text="Mark scheme").nth(WRITTEN_QUESTIONS.index(QUESTION))
     scheme.scroll_into_view_if_needed()
@@ -191,23 +192,23 @@ def test_grader_scores_a_written_answer_in_formgrader(
 
     # The gradebook has the grade; the autograded cells are untouched; export adds it.
     with gradebook(graded_class) as gb:
-        grade = gb.find_grade(QUESTION, paths.ASSIGNMENT, paths.ASSIGNMENT, STUDENT)
-        comment = gb.find_comment(QUESTION, paths.ASSIGNMENT, paths.ASSIGNMENT, STUDENT)
+        grade = gb.find_grade(QUESTION, asg01.NAME, asg01.NAME, STUDENT)
+        comment = gb.find_comment(QUESTION, asg01.NAME, asg01.NAME, STUDENT)
         assert (grade.manual_score, grade.score, grade.needs_manual_grade) == (SCORE, SCORE, False)
         assert comment.manual_comment == COMMENT
-    after = coursedir.cell_scores(graded_class, paths.ASSIGNMENT)[STUDENT]
+    after = coursedir.cell_scores(graded_class, asg01.NAME)[STUDENT]
     assert after == {**before, QUESTION: (SCORE, before[QUESTION][1])}
     coursedir.nbgrader("export", "--to", "grades.csv", course_dir=graded_class)
     assert demo.exported_totals(graded_class)[STUDENT] == before_total + SCORE
 
     # Autograding the student again keeps the manual grade; nbgrader flags it for review.
-    coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=graded_class)
+    coursedir.nbgrader("autograde", asg01.NAME, "--student", STUDENT, "--force", course_dir=graded_class)
     with gradebook(graded_class) as gb:
-        grade = gb.find_grade(QUESTION, paths.ASSIGNMENT, paths.ASSIGNMENT, STUDENT)
-        comment = gb.find_comment(QUESTION, paths.ASSIGNMENT, paths.ASSIGNMENT, STUDENT)
+        grade = gb.find_grade(QUESTION, asg01.NAME, asg01.NAME, STUDENT)
+        comment = gb.find_comment(QUESTION, asg01.NAME, asg01.NAME, STUDENT)
         assert (grade.manual_score, grade.score, grade.needs_manual_grade) == (SCORE, SCORE, True)
         assert comment.manual_comment == COMMENT
-    assert coursedir.cell_scores(graded_class, paths.ASSIGNMENT)[STUDENT] == after
+    assert coursedir.cell_scores(graded_class, asg01.NAME)[STUDENT] == after
     coursedir.nbgrader("export", "--to", "grades.csv", course_dir=graded_class)
     assert demo.exported_totals(graded_class)[STUDENT] == before_total + SCORE
 
@@ -221,12 +222,12 @@ def test_grader_scores_a_written_answer_in_formgrader(
     screenshot(page, "formgrader_after_reautograde")
 
     # The student's feedback has the score and the comment, not the mark scheme.
-    coursedir.nbgrader("generate_feedback", paths.ASSIGNMENT, "--student", STUDENT, "--force",
+    coursedir.nbgrader("generate_feedback", asg01.NAME, "--student", STUDENT, "--force",
                      course_dir=graded_class)
     raw = feedback_page(graded_class, STUDENT)
     feedback = html_words(raw)
     assert words(COMMENT) in feedback
     assert f'href="#{QUESTION}">Written response</a> (Score: {SCORE:.1f} / {before[QUESTION][1]:.1f})' in raw
-    for grade_id, text in mark_schemes(notebook.read()).items():
+    for grade_id, text in mark_schemes(notebook.read(asg01.MASTER)).items():
         assert words(text) not in feedback, grade_id
 

@@ -22,6 +22,7 @@ import nbformat
 import pytest
 
 from hostile.kit import Context, _index, _source, _with_cell
+import asg01
 from mlpcourse import paths
 from mlpcourse.authoring import notebook, release
 from mlpcourse.grading import coursedir
@@ -38,7 +39,7 @@ def js(n):
 
 def hostile_submission(release_nb):
     """The fast reference solution with script payloads in answers, outputs and the student's own cells."""
-    nb = Context(release_nb, notebook.read(), 9).solved()
+    nb = Context(release_nb, notebook.read(asg01.MASTER), 9).solved()
     _source(nb, "q_nonlinear").source = f'My answer to question 1. <img src=x onerror="{js(1)}">'
     _source(nb, "q_he_init").source = f'He initialisation. <svg onload="{js(2)}"><circle r="2"/></svg>'
     _source(nb, "q_gd").source = f"See [my notes](javascript:{js(3)}) and <script>{js(4)}</script>."
@@ -83,16 +84,16 @@ def submission_id(course):
 def graded_course(kannada_cache, tmp_path_factory):
     """A course with mallory's submission autograded, her feedback and the class report written."""
     with pytest.MonkeyPatch.context() as env:
-        env.setenv(paths.DATA_CACHE_ENV, str(kannada_cache))
+        env.setenv(asg01.DATA_CACHE_ENV, str(kannada_cache))
         env.setenv("ASG01_TRAIN_SPLIT", "test")
         env.setenv("KANNADA_MNIST_URL", "http://127.0.0.1:9/")
         course = coursedir.make_course(tmp_path_factory.mktemp("hostile-markup") / "course")
-        release_dir = release.generate(course)
-        release_nb = notebook.read(release_dir / f"{paths.ASSIGNMENT}.ipynb")
-        coursedir.submit(course, STUDENT, hostile_submission(release_nb), paths.ASSIGNMENT)
-        coursedir.nbgrader("autograde", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=course)
-        coursedir.nbgrader("generate_feedback", paths.ASSIGNMENT, "--student", STUDENT, "--force", course_dir=course)
-        report.build(course, course / "build" / "report", assignment=paths.ASSIGNMENT)
+        release_dir = release.generate(course, asg01.NAME)
+        release_nb = notebook.read(release_dir / f"{asg01.NAME}.ipynb")
+        coursedir.submit(course, STUDENT, hostile_submission(release_nb), asg01.NAME)
+        coursedir.nbgrader("autograde", asg01.NAME, "--student", STUDENT, "--force", course_dir=course)
+        coursedir.nbgrader("generate_feedback", asg01.NAME, "--student", STUDENT, "--force", course_dir=course)
+        report.build(course, course / "build" / "report", assignment=asg01.NAME)
     return course
 
 
@@ -144,7 +145,7 @@ def start_formgrader(start_server, course, env):
 @pytest.mark.slow
 def test_stored_notebook_holds_no_live_markup(graded_course):
     """Does the autograded notebook (what formgrader and JupyterLab show) hold only sanitised markup?"""
-    graded = notebook.read(graded_course / "autograded" / STUDENT / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb")
+    graded = notebook.read(graded_course / "autograded" / STUDENT / asg01.NAME / f"{asg01.NAME}.ipynb")
     cells = notebook.cells_by_grade_id(graded)
     assert all(cells[q].source.startswith(markup.NOTE) for q in ("q_nonlinear", "q_he_init", "q_gd", "q_bias_variance"))
     outputs = [out for cell in graded.cells if cell.cell_type == "code" for out in cell.outputs]
@@ -174,7 +175,7 @@ def test_formgrader_and_jupyterlab_run_no_student_script(graded_course, jupyter_
     screenshot(page, "formgrader_hostile_submission")
 
     lab = browser.new_page()
-    lab.goto(f"{base}/lab/tree/autograded/{STUDENT}/{paths.ASSIGNMENT}/{paths.ASSIGNMENT}.ipynb")
+    lab.goto(f"{base}/lab/tree/autograded/{STUDENT}/{asg01.NAME}/{asg01.NAME}.ipynb")
     for text in ("My answer to question 1.", "Scratch notes", "Overfitting."):  # rendered, as text
         lab.locator(".jp-RenderedMarkdown", has_text=text).first.wait_for()
     assert ran(lab, ".jp-Notebook") == (0, [])
@@ -196,7 +197,7 @@ def test_policy_stops_markup_that_was_never_sanitised(graded_course, jupyter_env
     """If an autograded notebook held raw payloads (graded before this fix), would formgrader's policy block them,
     and would the Jupyter API refuse to write nbgrader_config.py?"""
     course = graded_course
-    path = course / "autograded" / STUDENT / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.ipynb"
+    path = course / "autograded" / STUDENT / asg01.NAME / f"{asg01.NAME}.ipynb"
     kept = path.read_bytes()
     graded = notebook.read(path)
     notebook.cells_by_grade_id(graded)["q_nonlinear"].source = f'Raw <img src=x onerror="{js(21)}">'
@@ -242,7 +243,7 @@ def served_course(graded_course):
 def test_feedback_and_report_run_no_student_script(served_course, browser):
     """As the student and the TA: do the feedback page and the class report run no payload?"""
     watch = Watch(browser)
-    for path, content in ((f"feedback/{STUDENT}/{paths.ASSIGNMENT}/{paths.ASSIGNMENT}.html", "#notebook-container"),
+    for path, content in ((f"feedback/{STUDENT}/{asg01.NAME}/{asg01.NAME}.html", "#notebook-container"),
                           ("build/report/index.html", "body")):
         page = browser.new_page()
         assert page.goto(f"{served_course}/{path}", wait_until="load").ok

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 import graded_demo
-from mlpcourse import paths
+import asg01
 from mlpcourse.authoring import notebook
 from mlpcourse.grading import cellgrades
 from mlpcourse.reports import report
@@ -25,8 +25,8 @@ def served_report(kannada_cache, tmp_path_factory, tmp_path):
     """
     course_dir, _ = graded_demo.graded_demo(tmp_path_factory, kannada_cache)
     folder = tmp_path / "report"
-    page = report.build(course_dir, folder, assignment=paths.ASSIGNMENT)
-    exported = cellgrades.export(course_dir, tmp_path / "cell_grades.csv", assignment=paths.ASSIGNMENT)
+    page = report.build(course_dir, folder, assignment=asg01.NAME)
+    exported = cellgrades.export(course_dir, tmp_path / "cell_grades.csv", assignment=asg01.NAME)
     with open(exported, newline="") as handle:
         rows = list(csv.DictReader(handle))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
@@ -66,7 +66,7 @@ def test_class_report_page_shows_the_per_test_csv(served_report, browser, screen
     screenshot(page, "class_report", full_page=True)
 
     # Item analysis: one row per autograded test cell, with the CSV's full marks and means.
-    master = notebook.cells_by_grade_id(notebook.read())
+    master = notebook.cells_by_grade_id(notebook.read(asg01.MASTER))
     autograded = [column for column in rows[0] if column in master
                   and master[column].metadata.nbgrader.get("grade") and not notebook.is_solution(master[column])]
     students = table_after(page, "Autograde time per submission")

@@ -9,7 +9,7 @@ import sys
 import nbformat
 import pytest
 
-from mlpcourse import paths
+import asg01
 from mlpcourse.authoring import notebook
 
 # A whole run takes ~20 s here (training 10 epochs on the stand-in split included).
@@ -37,7 +37,7 @@ def student_jupyterlab(folder, port, token):
 
 def planned_epochs():
     """The number of epochs the master's ``design`` cell trains for."""
-    design = notebook.cells_by_grade_id(notebook.read())["design"].source
+    design = notebook.cells_by_grade_id(notebook.read(asg01.MASTER))["design"].source
     return int(re.search(r"^epochs = (\d+)", design, flags=re.MULTILINE).group(1))
 
 
@@ -47,15 +47,15 @@ def test_solved_release_runs_cleanly_in_jupyterlab(tmp_path, jupyter_env, browse
     """Does the release, answered, run in JupyterLab without errors, with progress bars, learning
     curves and every visible test's success line on the page?"""
     folder = tmp_path / "student"
-    shutil.copytree(paths.RELEASE, folder)
-    solved = notebook.solved(notebook.read(paths.RELEASE_NOTEBOOK))
-    nbformat.write(solved, str(folder / paths.RELEASE_NOTEBOOK.name))
+    shutil.copytree(asg01.RELEASE, folder)
+    solved = notebook.solved(notebook.read(asg01.RELEASE_NOTEBOOK))
+    nbformat.write(solved, str(folder / asg01.RELEASE_NOTEBOOK.name))
 
     token = secrets.token_hex(16)
     base_url = start_server(lambda port: student_jupyterlab(folder, port, token),
                             cwd=folder, env=jupyter_env, token=token)
     page = browser.new_page()
-    page.goto(f"{base_url}/lab/tree/{paths.RELEASE_NOTEBOOK.name}?token={token}")
+    page.goto(f"{base_url}/lab/tree/{asg01.RELEASE_NOTEBOOK.name}?token={token}")
     page.locator("#jp-main-statusbar").get_by_text("Idle").wait_for(timeout=60_000)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
