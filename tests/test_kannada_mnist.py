@@ -420,7 +420,7 @@ def test_grading_splits_pair_each_training_split_with_its_holdout(monkeypatch, t
     from mlpcourse.grading import dataset
 
     monkeypatch.setenv("ASG01_TRAIN_SPLIT", train)
-    assert dataset.grading_splits() == ((train or "train"), holdout)
+    assert dataset.grading_splits(km) == ((train or "train"), holdout)
 
 
 def test_an_unknown_training_split_is_one_line_naming_the_choices(monkeypatch):
@@ -430,7 +430,7 @@ def test_an_unknown_training_split_is_one_line_naming_the_choices(monkeypatch):
     monkeypatch.setenv("ASG01_TRAIN_SPLIT", "dig")
     with pytest.raises(dataset.DataUnavailable, match="ASG01_TRAIN_SPLIT='dig' is not a training split: set it "
                                                       "to train .* or test"):
-        dataset.grading_splits()
+        dataset.grading_splits(km)
 
 
 def test_prepare_downloads_the_stand_in_and_its_holdout_only(server, shared_cache, fresh_cache, monkeypatch):

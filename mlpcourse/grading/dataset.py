@@ -1,35 +1,32 @@
-"""The Kannada-MNIST digits grading needs, in the cache before any kernel starts.
+"""An assignment's dataset, in the cache before any kernel starts.
 
 Grading kernels have no network and read the dataset cache read-only, so whatever
-they and the grader read must already be there, verified. Which splits that is
-depends on one setting, ``ASG01_TRAIN_SPLIT`` (:func:`grading_splits`): the kernel
-trains on the training split and the grader evaluates the trained network on a
-holdout split whose labels never enter the kernel.
+they and the grader read must already be there, verified. The dataset is the
+assignment's: its description's ``data.loader`` names its loader module,
+``source/<assignment>/<loader>.py`` (asg01's is ``kannada_mnist.py``), which provides
 
-:func:`prepare` fills and verifies the cache with the course's own loader
-(``source/<assignment>/kannada_mnist.py``: its downloads and official checksums). Every
-grading path calls it before grading anyone: ``python -m mlpcourse demo`` and
-``grade`` directly, and plain ``nbgrader autograde`` through :func:`autograde_hook`,
-which ``nbgrader_config.py`` installs as nbgrader's ``pre_convert_hook``. When the
-data cannot be had, grading stops with one line saying what failed and which setting
-fixes it (``KANNADA_MNIST_URL``, ``KANNADA_MNIST_DIR``), rather than every student
-losing the training points.
+- ``DATASET``, its name; ``SPLITS``, ``{split: file names}``;
+- ``grading_splits()``: ``(train, holdout)``, the split the notebook trains on while
+  graded and the split the grader scores it on, whose labels never enter the kernel
+  (from the loader's own setting, ``TRAIN_SPLIT_ENV``; ``ValueError`` if it is wrong);
+- ``default_cache_dir()``, ``fetch(filename, progress=...)`` (download, verify against
+  the official digests, cache), and its ``DownloadError`` and ``ChecksumError``.
+
+:func:`prepare` fills and verifies the cache with it. Every grading path calls it
+before grading anyone: ``python -m mlpcourse demo`` and ``grade`` directly, and plain
+``nbgrader autograde`` through :func:`autograde_hook`, which ``nbgrader_config.py``
+installs as nbgrader's ``pre_convert_hook``. When the data cannot be had, grading stops
+with one line saying what failed and which setting fixes it (for asg01
+``KANNADA_MNIST_URL``, ``KANNADA_MNIST_DIR``), rather than every student losing the
+points that need the data.
 """
 
 import collections
 import importlib.util
-import os
 
 from mlpcourse import assignment as assignment_description
 from mlpcourse import paths
 from mlpcourse.grading import coursedir
-
-TRAIN_SPLIT_ENV = "ASG01_TRAIN_SPLIT"
-
-#: Training split -> the holdout split the grader evaluates on: the official test
-#: digits for the official training set; Dig-MNIST for the offline stand-in, which
-#: trains on the official test digits.
-HOLDOUT = {"train": "test", "test": "dig"}
 
 Splits = collections.namedtuple("Splits", "train holdout")
 
@@ -38,22 +35,18 @@ class DataUnavailable(coursedir.CourseError):
     """The dataset grading needs is not in the cache and could not be fetched or verified."""
 
 
-def grading_splits():
-    """The splits grading reads: ``Splits(train, holdout)``.
-
-    ``train`` is ``$ASG01_TRAIN_SPLIT`` (default ``"train"``, the official 60,000
-    digits; ``"test"`` is the offline stand-in); ``holdout`` is ``HOLDOUT[train]``.
+def grading_splits(module):
+    """The splits grading reads, ``Splits(train, holdout)``, from the loader ``module``.
 
     Raises
     ------
     DataUnavailable
-        If ``ASG01_TRAIN_SPLIT`` names no training split.
+        If the loader's setting names no training split (one line: which do).
     """
-    train = os.environ.get(TRAIN_SPLIT_ENV) or "train"
-    if train not in HOLDOUT:
-        raise DataUnavailable(f"{TRAIN_SPLIT_ENV}={train!r} is not a training split: set it to train "
-                              "(the official 60,000 digits) or test (the offline stand-in)")
-    return Splits(train, HOLDOUT[train])
+    try:
+        return Splits(*module.grading_splits())
+    except ValueError as error:
+        raise DataUnavailable(str(error)) from None
 
 
 def loader(course_dir, assignment):
@@ -70,14 +63,15 @@ def prepare(course_dir, assignment, log=print):
     """Fill and verify the cache with every file of :func:`grading_splits` (nothing for an assignment without data).
 
     Files already cached are checked against their official digests; missing ones
-    are downloaded (from ``$KANNADA_MNIST_URL`` or the dataset's address) and
+    are downloaded (for asg01 from ``$KANNADA_MNIST_URL`` or the dataset's address) and
     checked before they land in the cache.
 
     Returns
     -------
     pathlib.Path or None
-        The cache folder (``$KANNADA_MNIST_DIR``, default ``~/.cache/kannada-mnist``);
-        None when the assignment's description names no data.
+        The cache folder (the loader's ``default_cache_dir()``: for asg01
+        ``$KANNADA_MNIST_DIR``, default ``~/.cache/kannada-mnist``); None when the
+        assignment's description names no data.
 
     Raises
     ------
@@ -88,7 +82,7 @@ def prepare(course_dir, assignment, log=print):
         return None
     module = loader(course_dir, assignment)
     cache = module.default_cache_dir()
-    splits = grading_splits()
+    splits = grading_splits(module)
     for role, split in zip(("training", "holdout"), splits):
         for filename in module.SPLITS[split]:
             if not (cache / filename).exists():
@@ -97,8 +91,8 @@ def prepare(course_dir, assignment, log=print):
                 module.fetch(filename, progress=False)
             except (module.DownloadError, module.ChecksumError) as error:
                 reason = " ".join(str(error).split())
-                raise DataUnavailable(f"cannot grade: the {role} split {split!r} of Kannada-MNIST "
-                                      f"({TRAIN_SPLIT_ENV}={splits.train}) is not ready: {reason}") from None
+                raise DataUnavailable(f"cannot grade: the {role} split {split!r} of {module.DATASET} "
+                                      f"({module.TRAIN_SPLIT_ENV}={splits.train}) is not ready: {reason}") from None
     return cache
 
 
@@ -124,4 +118,5 @@ def autograde_hook(course_dir):
 
 def kernel_files(course_dir, assignment):
     """The data files a grading kernel may read: its training split's, never the holdout's."""
-    return loader(course_dir, assignment).SPLITS[grading_splits().train]
+    module = loader(course_dir, assignment)
+    return module.SPLITS[grading_splits(module).train]

@@ -64,8 +64,9 @@ def run(course_dir=paths.ROOT, log=print, name=None):
         coursedir.make_course(course_dir)
     described = assignment.load(course_dir, name)
     if described.data:
-        splits = dataset.grading_splits()
-        log(f"checking the Kannada-MNIST cache: training split {splits.train!r}, holdout split {splits.holdout!r}")
+        data = dataset.loader(course_dir, described.name)
+        splits = dataset.grading_splits(data)
+        log(f"checking the {data.DATASET} cache: training split {splits.train!r}, holdout split {splits.holdout!r}")
         dataset.prepare(course_dir, described.name, log=log)
     log("generating the release (nbgrader generate_assignment)")
     release_dir = release.generate(course_dir, described.name)

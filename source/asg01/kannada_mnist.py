@@ -57,6 +57,35 @@ SPLITS = {
     "dig": ("X_dig_MNIST-idx3-ubyte.gz", "y_dig_MNIST-idx1-ubyte.gz"),
 }
 
+#: The dataset's name, in messages.
+DATASET = "Kannada-MNIST"
+
+#: The variable that names the split a notebook trains on while it is graded (the
+#: notebook's load_data cell reads it too): "train", the official 60,000 digits, or
+#: "test", the offline stand-in built from the official test digits.
+TRAIN_SPLIT_ENV = "ASG01_TRAIN_SPLIT"
+
+#: Training split -> the holdout split the grader scores the trained network on: the
+#: official test digits after the official training set; Dig-MNIST after the stand-in.
+HOLDOUT = {"train": "test", "test": "dig"}
+
+
+def grading_splits():
+    """``(train, holdout)``: the split the notebook trains on while graded
+    (``$ASG01_TRAIN_SPLIT``, default ``"train"``) and the split it is scored on.
+
+    Raises
+    ------
+    ValueError
+        If ``ASG01_TRAIN_SPLIT`` names no training split (the message says which do).
+    """
+    train = os.environ.get(TRAIN_SPLIT_ENV) or "train"
+    if train not in HOLDOUT:
+        raise ValueError(f"{TRAIN_SPLIT_ENV}={train!r} is not a training split: set it to train "
+                         "(the official 60,000 digits) or test (the offline stand-in)")
+    return train, HOLDOUT[train]
+
+
 #: File name -> (algorithm, expected hex digest) of the official file, taken from the
 #: author's repository at commit f8390ece0c6990551e6f35189ccc42757bb29c43. sha256 where
 #: it is known; the 60k training images only have their git blob id (see `git_blob_id`).
