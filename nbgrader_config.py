@@ -66,17 +66,22 @@ c.ClearMarkScheme.enforce_metadata = False
 # which alone reads the hidden fixtures. The limits below are sized to the reference
 # solution's run (see docs/containment.md); the kernel reads the dataset cache.
 from nbgrader.converters import Autograde  # noqa: E402
-from nbgrader.preprocessors import AssignLatePenalties, Execute  # noqa: E402
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, Execute  # noqa: E402
 
 # After the run, the graded notebook (what formgrader, JupyterLab, the feedback and the
 # class report show) is made safe to render: no student markup or output can run script.
 # Late penalties count from the due date set below (late work, at the end of this file).
+# The metadata check is nbgrader's, with its JSON schema checked once (mlpcourse.grading.metadata).
+METADATA_CHECK = "mlpcourse.grading.metadata.CheckCellMetadata"
 c.Autograde.autograde_preprocessors = [
     replacement for step in Autograde.class_traits()["autograde_preprocessors"].default()
     for replacement in (["mlpcourse.containment.contain.ContainedExecute", "mlpcourse.reports.markup.SanitiseNotebook"]
                         if step is Execute else ["mlpcourse.grading.late.DueDatePenalties"]
-                        if step is AssignLatePenalties else [step])
+                        if step is AssignLatePenalties else [METADATA_CHECK] if step is CheckCellMetadata else [step])
 ]
+c.Autograde.sanitize_preprocessors = [
+    METADATA_CHECK if step is CheckCellMetadata else step
+    for step in Autograde.class_traits()["sanitize_preprocessors"].default()]
 c.ContainedExecute.hidden_directory = str(HIDDEN_TESTS)
 # The data settings the assignments' descriptions name (the cache folder, the split).
 c.ContainedExecute.kernel_env = sorted({variable for name in assignment.names(ROOT)

@@ -160,7 +160,8 @@ def hung_submission(template_dir, scratch):
 def throughput(template_dir, notebooks, scratch, students, workers):
     """Seconds to grade ``students`` submissions with ``classroom.grade_class`` and W workers, and where they went."""
     course = class_course(template_dir, scratch / f"class-w{workers}", notebooks, students)
-    summary = classroom.grade_class(course, workers=workers, assignment=ASSIGNMENT, log=lambda line: print(f"  {line}", flush=True))
+    summary = classroom.grade_class(course, workers=workers, assignment=ASSIGNMENT,
+                                    log=lambda line: print(f"  {line}", flush=True))
     return {"seconds": summary.seconds, "graded": len(summary.graded), "failed": len(summary.failed),
             "phases": class_phases(course, summary)}
 
@@ -301,6 +302,11 @@ def _class_lines(result):
             lines.append(f"  {engine:<28}{run['workers']:>3}{run['seconds']:9.1f}{run['seconds'] / count:7.1f}"
                          f"{run['per_minute']:12.1f}{run['speedup']:9.2f}x{ratio}"
                          + (f"  (N={count})" if count != n else ""))
+    for run in result["parallel"]:
+        if len(run.get("rounds", ())) > 1:
+            lines.append(f"  W={run['workers']}: the best of {len(run['rounds'])} rounds of the floor then grade, "
+                         "each kept (grade / floor, seconds): "
+                         + ", ".join(f"{r['grade']:.1f} / {r['floor']:.1f}" for r in run["rounds"]))
     if result["dask_skipped"]:
         lines.append(f"  Dask: skipped ({result['dask_skipped']})")
     return lines
@@ -329,6 +335,8 @@ def main(argv=None):
     parser.add_argument("--mix", default="ada,ben,cy",
                         help="demo notebooks the class cycles through; the first is timed alone (default ada,ben,cy)")
     parser.add_argument("--repeats", type=int, default=3, help="autogrades of the single submission (best kept)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of the floor then grade for each W, the best of each kept (default 1)")
     parser.add_argument("--no-single", action="store_true",
                         help="skip the single submissions (its parts, the endless softmax): the class only")
     parser.add_argument("--json", default=str(run_record.RESULTS / "grading.json"),
@@ -349,11 +357,20 @@ def main(argv=None):
             result["hung_submission"] = hung_submission(template_dir, scratch)
         runs = []
         for workers in args.workers:
-            print(f"running the N={args.students} notebooks in plain kernels (the floor), W={workers}", flush=True)
-            floor_run = floor(notebooks, template_dir, scratch, args.students, workers)
-            print(f"grading N={args.students} with grade, W={workers}", flush=True)
-            run = throughput(template_dir, notebooks, scratch, args.students, workers)
-            runs.append({"workers": workers, **run, "floor": floor_run, "ratio": run["seconds"] / floor_run["seconds"]})
+            rounds = []
+            for number in range(1, args.rounds + 1):
+                folder = scratch / f"round{number}"
+                print(f"round {number}/{args.rounds}: running the N={args.students} notebooks in plain kernels "
+                      f"(the floor), W={workers}", flush=True)
+                floor_run = floor(notebooks, template_dir, folder, args.students, workers)
+                print(f"round {number}/{args.rounds}: grading N={args.students} with grade, W={workers}", flush=True)
+                rounds.append((throughput(template_dir, notebooks, folder, args.students, workers), floor_run))
+            # Best of the rounds, each side: what other load on the machine adds is noise, never work.
+            run = min((run for run, _ in rounds), key=lambda run: run["seconds"])
+            floor_run = min((floor_run for _, floor_run in rounds), key=lambda floor_run: floor_run["seconds"])
+            runs.append({"workers": workers, **run, "floor": floor_run, "ratio": run["seconds"] / floor_run["seconds"],
+                         "rounds": [{"grade": run["seconds"], "floor": floor_run["seconds"]}
+                                    for run, floor_run in rounds]})
         result["parallel"] = _rates(runs, args.students)
         result["dask"], result["dask_skipped"] = [], None
         if args.no_dask:

@@ -39,7 +39,7 @@ def test_grading_benchmark_runs_on_one_blank_submission(grading_env, tmp_path):
     """Does benchmarks/grading.py time an autograde in parts, a class beside its floor, and write JSON?"""
     output = tmp_path / "grading.json"
     result = subprocess.run([sys.executable, str(BENCHMARKS / "grading.py"), "--students", "1", "--workers", "1",
-                             "--no-dask", "--mix", "cy", "--repeats", "1", "--json", str(output)],
+                             "--no-dask", "--mix", "cy", "--repeats", "1", "--rounds", "2", "--json", str(output)],
                             capture_output=True, text=True, check=True, env=coursedir.environment())
     report = json.loads(output.read_text())
     one = report["one_submission"]
@@ -53,6 +53,10 @@ def test_grading_benchmark_runs_on_one_blank_submission(grading_env, tmp_path):
     assert run["floor"]["phases"]["cells"] > 0 and run["phases"]["cells"] > 0 and run["phases"]["feedback"] > 0
     assert 0.5 * run["seconds"] < sum(run["phases"].values()) < 1.1 * run["seconds"]
     assert f"{run['ratio']:.2f}x" in result.stdout and "where grade's time goes" in result.stdout
+    # Two rounds of the floor then grade: the best of each side is kept, and every round is shown.
+    assert len(run["rounds"]) == 2 and run["seconds"] == min(r["grade"] for r in run["rounds"])
+    assert run["floor"]["seconds"] == min(r["floor"] for r in run["rounds"])
+    assert "W=1: the best of 2 rounds of the floor then grade" in result.stdout
     assert report["dask_skipped"] == "--no-dask"
     assert "autograde of one complete submission (cy)" in result.stdout
     # A softmax that never returns, ignoring SIGINT and SIGALRM, costs its own cells and training, in under 3 min.
