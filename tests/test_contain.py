@@ -215,6 +215,20 @@ def test_in_place_changes_are_mirrored_back():
     assert given[0]["w"].sum() == 4
 
 
+def test_the_kernel_never_replaces_the_graders_reference_arrays():
+    """Are a trusted object's read-only arrays (its fixtures) kept when the kernel's copy sets them to anything else?"""
+    class Net:
+        pass
+
+    net = Net()
+    net.x, net.grads = np.arange(3.0), np.zeros(2)
+    net.x.flags.writeable = False
+    net.recorded = [net.x]
+    judge._apply(net, judge._State(x=[0.0, 0.0, 0.0], grads=[1.0], recorded=[[0.0]], added=5))
+    assert net.x.tolist() == [0.0, 1.0, 2.0] and net.recorded[0] is net.x  # reference data: kept
+    assert net.grads == [1.0] and net.added == 5  # the rest is the student's to change
+
+
 def _hidden_checks():
     """The hidden checks module and the check helpers, loaded in this process."""
     import importlib.util
@@ -691,6 +705,23 @@ def test_replacing_a_course_functions_code_is_observed(monkeypatch):
     assert inkernel.observe() == []
     module.check.__code__ = (lambda x: None).__code__
     assert "the code of course_checks_probe.check was replaced" in inkernel.observe()
+
+
+def test_loosening_a_course_functions_defaults_or_classes_is_observed(monkeypatch):
+    """Are a course function's default arguments changed in place, and a course class's attribute, reported?"""
+    import types
+
+    module = types.ModuleType("course_checks_probe")
+    exec("class CheckFailure(AssertionError):\n    PROBLEMS = ('has wrong values',)\n"
+         "def check(x, *, atol=1e-6):\n    assert abs(x) < atol\n", module.__dict__)
+    monkeypatch.setitem(sys.modules, "course_checks_probe", module)
+    monkeypatch.setattr(inkernel, "_start", {})
+    inkernel.snapshot(["course_checks_probe"])
+    assert inkernel.observe() == []
+    module.check.__kwdefaults__["atol"] = 1e9
+    module.CheckFailure.PROBLEMS = ()
+    assert inkernel.observe() == ["the default arguments of course_checks_probe.check were changed",
+                                  "attributes of the class course_checks_probe.CheckFailure were changed"]
 
 
 def test_replacing_the_graders_own_kernel_functions_is_observed(monkeypatch):

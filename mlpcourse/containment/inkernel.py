@@ -678,9 +678,15 @@ def snapshot(course_modules=()):
                          if name in sys.modules}
     # This module too: student code that swaps the grader's own serve or stop_calling is tampering.
     _start["dicts"] = {name: dict(vars(sys.modules[name])) for name in (*guarded, __name__) if name in sys.modules}
-    # A function's code can be replaced in place (f.__code__ = ...), keeping the function object.
-    _start["codes"] = {(name, key): value.__code__ for name, names in _start["dicts"].items()
+    # A function's code and default arguments can be replaced in place (f.__code__ = ...,
+    # f.__kwdefaults__["atol"] = ...), keeping the function object.
+    _start["codes"] = {(name, key): _function_parts(value) for name, names in _start["dicts"].items()
                        for key, value in names.items() if isinstance(value, types.FunctionType)}
+    # The course's own classes (CheckFailure and its PROBLEMS, ...) and this module's: their attributes.
+    own = (*course_modules, __name__)
+    _start["classes_of_modules"] = {(name, key): dict(vars(value)) for name in own if name in _start["dicts"]
+                                    for key, value in _start["dicts"][name].items()
+                                    if isinstance(value, type) and value.__module__ == name}
     _start["signals"] = {name: signal.getsignal(getattr(signal, name)) for name in GUARDED_SIGNALS
                          if hasattr(signal, name)}
     if shell is not None:
@@ -741,9 +747,33 @@ def _module_changes():
                 continue
             if now.get(key, _MISSING) is not value:
                 changes.append(f"{'' if name == 'builtins' else name + '.'}{key} was replaced")
-            elif (name, key) in _start["codes"] and value.__code__ is not _start["codes"][(name, key)]:
-                changes.append(f"the code of {name}.{key} was replaced")
+            elif (name, key) in _start["codes"]:
+                changes += _function_changes(f"{name}.{key}", _function_parts(value), _start["codes"][(name, key)])
+    for (name, key), before in _start["classes_of_modules"].items():
+        now = vars(_start["dicts"][name][key])
+        if now.keys() != before.keys() or any(now[attribute] is not value for attribute, value in before.items()):
+            changes.append(f"attributes of the class {name}.{key} were changed")
     return changes
+
+
+def _function_parts(function):
+    """What a function does, besides its name: its code and default arguments (copied: they can change in place)."""
+    kwdefaults = function.__kwdefaults__
+    return function.__code__, function.__defaults__, None if kwdefaults is None else dict(kwdefaults)
+
+
+def _function_changes(name, now, before):
+    """What changed between two :func:`_function_parts` of function ``name``, compared by identity
+    (never ``==``: a value student code put there may define it to do anything)."""
+    (code, defaults, kwdefaults), (code_before, defaults_before, kwdefaults_before) = now, before
+    if code is not code_before:
+        return [f"the code of {name} was replaced"]
+    same_kwdefaults = (kwdefaults is None) == (kwdefaults_before is None) and (
+        kwdefaults is None or (len(kwdefaults) == len(kwdefaults_before) and all(
+            key in kwdefaults and kwdefaults[key] is value for key, value in kwdefaults_before.items())))
+    if defaults is not defaults_before or not same_kwdefaults:
+        return [f"the default arguments of {name} were changed"]
+    return []
 
 
 def _execution_changes():

@@ -9,7 +9,7 @@ import textwrap
 
 import nbformat
 
-from hostile.kit import ALL_TESTS, SGD, SOFTMAX, Case, _append, _bytes, _index, _replace, _with_cell
+from hostile.kit import ALL_TESTS, GRADIENTS, SGD, SOFTMAX, Case, _append, _bytes, _index, _replace, _with_cell
 
 
 def _release(ctx):
@@ -36,6 +36,18 @@ def watchdog_removed(ctx):
             for callback in list(events.callbacks[event]):
                 if getattr(callback, "__module__", "") == "_mlpcourse_grading":
                     events.unregister(event, callback)
+    """)
+    return "asg01.ipynb", _bytes(nb)
+
+
+def check_defaults_loosened(ctx):
+    """A solved notebook that loosens the check helpers in place: tolerances through their default
+    arguments, and CheckFailure's fixed phrases through its class attribute."""
+    nb = _with_cell(ctx.solved(), "setup", """
+        import course_checks as _cc
+        _ca = _cc.check_array
+        _ca.__kwdefaults__ = dict(_ca.__kwdefaults__, atol=1e9, rtol=1e9)
+        _cc.CheckFailure.PROBLEMS = ()
     """)
     return "asg01.ipynb", _bytes(nb)
 
@@ -423,6 +435,22 @@ def sgd_class_attribute(ctx):
     return "asg01.ipynb", _bytes(nb)
 
 
+def gradients_reset_the_reference(ctx):
+    """An mlp_gradients that zeroes its inputs in place, then sets the test network's x and y to
+    match, so that a check reading them back as "what the inputs were" would see no change."""
+    return "asg01.ipynb", _bytes(_append(ctx.solved(), "mlp_gradients", """
+        _mlp_gradients_honest = mlp_gradients
+
+        def mlp_gradients(mlp, loss_function, x, y):
+            grads = _mlp_gradients_honest(mlp, loss_function, x, y)
+            x[...] = 0.0
+            y[...] = 0.0
+            mlp.x = x.tolist()
+            mlp.y = y.tolist()
+            return grads
+    """))
+
+
 def sgd_global_velocity(ctx):
     """An honest SGD that keeps its velocity in a global of the notebook."""
     nb = _replace(ctx.solved(), "sgd", """
@@ -453,6 +481,8 @@ CASES = (
     Case("forged_partial_credit", forged_partial_credit, zero=ALL_TESTS, flagged=True),
     # Honest answers: full marks; taking the grader's watchdog out is tampering, for the TA to see.
     Case("watchdog_removed", watchdog_removed, flagged=True),
+    # Honest answers: full marks; the grader's re-runs use their own copies of the helpers. Flagged.
+    Case("check_defaults_loosened", check_defaults_loosened, flagged=True),
     Case("forged_displayhook_in_softmax", forged_displayhook_in_softmax, zero=(*SOFTMAX, *TRAINING)),
     Case("forged_error_swallowed", forged_error_swallowed, zero=ALL_TESTS, flagged=True),
     Case("setup_moved_to_end", setup_moved_to_end, zero=ALL_TESTS),
@@ -484,4 +514,7 @@ CASES = (
     Case("sgd_class_attribute", sgd_class_attribute, zero=(*SGD, *TRAINING), says=("keeps state",)),
     # Its velocity attribute stays empty, which the visible test names in the kernel already.
     Case("sgd_global_velocity", sgd_global_velocity, zero=(*SGD, *TRAINING), says=("SGD.velocity should be",)),
+    # The inputs' values before the call are kept where student code cannot reach; the checks compare with those.
+    Case("gradients_reset_the_reference", gradients_reset_the_reference, zero=GRADIENTS,
+         says=("mlp_gradients changed the input x",)),
 )

@@ -224,10 +224,12 @@ def check_mlp_gradients(mlp_gradients):
         before = frozen(net.parameters)
         recorded = (frozen(net.weighted_ins), frozen(net.activations))
         x, y = frozen(net.x), frozen(net.y)
+        # What the inputs were, kept where student code cannot reach (it gets net, and may set net.x).
+        x_before, y_before = frozen(x), frozen(y)
         grads = call(mlp_gradients, net, net.loss_function, x, y, case=case)
         check_gradients(grads, F, prefix, case=case)
-        check_unchanged(x, net.x, what="the input x", changed_by="mlp_gradients", case=case)
-        check_unchanged(y, net.y, what="the targets y", changed_by="mlp_gradients", case=case)
+        check_unchanged(x, x_before, what="the input x", changed_by="mlp_gradients", case=case)
+        check_unchanged(y, y_before, what="the targets y", changed_by="mlp_gradients", case=case)
         for i, layer in enumerate(before):
             for key in ("w", "b"):
                 check_unchanged(net.parameters[i][key], layer[key], what=f"mlp.parameters[{i}]['{key}']",
