@@ -587,48 +587,17 @@ def stop_calling(name, message, where=None):
     method kept earlier) fails too; a closure's code cannot be, so the name bound to it is.
     Returns how many were replaced.
     """
-    import os
-
     from IPython import get_ipython
 
     shell = get_ipython()
-    namespace = shell.user_ns if shell is not None else {}
+    found = _cell_functions(shell.user_ns if shell is not None else {})
+    if where:
+        chosen = next(([pair for pair in found if _at(pair[0], *frame)] for frame in where
+                       if any(_at(function, *frame) for function, _ in found)), [])
+    else:
+        chosen = [pair for pair in found if _text(pair[0].__qualname__) == name]
     raising = compile(f"def stopped(*args, **kwargs):\n    raise TimeoutError({message!r})\n",
                       "<did not return>", "exec").co_consts[0]
-    # Only exact types are looked at, through type's own accessors, and only exact strings are
-    # compared: a student object's __class__, __module__ or __dict__ can be a property that never
-    # returns, and a str subclass's __eq__ (a dict key's too) can do anything.
-    def text(value):
-        return value if type(value) is str else None
-
-    def in_a_cell(value):
-        # ipykernel compiles each cell to /tmp/ipykernel_<pid>/<hash of its code>.py.
-        if type(value) is not types.FunctionType or text(value.__module__) != "__main__":
-            return False
-        filename = text(value.__code__.co_filename)
-        return filename is not None and os.path.basename(os.path.dirname(filename)).startswith("ipykernel_")
-
-    # (function, rebind) for every function the notebook's cells defined: globals, and members of its classes.
-    found = []
-    for key, value in list(namespace.items()):
-        if in_a_cell(value):
-            found.append((value, lambda new, key=key: namespace.__setitem__(key, new)))
-        elif type(value) is type:
-            members = type.__dict__["__dict__"].__get__(value)
-            if all(type(key) is str for key in members) and text(members.get("__module__")) == "__main__":
-                found += [(member, lambda new, owner=value, attribute=attribute: type.__setattr__(owner, attribute, new))
-                          for attribute, member in list(members.items()) if in_a_cell(member)]
-
-    def at(function, file, line, code_name):
-        code = function.__code__
-        return (text(code.co_name) == code_name and os.path.basename(code.co_filename) == file
-                and any(at_line == line for *_, at_line in code.co_lines()))
-
-    if where:
-        chosen = next(([pair for pair in found if at(pair[0], *frame)] for frame in where
-                       if any(at(function, *frame) for function, _ in found)), [])
-    else:
-        chosen = [pair for pair in found if text(pair[0].__qualname__) == name]
     for function, rebind in chosen:
         if function.__code__.co_freevars:
             def did_not_return(*args, **kwargs):
@@ -638,6 +607,49 @@ def stop_calling(name, message, where=None):
         else:
             function.__code__ = raising.replace(co_name=function.__name__, co_qualname=function.__qualname__)
     return len(chosen)
+
+
+# Only exact types are looked at, through type's own accessors, and only exact strings are
+# compared: a student object's __class__, __module__ or __dict__ can be a property that never
+# returns, and a str subclass's __eq__ (a dict key's too) can do anything.
+
+def _text(value):
+    return value if type(value) is str else None
+
+
+def _in_a_cell(value):
+    """Whether ``value`` is a function one of the notebook's cells defined."""
+    import os
+
+    # ipykernel compiles each cell to /tmp/ipykernel_<pid>/<hash of its code>.py.
+    if type(value) is not types.FunctionType or _text(value.__module__) != "__main__":
+        return False
+    filename = _text(value.__code__.co_filename)
+    return filename is not None and os.path.basename(os.path.dirname(filename)).startswith("ipykernel_")
+
+
+def _cell_functions(namespace):
+    """``[(function, rebind)]`` for every function the notebook's cells defined: globals, and
+    members of its classes; ``rebind(new)`` binds ``new`` where the function was found."""
+    found = []
+    for key, value in list(namespace.items()):
+        if _in_a_cell(value):
+            found.append((value, lambda new, key=key: namespace.__setitem__(key, new)))
+        elif type(value) is type:
+            members = type.__dict__["__dict__"].__get__(value)
+            if all(type(key) is str for key in members) and _text(members.get("__module__")) == "__main__":
+                found += [(member, lambda new, owner=value, attribute=attribute: type.__setattr__(owner, attribute, new))
+                          for attribute, member in list(members.items()) if _in_a_cell(member)]
+    return found
+
+
+def _at(function, file, line, code_name):
+    """Whether ``function``'s code is named ``code_name`` and has ``line`` of cell file ``file``."""
+    import os
+
+    code = function.__code__
+    return (_text(code.co_name) == code_name and os.path.basename(code.co_filename) == file
+            and any(at_line == line for *_, at_line in code.co_lines()))
 
 
 # --- what student code changed -------------------------------------------------------
@@ -665,12 +677,26 @@ def snapshot(course_modules=()):
     ``course_modules``: the course's own modules the tests rely on (check helpers, data
     loader, the hidden checks' stand-in), guarded like numpy.
     """
-    import importlib
-
     from IPython import get_ipython
 
+    _record_modules(GUARDED_MODULES + tuple(course_modules), (*course_modules, __name__))
+    _start["signals"] = {name: signal.getsignal(getattr(signal, name)) for name in GUARDED_SIGNALS
+                         if hasattr(signal, name)}
     shell = get_ipython()
-    guarded = GUARDED_MODULES + tuple(course_modules)
+    if shell is not None:
+        _start["shell"] = {name: (getattr(shell, name), list(getattr(shell, name))) for name in SHELL_LISTS}
+        _start["exceptions"] = (shell.custom_exceptions, shell.CustomTB)
+        _start["classes"] = {cls: {key: value for key, value in vars(cls).items() if callable(value)}
+                             for cls in _machinery_classes(shell)}
+        _start["shadowed"] = {id(obj): set(_shadowed(obj)) for obj in (shell, getattr(shell, "kernel", None))}
+    return "ok"
+
+
+def _record_modules(guarded, own):
+    """Record the ``guarded`` modules (imported now), their attributes and functions, and the
+    attributes of the classes that the ``own`` modules (the course's and this one) define."""
+    import importlib
+
     for name in guarded:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
@@ -682,20 +708,10 @@ def snapshot(course_modules=()):
     # f.__kwdefaults__["atol"] = ...), keeping the function object.
     _start["codes"] = {(name, key): _function_parts(value) for name, names in _start["dicts"].items()
                        for key, value in names.items() if isinstance(value, types.FunctionType)}
-    # The course's own classes (CheckFailure and its PROBLEMS, ...) and this module's: their attributes.
-    own = (*course_modules, __name__)
+    # The course's own classes (CheckFailure and its PROBLEMS, ...): their attributes.
     _start["classes_of_modules"] = {(name, key): dict(vars(value)) for name in own if name in _start["dicts"]
                                     for key, value in _start["dicts"][name].items()
                                     if isinstance(value, type) and value.__module__ == name}
-    _start["signals"] = {name: signal.getsignal(getattr(signal, name)) for name in GUARDED_SIGNALS
-                         if hasattr(signal, name)}
-    if shell is not None:
-        _start["shell"] = {name: (getattr(shell, name), list(getattr(shell, name))) for name in SHELL_LISTS}
-        _start["exceptions"] = (shell.custom_exceptions, shell.CustomTB)
-        _start["classes"] = {cls: {key: value for key, value in vars(cls).items() if callable(value)}
-                             for cls in _machinery_classes(shell)}
-        _start["shadowed"] = {id(obj): set(_shadowed(obj)) for obj in (shell, getattr(shell, "kernel", None))}
-    return "ok"
 
 
 def _machinery_classes(shell):
@@ -756,6 +772,20 @@ def _module_changes():
     return changes
 
 
+def _callback_changes(callbacks):
+    """IPython event callbacks (``{event: [callback]}``) registered by student code, and the
+    grader's watchdog taken out; compared by identity (a student's callback may define ==)."""
+    changes = []
+    own = [callback for _, callback in _WATCHDOG_CALLBACKS]
+    for event, registered in callbacks.items():
+        if any(not _is_one_of(callback, own) and not _callback_is_trusted(callback) for callback in registered):
+            changes.append(f"a callback was registered for IPython's {event} event")
+    if _notebook_deadline and any(not _is_one_of(callback, callbacks.get(event, ()))
+                                  for event, callback in _WATCHDOG_CALLBACKS):
+        changes.append("the grader's cell watchdog was removed from IPython's events")
+    return changes
+
+
 def _function_parts(function):
     """What a function does, besides its name: its code and default arguments (copied: they can change in place)."""
     kwdefaults = function.__kwdefaults__
@@ -800,14 +830,7 @@ def _shell_changes(shell):
             changes.append(f"IPython's {name} were changed")
     if (shell.custom_exceptions, shell.CustomTB) != _start["exceptions"]:
         changes.append("IPython's exception handling was changed (set_custom_exc)")
-    # By identity: a student's callback may define == to do anything.
-    own = [callback for _, callback in _WATCHDOG_CALLBACKS]
-    for event, callbacks in shell.events.callbacks.items():
-        if any(not _is_one_of(callback, own) and not _callback_is_trusted(callback) for callback in callbacks):
-            changes.append(f"a callback was registered for IPython's {event} event")
-    if _notebook_deadline and any(not _is_one_of(callback, shell.events.callbacks.get(event, ()))
-                                  for event, callback in _WATCHDOG_CALLBACKS):
-        changes.append("the grader's cell watchdog was removed from IPython's events")
+    changes += _callback_changes(shell.events.callbacks)
     for cls, before in _start["classes"].items():
         if any(vars(cls).get(key, _MISSING) is not value for key, value in before.items()):
             changes.append(f"a method of {cls.__module__}.{cls.__qualname__} was replaced")

@@ -222,19 +222,25 @@ def _apply(original, new):
         if original.shape == new.shape and original.flags.writeable:
             np.copyto(original, new, casting="unsafe")
     elif isinstance(original, list) and isinstance(new, list):
-        for i, item in enumerate(new[:len(original)]):
-            if _same_kind(original[i], item):
-                _apply(original[i], item)
-            elif not _is_reference(original[i]):
-                original[i] = item
-        del original[len(new):]
-        original.extend(new[len(original):])
+        _apply_list(original, new)
     elif isinstance(original, dict) and isinstance(new, dict):
         for key in [k for k in original if k not in new]:
             del original[key]
         _apply_items(original, new)
     elif isinstance(new, _State) and hasattr(original, "__dict__"):
         _apply_items(vars(original), new)
+
+
+def _apply_list(original, new):
+    """Make list ``original`` hold ``new``'s items: in place where they are of one kind; never
+    replacing a read-only array (:func:`_is_reference`)."""
+    for i, item in enumerate(new[:len(original)]):
+        if _same_kind(original[i], item):
+            _apply(original[i], item)
+        elif not _is_reference(original[i]):
+            original[i] = item
+    del original[len(new):]
+    original.extend(new[len(original):])
 
 
 def _apply_items(original, new):

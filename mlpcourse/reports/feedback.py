@@ -61,16 +61,10 @@ class StudentFeedback(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
-        coursedir = CourseDirectory(config=self.config)
-        release_path = pathlib.Path(coursedir.format_path(coursedir.release_directory, ".", info["assignment"]))
-        release = nbformat.read(str(release_path / f"{info['notebook']}.ipynb"), as_version=4)
-        run = records.read(paths.records_folder(coursedir.root, info["assignment"], info["student"]) / "run.json", {})
-        verdicts = {entry["grade_id"]: entry for entry in run.get("cells", [])
-                    if entry.get("grade_id") and entry.get("verdict")}
+        released, verdicts = self._release_and_verdicts(info)
         defined = gradebook.definition(info["db_url"], info["assignment"], info["notebook"])
         hidden = {name for name, cell in defined.items() if self.begin_hidden in cell.source}
         tests = {name for name, cell in defined.items() if cell.test}
-        released = {_grade_id(cell): cell for cell in release.cells if _grade_id(cell)}
         shown, placed = [], set()
         for cell in nb.cells:
             grade_id = _grade_id(cell)
@@ -84,6 +78,16 @@ class StudentFeedback(NbGraderPreprocessor):
         nb.cells = shown
         nb.metadata = {key: nb.metadata[key] for key in ("kernelspec", "language_info") if key in nb.metadata}
         return nb, resources
+
+    def _release_and_verdicts(self, info):
+        """``({grade_id: release cell}, {grade_id: run.json entry with a verdict})`` of the notebook ``info`` names."""
+        coursedir = CourseDirectory(config=self.config)
+        release_path = pathlib.Path(coursedir.format_path(coursedir.release_directory, ".", info["assignment"]))
+        release = nbformat.read(str(release_path / f"{info['notebook']}.ipynb"), as_version=4)
+        run = records.read(paths.records_folder(coursedir.root, info["assignment"], info["student"]) / "run.json", {})
+        verdicts = {entry["grade_id"]: entry for entry in run.get("cells", [])
+                    if entry.get("grade_id") and entry.get("verdict")}
+        return {_grade_id(cell): cell for cell in release.cells if _grade_id(cell)}, verdicts
 
     def _release_cell(self, released, graded, is_test, is_hidden, verdict):
         """The release's cell, with the student's answer if it is one, the grades and allowed outputs."""
