@@ -229,6 +229,32 @@ def test_the_kernel_never_replaces_the_graders_reference_arrays():
     assert net.grads == [1.0] and net.added == 5  # the rest is the student's to change
 
 
+def test_reference_arrays_survive_any_container_the_kernel_sends_back():
+    """Does a list or dict holding the grader's read-only arrays keep them when the kernel sends a
+    tuple instead, drops the keys, or cuts the list short?"""
+    reference = np.arange(3.0)
+    reference.flags.writeable = False
+
+    class Net:
+        pass
+
+    net = Net()
+    net.recorded, net.by_name, net.batches = [reference], {"x": reference, "n": 1}, [np.zeros(2), reference]
+    judge._apply(net, judge._State(recorded=(np.zeros(3),), by_name={"n": 2}, batches=[np.ones(2)]))
+    assert net.recorded == [reference] and net.by_name == {"x": reference, "n": 2}
+    assert net.batches[0].tolist() == [1.0, 1.0] and net.batches[1] is reference
+
+
+def test_an_argument_reshaped_in_place_shows_on_the_graders_copy():
+    """When student code changes an argument's shape in place, does the grader's copy change shape too
+    (so "the input is unchanged" fails), and does a change it cannot mirror end the session?"""
+    given = np.arange(6.0).reshape(2, 3)
+    judge._apply(given, np.zeros((2, 3, 1)))
+    assert given.shape == (2, 3, 1) and not given.any()
+    with pytest.raises(judge.JudgeError, match="cannot mirror"):
+        judge._apply(np.zeros(3), np.array(["a", "b", "c"]))
+
+
 def _hidden_checks():
     """The hidden checks module and the check helpers, loaded in this process."""
     import importlib.util

@@ -217,42 +217,59 @@ class Session:
 
 
 def _apply(original, new):
-    """Copy the values of ``new`` (decoded from the kernel) into ``original`` in place."""
+    """Copy the values of ``new`` (decoded from the kernel) into ``original`` in place.
+
+    What student code did to an argument must show on the grader's copy, or "the input is
+    unchanged" checks would pass vacuously: an array whose shape the kernel changed is
+    resized in place first (every copy handed out owns its data), and a change that cannot
+    be mirrored ends the session (:class:`JudgeError`: the test scores 0). The grader's
+    reference data is never touched (:func:`_holds_reference`).
+    """
     if isinstance(original, np.ndarray) and isinstance(new, np.ndarray):
-        if original.shape == new.shape and original.flags.writeable:
-            np.copyto(original, new, casting="unsafe")
+        _apply_array(original, new)
     elif isinstance(original, list) and isinstance(new, list):
         _apply_list(original, new)
     elif isinstance(original, dict) and isinstance(new, dict):
-        for key in [k for k in original if k not in new]:
+        for key in [k for k in original if k not in new and not _holds_reference(original[k])]:
             del original[key]
         _apply_items(original, new)
     elif isinstance(new, _State) and hasattr(original, "__dict__"):
         _apply_items(vars(original), new)
 
 
+def _apply_array(original, new):
+    """Make the grader's array ``original`` hold ``new``, resized first if its shape changed."""
+    if _is_reference(original):
+        return
+    try:
+        if original.shape != new.shape:
+            original.resize(new.shape, refcheck=False)
+        np.copyto(original, new, casting="unsafe")
+    except (TypeError, ValueError) as error:
+        raise JudgeError(f"an argument was changed in a way the grader cannot mirror ({error})") from None
+
+
 def _apply_list(original, new):
     """Make list ``original`` hold ``new``'s items: in place where they are of one kind; never
-    replacing a read-only array (:func:`_is_reference`)."""
+    replacing or dropping the grader's reference data (:func:`_holds_reference`)."""
     for i, item in enumerate(new[:len(original)]):
         if _same_kind(original[i], item):
             _apply(original[i], item)
-        elif not _is_reference(original[i]):
+        elif not _holds_reference(original[i]):
             original[i] = item
-    del original[len(new):]
+    if not _holds_reference(original[len(new):]):
+        del original[len(new):]
     original.extend(new[len(original):])
 
 
 def _apply_items(original, new):
     """Set ``new``'s items in dict ``original``: in place (:func:`_apply`) where both values are
-    of a kind it handles, else by replacing the value; never a read-only array (:func:`_is_reference`)."""
+    of a kind it handles, else by replacing the value; never the grader's reference data."""
     for key, item in new.items():
         current = original.get(key)
-        if _is_reference(current):
-            continue
         if key in original and _same_kind(current, item):
             _apply(current, item)
-        else:
+        elif not _holds_reference(current):
             original[key] = item
 
 
@@ -261,8 +278,19 @@ class _State(dict):
 
 
 def _is_reference(value):
-    """A read-only array: the grader's reference data, which no value from the kernel replaces."""
+    """A read-only array: the grader's reference data (its fixtures)."""
     return isinstance(value, np.ndarray) and not value.flags.writeable
+
+
+def _holds_reference(value, depth=0):
+    """Whether ``value`` is, or a list, tuple or dict of it holds, the grader's reference data:
+    no value from the kernel replaces or removes it, whatever container the kernel sends back."""
+    if _is_reference(value):
+        return True
+    if depth > inkernel.MAX_DEPTH:
+        return False
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return any(_holds_reference(item, depth + 1) for item in items)
 
 
 def _same_kind(a, b):

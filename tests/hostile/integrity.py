@@ -9,7 +9,7 @@ import textwrap
 
 import nbformat
 
-from hostile.kit import ALL_TESTS, GRADIENTS, SGD, SOFTMAX, Case, _append, _bytes, _index, _replace, _with_cell
+from hostile.kit import ALL_TESTS, GRADIENTS, RELU, SGD, SOFTMAX, Case, _append, _bytes, _index, _replace, _with_cell
 
 
 def _release(ctx):
@@ -451,6 +451,17 @@ def gradients_reset_the_reference(ctx):
     """))
 
 
+def input_reshaped_in_place(ctx):
+    """A correct relu that zeroes its input in place and then changes the input's shape."""
+    return "asg01.ipynb", _bytes(_append(ctx.solved(), "relu_sigmoid", """
+        def relu(x, deriv=False):
+            out = (x > 0).astype(x.dtype) if deriv else np.maximum(x, 0)
+            x[...] = 0
+            x.shape = x.shape + (1,)
+            return out
+    """))
+
+
 def sgd_global_velocity(ctx):
     """An honest SGD that keeps its velocity in a global of the notebook."""
     nb = _replace(ctx.solved(), "sgd", """
@@ -517,4 +528,6 @@ CASES = (
     # The inputs' values before the call are kept where student code cannot reach; the checks compare with those.
     Case("gradients_reset_the_reference", gradients_reset_the_reference, zero=GRADIENTS,
          says=("mlp_gradients changed the input x",)),
+    # The grader's copy of an argument takes the new shape too, so changing the input fails both tests.
+    Case("input_reshaped_in_place", input_reshaped_in_place, zero=RELU),
 )
