@@ -734,11 +734,13 @@ def test_replacing_a_course_functions_code_is_observed(monkeypatch):
 
 
 def test_loosening_a_course_functions_defaults_or_classes_is_observed(monkeypatch):
-    """Are a course function's default arguments changed in place, and a course class's attribute, reported?"""
+    """Are a course function's default arguments changed in place, a course class's attribute, and the
+    code of its method, reported?"""
     import types
 
     module = types.ModuleType("course_checks_probe")
     exec("class CheckFailure(AssertionError):\n    PROBLEMS = ('has wrong values',)\n"
+         "    def describe(self):\n        return str(self)\n"
          "def check(x, *, atol=1e-6):\n    assert abs(x) < atol\n", module.__dict__)
     monkeypatch.setitem(sys.modules, "course_checks_probe", module)
     monkeypatch.setattr(inkernel, "_start", {})
@@ -746,8 +748,10 @@ def test_loosening_a_course_functions_defaults_or_classes_is_observed(monkeypatc
     assert inkernel.observe() == []
     module.check.__kwdefaults__["atol"] = 1e9
     module.CheckFailure.PROBLEMS = ()
+    module.CheckFailure.describe.__code__ = (lambda self: "").__code__
     assert inkernel.observe() == ["the default arguments of course_checks_probe.check were changed",
-                                  "attributes of the class course_checks_probe.CheckFailure were changed"]
+                                  "attributes of the class course_checks_probe.CheckFailure were changed",
+                                  "the code of course_checks_probe.CheckFailure.describe was replaced"]
 
 
 def test_replacing_the_graders_own_kernel_functions_is_observed(monkeypatch):

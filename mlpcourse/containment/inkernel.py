@@ -708,10 +708,18 @@ def _record_modules(guarded, own):
     # f.__kwdefaults__["atol"] = ...), keeping the function object.
     _start["codes"] = {(name, key): _function_parts(value) for name, names in _start["dicts"].items()
                        for key, value in names.items() if isinstance(value, types.FunctionType)}
-    # The course's own classes (CheckFailure and its PROBLEMS, ...): their attributes.
-    _start["classes_of_modules"] = {(name, key): dict(vars(value)) for name in own if name in _start["dicts"]
+    _record_classes([name for name in own if name in _start["dicts"]])
+
+
+def _record_classes(own):
+    """Record the classes the ``own`` modules define (CheckFailure and its PROBLEMS, ...): their
+    attributes, and the code and defaults of their methods (RecordedMLP.feed_forward.__code__ = ...)."""
+    _start["classes_of_modules"] = {(name, key): dict(vars(value)) for name in own
                                     for key, value in _start["dicts"][name].items()
                                     if isinstance(value, type) and value.__module__ == name}
+    _start["methods"] = {(name, f"{key}.{attribute}"): _function_parts(member)
+                         for (name, key), members in _start["classes_of_modules"].items()
+                         for attribute, member in members.items() if isinstance(member, types.FunctionType)}
 
 
 def _machinery_classes(shell):
@@ -769,6 +777,10 @@ def _module_changes():
         now = vars(_start["dicts"][name][key])
         if now.keys() != before.keys() or any(now[attribute] is not value for attribute, value in before.items()):
             changes.append(f"attributes of the class {name}.{key} were changed")
+    for (name, method), before in _start["methods"].items():
+        key, attribute = method.split(".", 1)
+        changes += _function_changes(f"{name}.{method}", _function_parts(_start["classes_of_modules"][(name, key)]
+                                                                         [attribute]), before)
     return changes
 
 
