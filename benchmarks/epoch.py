@@ -28,7 +28,6 @@ figures as JSON (default ``benchmarks/results/epoch.json``, which ``docs/benchma
 """
 
 import argparse
-import importlib.util
 import os
 import pathlib
 import platform
@@ -84,9 +83,7 @@ def load_data(rows):
     """
     from sklearn.model_selection import train_test_split
 
-    spec = importlib.util.spec_from_file_location("kannada_mnist", ASG01.source / "kannada_mnist.py")
-    loader = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loader)
+    loader = ASG01.source_module(ASG01.data.loader)
     split = os.environ.get("ASG01_TRAIN_SPLIT", "train")
     images, labels = loader.load_kannada_mnist(split)
     x = images.reshape(len(images), -1) / 255.0

@@ -22,10 +22,8 @@ points that need the data.
 """
 
 import collections
-import importlib.util
 
 from mlpcourse import assignment as assignment_description
-from mlpcourse import paths
 from mlpcourse.grading import coursedir
 
 Splits = collections.namedtuple("Splits", "train holdout")
@@ -51,12 +49,8 @@ def grading_splits(module):
 
 def loader(course_dir, assignment):
     """The course's own data loader module, ``source/<assignment>/<loader>.py`` (its description's ``data.loader``)."""
-    name = assignment_description.load(course_dir, assignment).data.loader
-    path = paths.course_folder(course_dir, paths.SOURCE_DIRECTORY, assignment) / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"{assignment}_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    described = assignment_description.load(course_dir, assignment)
+    return described.source_module(described.data.loader)
 
 
 def prepare(course_dir, assignment, log=print):
