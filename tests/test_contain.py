@@ -247,12 +247,15 @@ def test_reference_arrays_survive_any_container_the_kernel_sends_back():
 
 def test_an_argument_reshaped_in_place_shows_on_the_graders_copy():
     """When student code changes an argument's shape in place, does the grader's copy change shape too
-    (so "the input is unchanged" fails), and does a change it cannot mirror end the session?"""
+    (so "the input is unchanged" fails), and does a change it cannot mirror (a dtype that cannot
+    cross) end the session?"""
     given = np.arange(6.0).reshape(2, 3)
     judge._apply(given, np.zeros((2, 3, 1)))
     assert given.shape == (2, 3, 1) and not given.any()
     with pytest.raises(judge.JudgeError, match="cannot mirror"):
         judge._apply(np.zeros(3), np.array(["a", "b", "c"]))
+    with pytest.raises(judge.JudgeError, match="cannot mirror"):  # raw bytes come back as a reference
+        judge._apply(np.zeros(3), object())
 
 
 def _hidden_checks():

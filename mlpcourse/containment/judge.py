@@ -225,7 +225,7 @@ def _apply(original, new):
     be mirrored ends the session (:class:`JudgeError`: the test scores 0). The grader's
     reference data is never touched (:func:`_holds_reference`).
     """
-    if isinstance(original, np.ndarray) and isinstance(new, np.ndarray):
+    if isinstance(original, np.ndarray):
         _apply_array(original, new)
     elif isinstance(original, list) and isinstance(new, list):
         _apply_list(original, new)
@@ -238,9 +238,13 @@ def _apply(original, new):
 
 
 def _apply_array(original, new):
-    """Make the grader's array ``original`` hold ``new``, resized first if its shape changed."""
+    """Make the grader's array ``original`` hold ``new``, resized first if its shape changed.
+    What came back is no numeric array when the kernel changed the array's dtype to one that
+    cannot cross (raw bytes, several fields): that cannot be mirrored either."""
     if _is_reference(original):
         return
+    if not isinstance(new, np.ndarray):
+        raise JudgeError("an argument was changed in a way the grader cannot mirror (it is no longer a numeric array)")
     try:
         if original.shape != new.shape:
             original.resize(new.shape, refcheck=False)

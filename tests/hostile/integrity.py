@@ -462,6 +462,32 @@ def input_reshaped_in_place(ctx):
     """))
 
 
+def input_voided_in_place(ctx):
+    """A correct relu that zeroes its input in place, then reinterprets it as raw bytes (a dtype
+    that does not cross to the grader: what comes back is a reference, not an array)."""
+    return "asg01.ipynb", _bytes(_append(ctx.solved(), "relu_sigmoid", """
+        def relu(x, deriv=False):
+            out = (x > 0).astype(x.dtype) if deriv else np.maximum(x, 0)
+            x[...] = 0
+            x.dtype = np.dtype((np.void, x.itemsize))
+            return out
+    """))
+
+
+def gradients_input_voided_in_place(ctx):
+    """A correct mlp_gradients that zeroes x and y in place, then makes them raw bytes."""
+    return "asg01.ipynb", _bytes(_append(ctx.solved(), "mlp_gradients", """
+        _honest_mlp_gradients = mlp_gradients
+
+        def mlp_gradients(mlp, loss_function, x, y):
+            grads = _honest_mlp_gradients(mlp, loss_function, x, y)
+            for a in (x, y):
+                a[...] = 0
+                a.dtype = np.dtype((np.void, a.itemsize))
+            return grads
+    """))
+
+
 def sgd_global_velocity(ctx):
     """An honest SGD that keeps its velocity in a global of the notebook."""
     nb = _replace(ctx.solved(), "sgd", """
@@ -530,4 +556,7 @@ CASES = (
          says=("mlp_gradients changed the input x",)),
     # The grader's copy of an argument takes the new shape too, so changing the input fails both tests.
     Case("input_reshaped_in_place", input_reshaped_in_place, zero=RELU),
+    # ... and a dtype change that cannot be mirrored scores the test 0 (eighth red-team pass).
+    Case("input_voided_in_place", input_voided_in_place, zero=RELU),
+    Case("gradients_input_voided_in_place", gradients_input_voided_in_place, zero=GRADIENTS),
 )
